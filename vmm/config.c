@@ -1,0 +1,193 @@
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+void vmm_config__usage(FILE *out)
+{
+	fputs("usage: pupa-vmm --kernel PATH [--initrd PATH] [--cmdline STRING]\n"
+	      "                [--memory MIB] [--cpus N] [--serial stdio|none|FILE]\n"
+	      "                [--boot-prop KEY=VALUE]...\n"
+	      "       pupa-vmm --help | --version\n"
+	      "\n"
+	      "Boot a Linux kernel in a KVM virtual machine.\n"
+	      "\n"
+	      "  --kernel PATH          bzImage (64-bit boot protocol) or ELF vmlinux (PVH entry)\n"
+	      "  --initrd PATH          initial ramdisk\n"
+	      "  --cmdline STRING       kernel command line (default \"" VMM_DEFAULT_CMDLINE "\");\n"
+	      "                         \"" VMM_FIXED_CMDLINE "\" always goes first\n"
+	      "  --memory MIB           guest memory in MiB, or with a G suffix (default 256)\n"
+	      "  --cpus N               number of vCPUs, 1 to 32 (default 1)\n"
+	      "  --serial stdio|none|FILE\n"
+	      "                         where the COM1 console goes (default stdio; stdin\n"
+	      "                         feeds it when it is a terminal, Ctrl-A x quits)\n"
+	      "  --boot-prop KEY=VALUE  add a string property to /chosen/pupa in the boot\n"
+	      "                         device tree (repeatable)\n"
+	      "  --help                 print this help and exit\n"
+	      "  --version              print the version and exit\n"
+	      "\n"
+	      "Exit status: 0 when the guest shuts down or reboots, otherwise the GuestError\n"
+	      "value (3 BadConfig, 4 GuestInitializationFailure, 10 KernelLoadFailure, ...);\n"
+	      "see pupa-vmm(1).\n", out);
+}
+
+static int bad(struct pupa_err *err, const char *fmt, const char *a, const char *b)
+{
+	return guest_err(err, GUEST_ERR_BAD_CONFIG, fmt, a, b);
+}
+
+static int parse_memory(const char *s, uint64_t *mib, struct pupa_err *err)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return bad(err, "--memory %s: not a number of MiB%s", s, "");
+	if (*end == 'G' || *end == 'g') {
+		if (v > VMM_MAX_MEMORY_MIB / 1024)
+			v = VMM_MAX_MEMORY_MIB + 1ULL;
+		else
+			v *= 1024;
+		end++;
+	} else if (*end == 'M' || *end == 'm') {
+		end++;
+	}
+	if (*end)
+		return bad(err, "--memory %s: unknown suffix (use MiB, or a G suffix)%s", s, "");
+	if (v < VMM_MIN_MEMORY_MIB || v > VMM_MAX_MEMORY_MIB)
+		return guest_err(err, GUEST_ERR_BAD_CONFIG,
+				 "--memory %s: must be between %d MiB and %d MiB", s,
+				 VMM_MIN_MEMORY_MIB, VMM_MAX_MEMORY_MIB);
+	*mib = v;
+	return 0;
+}
+
+static int parse_cpus(const char *s, unsigned int *cpus, struct pupa_err *err)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 1 || v > VMM_MAX_CPUS)
+		return guest_err(err, GUEST_ERR_BAD_CONFIG, "--cpus %s: must be a number from 1 to %d",
+				 s, VMM_MAX_CPUS);
+	*cpus = (unsigned int)v;
+	return 0;
+}
+
+static int add_prop(struct vmm_config *cfg, const char *arg, struct pupa_err *err)
+{
+	const char *eq = strchr(arg, '=');
+	char *copy;
+
+	if (!eq || eq == arg)
+		return bad(err, "--boot-prop %s: expected KEY=VALUE%s", arg, "");
+	if (cfg->nr_props == VMM_MAX_BOOT_PROPS)
+		return guest_err(err, GUEST_ERR_BAD_CONFIG, "--boot-prop %s: more than %d properties",
+				 arg, VMM_MAX_BOOT_PROPS);
+	copy = strdup(arg);
+	if (!copy)
+		return guest_err(err, GUEST_ERR_INTERNAL, "out of memory");
+	copy[eq - arg] = '\0';
+	cfg->prop_storage[cfg->nr_props] = copy;
+	if (vm_fdt__check_prop_name(copy) < 0) {
+		guest_err(err, GUEST_ERR_BAD_CONFIG,
+			  "--boot-prop %s: key must be 1-31 characters of A-Z a-z 0-9 , . _ + ? # -",
+			  arg);
+		cfg->nr_props++;
+		return -GUEST_ERR_BAD_CONFIG;
+	}
+	for (unsigned int i = 0; i < cfg->nr_props; i++) {
+		if (strcmp(cfg->props[i].key, copy) == 0) {
+			cfg->nr_props++;
+			return bad(err, "--boot-prop %s: key '%s' given twice", arg, copy);
+		}
+	}
+	cfg->props[cfg->nr_props].key = copy;
+	cfg->props[cfg->nr_props].value = copy + (eq - arg) + 1;
+	cfg->nr_props++;
+	return 0;
+}
+
+enum { OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_SERIAL,
+       OPT_BOOT_PROP, OPT_HELP, OPT_VERSION };
+
+static const struct option options[] = {
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+	{ "memory", required_argument, NULL, OPT_MEMORY },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "serial", required_argument, NULL, OPT_SERIAL },
+	{ "boot-prop", required_argument, NULL, OPT_BOOT_PROP },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+int vmm_config__parse(struct vmm_config *cfg, int argc, char *const argv[],
+		      struct pupa_err *err)
+{
+	int c, ret = 0;
+	size_t len;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->memory_mib = VMM_DEFAULT_MEMORY_MIB;
+	cfg->cpus = 1;
+	cfg->serial = "stdio";
+	cfg->cmdline = VMM_DEFAULT_CMDLINE;
+
+	optind = 0;	/* GNU: rescan from the start, so parsing can run twice */
+	opterr = 0;
+	while (ret == 0 && (c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_KERNEL: cfg->kernel = optarg; break;
+		case OPT_INITRD: cfg->initrd = optarg; break;
+		case OPT_CMDLINE: cfg->cmdline = optarg; break;
+		case OPT_MEMORY: ret = parse_memory(optarg, &cfg->memory_mib, err); break;
+		case OPT_CPUS: ret = parse_cpus(optarg, &cfg->cpus, err); break;
+		case OPT_SERIAL:
+			if (!*optarg)
+				ret = bad(err, "--serial: empty; use stdio, none or a file path%s%s", "", "");
+			cfg->serial = optarg;
+			break;
+		case OPT_BOOT_PROP: ret = add_prop(cfg, optarg, err); break;
+		case OPT_HELP: cfg->action = VMM_HELP; return 0;
+		case OPT_VERSION: cfg->action = VMM_VERSION; return 0;
+		case ':':
+			ret = bad(err, "%s needs a value%s", argv[optind - 1], "");
+			break;
+		default:
+			ret = bad(err, "unknown option %s%s", argv[optind - 1], "");
+			break;
+		}
+	}
+	if (ret < 0)
+		return ret;
+	if (optind < argc)
+		return bad(err, "unexpected argument '%s'%s", argv[optind], "");
+	if (!cfg->kernel)
+		return bad(err, "no kernel given: use --kernel PATH%s%s", "", "");
+
+	len = strlen(VMM_FIXED_CMDLINE) + 1 + strlen(cfg->cmdline) + 1;
+	cfg->full_cmdline = malloc(len);
+	if (!cfg->full_cmdline)
+		return guest_err(err, GUEST_ERR_INTERNAL, "out of memory");
+	snprintf(cfg->full_cmdline, len, "%s %s", VMM_FIXED_CMDLINE, cfg->cmdline);
+	return 0;
+}
+
+void vmm_config__free(struct vmm_config *cfg)
+{
+	for (unsigned int i = 0; i < cfg->nr_props; i++)
+		free(cfg->prop_storage[i]);
+	cfg->nr_props = 0;
+	free(cfg->full_cmdline);
+	cfg->full_cmdline = NULL;
+}

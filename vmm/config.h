@@ -1,0 +1,45 @@
+/*
+ * pupa-vmm's command line: parsed and validated without touching KVM, so
+ * every mistake is a BadConfig that names the flag before anything starts.
+ */
+#ifndef PUPA_VMM_CONFIG_H
+#define PUPA_VMM_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "error.h"
+#include "fdt.h"
+
+#define VMM_MAX_BOOT_PROPS	64
+#define VMM_MAX_CPUS		32
+#define VMM_MIN_MEMORY_MIB	32
+#define VMM_MAX_MEMORY_MIB	(1024 * 1024)
+#define VMM_DEFAULT_MEMORY_MIB	256
+#define VMM_DEFAULT_CMDLINE	"console=ttyS0"
+/* Always first, so a reboot or a panic ends the VMM (the user may override). */
+#define VMM_FIXED_CMDLINE	"reboot=k panic=-1"
+
+enum vmm_action { VMM_RUN, VMM_HELP, VMM_VERSION };
+
+struct vmm_config {
+	enum vmm_action action;
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline;	/* as given, or the default */
+	char *full_cmdline;	/* VMM_FIXED_CMDLINE + cmdline; owned */
+	uint64_t memory_mib;
+	unsigned int cpus;
+	const char *serial;
+	struct boot_prop props[VMM_MAX_BOOT_PROPS];
+	char *prop_storage[VMM_MAX_BOOT_PROPS];
+	unsigned int nr_props;
+};
+
+/* 0 on success (see cfg->action), or -GUEST_ERR_BAD_CONFIG with err set. */
+int vmm_config__parse(struct vmm_config *cfg, int argc, char *const argv[],
+		      struct pupa_err *err);
+void vmm_config__free(struct vmm_config *cfg);
+void vmm_config__usage(FILE *out);
+
+#endif

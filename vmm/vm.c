@@ -1,0 +1,450 @@
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "fdt.h"
+#include "x86/cpu.h"
+#include "x86/layout.h"
+#include "x86/mptable.h"
+
+#define KVM_API_VERSION_EXPECTED 12
+
+void vm__request_stop(struct vm *vm, int code, const char *fmt, ...)
+{
+	uint64_t one = 1;
+	va_list ap;
+
+	pthread_mutex_lock(&vm->stop_lock);
+	if (!atomic_load(&vm->stopping)) {
+		vm->stop_err.type = PUPA_GUEST_ERROR;
+		vm->stop_err.code = (uint32_t)code;
+		va_start(ap, fmt);
+		vsnprintf(vm->stop_err.msg, sizeof(vm->stop_err.msg), fmt, ap);
+		va_end(ap);
+		atomic_store(&vm->stopping, 1);
+		if (write(vm->stop_fd, &one, sizeof(one)) < 0) {
+			/* the counter cannot overflow from one write; nothing to do */
+		}
+	}
+	pthread_mutex_unlock(&vm->stop_lock);
+}
+
+static int open_kvm(struct vm *vm, struct pupa_err *err)
+{
+	int version;
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		if (errno == ENOENT)
+			return guest_err(err, GUEST_ERR_GUEST_INITIALIZATION,
+					 "/dev/kvm does not exist: this host offers no KVM. Enable "
+					 "virtualization in the firmware and load kvm_intel or kvm_amd, "
+					 "or run inside the KVM test host (tests/testhost/run)");
+		if (errno == EACCES || errno == EPERM)
+			return guest_err(err, GUEST_ERR_GUEST_INITIALIZATION,
+					 "no permission to open /dev/kvm: add this user to the kvm group "
+					 "(usermod -aG kvm USER, then log in again)");
+		return guest_err(err, GUEST_ERR_GUEST_INITIALIZATION, "/dev/kvm: %s", strerror(errno));
+	}
+	version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (version != KVM_API_VERSION_EXPECTED)
+		return guest_err(err, GUEST_ERR_GUEST_INITIALIZATION,
+				 "/dev/kvm speaks API version %d, pupa-vmm needs %d", version,
+				 KVM_API_VERSION_EXPECTED);
+	return 0;
+}
+
+static int require_caps(struct vm *vm, struct pupa_err *err)
+{
+	static const struct { int cap; const char *name; } caps[] = {
+		{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+		{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+		{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
+		{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+		{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+		{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+	};
+
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, caps[i].cap) <= 0)
+			return guest_err(err, GUEST_ERR_GUEST_INITIALIZATION,
+					 "this KVM lacks %s, which pupa-vmm needs", caps[i].name);
+	return 0;
+}
+
+static int create_machine(struct vm *vm, struct pupa_err *err)
+{
+	struct kvm_pit_config pit = { .flags = 0 };
+	uint64_t identity = X86_IDENTITY_MAP_ADDR;
+
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		return guest_err(err, GUEST_ERR_GUEST_INITIALIZATION, "KVM_CREATE_VM: %s",
+				 strerror(errno));
+	fcntl(vm->vm_fd, F_SETFD, FD_CLOEXEC);
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)X86_TSS_ADDR) < 0)
+		return guest_err(err, GUEST_ERR_GUEST_INITIALIZATION, "KVM_SET_TSS_ADDR: %s",
+				 strerror(errno));
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0 &&
+	    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0)
+		return guest_err(err, GUEST_ERR_GUEST_INITIALIZATION,
+				 "KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return guest_err(err, GUEST_ERR_GUEST_INITIALIZATION, "KVM_CREATE_IRQCHIP: %s",
+				 strerror(errno));
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return guest_err(err, GUEST_ERR_GUEST_INITIALIZATION, "KVM_CREATE_PIT2: %s",
+				 strerror(errno));
+	return 0;
+}
+
+static int setup_memory(struct vm *vm, struct pupa_err *err)
+{
+	uint64_t bytes = vm->cfg->memory_mib << 20;
+	int ret;
+
+	ret = x86_layout__ram(&vm->mem, bytes);
+	if (ret == -EEXIST)
+		return guest_err(err, GUEST_ERR_DEVICE_MEMORY_OVERLAP,
+				 "guest RAM regions overlap each other");
+	if (ret < 0)
+		return guest_err(err, GUEST_ERR_BAD_CONFIG, "--memory %llu: cannot lay out guest RAM",
+				 (unsigned long long)vm->cfg->memory_mib);
+	ret = guest_mem__map(&vm->mem);
+	if (ret < 0)
+		return guest_err(err, GUEST_ERR_GUEST_INITIALIZATION,
+				 "cannot allocate %llu MiB of guest memory: %s; lower --memory",
+				 (unsigned long long)vm->cfg->memory_mib, strerror(-ret));
+	return 0;
+}
+
+static int register_memory(struct vm *vm, struct pupa_err *err)
+{
+	for (unsigned int i = 0; i < vm->mem.nr; i++) {
+		const struct mem_region *r = &vm->mem.regions[i];
+		struct kvm_userspace_memory_region region = {
+			.slot = i,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uintptr_t)r->hva,
+		};
+
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+			return guest_err(err, GUEST_ERR_GUEST_INITIALIZATION,
+					 "KVM_SET_USER_MEMORY_REGION %#llx+%llu MiB: %s",
+					 (unsigned long long)r->gpa,
+					 (unsigned long long)r->size >> 20, strerror(errno));
+	}
+	return 0;
+}
+
+static void irq_line(void *ctx, int level)
+{
+	struct vm *vm = ctx;
+	struct kvm_irq_level irq = { .irq = UART_IRQ_COM1, .level = (uint32_t)level };
+
+	ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);
+}
+
+static void uart_out(void *ctx, const void *buf, size_t len)
+{
+	console__write(ctx, buf, len);
+}
+
+static void kbc_reset(void *ctx)
+{
+	vm__request_stop(ctx, 0, "guest reset the machine (i8042)");
+}
+
+static int add_pio(struct vm *vm, uint64_t base, uint64_t len, io_fn fn, void *dev,
+		   const char *name, struct pupa_err *err)
+{
+	const struct io_range *other = io_bus__find_overlap(&vm->pio, base, len);
+
+	if (other)
+		return guest_err(err, GUEST_ERR_DEVICE_MEMORY_OVERLAP,
+				 "%s ports %#llx-%#llx overlap %s", name, (unsigned long long)base,
+				 (unsigned long long)(base + len - 1), other->name);
+	if (io_bus__register(&vm->pio, base, len, fn, dev, name) < 0)
+		return guest_err(err, GUEST_ERR_DEVICE_INITIALIZATION, "%s: cannot register ports",
+				 name);
+	return 0;
+}
+
+static void mmio_ignore(void *dev, uint64_t offset, uint8_t *data, uint32_t len, int is_write)
+{
+	if (!is_write)
+		memset(data, 0xff, len);
+}
+
+/*
+ * An MMIO range must stay clear of RAM and of every other range. The
+ * in-kernel IOAPIC and LAPIC are registered the same way so that no
+ * device can be placed over them.
+ */
+static int add_mmio(struct vm *vm, uint64_t base, uint64_t len, io_fn fn, void *dev,
+		    const char *name, struct pupa_err *err)
+{
+	const struct io_range *other = io_bus__find_overlap(&vm->mmio, base, len);
+
+	if (guest_mem__overlaps(&vm->mem, base, len))
+		return guest_err(err, GUEST_ERR_DEVICE_MEMORY_OVERLAP,
+				 "%s at %#llx-%#llx overlaps guest RAM", name,
+				 (unsigned long long)base, (unsigned long long)(base + len - 1));
+	if (other)
+		return guest_err(err, GUEST_ERR_DEVICE_MEMORY_OVERLAP,
+				 "%s at %#llx-%#llx overlaps %s", name, (unsigned long long)base,
+				 (unsigned long long)(base + len - 1), other->name);
+	if (io_bus__register(&vm->mmio, base, len, fn, dev, name) < 0)
+		return guest_err(err, GUEST_ERR_DEVICE_INITIALIZATION, "%s: cannot register", name);
+	return 0;
+}
+
+static int setup_devices(struct vm *vm, struct pupa_err *err)
+{
+	int ret;
+
+	ret = console__open(&vm->con, vm->cfg->serial, err);
+	if (ret < 0)
+		return ret;
+	vm->con_open = 1;
+	uart8250__init(&vm->uart, uart_out, &vm->con, irq_line, vm);
+	i8042__init(&vm->kbc, kbc_reset, vm);
+	cmos__init(&vm->cmos);
+
+	ret = add_pio(vm, UART_PORT_COM1, UART_NR_PORTS, uart8250__io, &vm->uart, "COM1", err);
+	if (!ret)
+		ret = add_pio(vm, I8042_DATA_PORT, 1, i8042__io_data, &vm->kbc, "i8042", err);
+	if (!ret)
+		ret = add_pio(vm, I8042_COMMAND_PORT, 1, i8042__io_command, &vm->kbc, "i8042", err);
+	if (!ret)
+		ret = add_pio(vm, CMOS_PORT, CMOS_NR_PORTS, cmos__io, &vm->cmos, "CMOS RTC", err);
+	if (!ret)
+		ret = add_mmio(vm, X86_IOAPIC_ADDR, 0x1000, mmio_ignore, NULL, "IOAPIC", err);
+	if (!ret)
+		ret = add_mmio(vm, X86_LAPIC_ADDR, 0x1000, mmio_ignore, NULL, "local APIC", err);
+	return ret;
+}
+
+static int load_guest(struct vm *vm, struct pupa_err *err)
+{
+	const struct vmm_config *cfg = vm->cfg;
+	struct vm_fdt_spec fspec = {
+		.mem = &vm->mem, .ncpus = cfg->cpus, .cmdline = cfg->full_cmdline,
+		.props = cfg->props, .nr_props = cfg->nr_props,
+	};
+	struct x86_boot_spec bspec = {
+		.kernel = cfg->kernel, .initrd = cfg->initrd, .cmdline = cfg->full_cmdline,
+	};
+	uint8_t *mpt;
+	void *fdt;
+	int len, ret;
+
+	fdt = malloc(VM_FDT_MAX_SIZE);
+	if (!fdt)
+		return guest_err(err, GUEST_ERR_INTERNAL, "out of memory");
+	len = vm_fdt__build(fdt, VM_FDT_MAX_SIZE, &fspec);
+	if (len < 0) {
+		free(fdt);
+		return guest_err(err, GUEST_ERR_GUEST_INITIALIZATION,
+				 "cannot build the boot device tree: %s", strerror(-len));
+	}
+	bspec.fdt = fdt;
+	bspec.fdt_len = (size_t)len;
+	ret = x86_boot__load(&vm->mem, &bspec, &vm->boot, err);
+	free(fdt);
+	if (ret < 0)
+		return ret;
+
+	mpt = guest_mem__ptr(&vm->mem, X86_MPTABLE_ADDR, X86_EBDA_END - X86_MPTABLE_ADDR);
+	if (!mpt || mptable__write(mpt, X86_EBDA_END - X86_MPTABLE_ADDR, X86_MPTABLE_ADDR,
+				   cfg->cpus) < 0)
+		return guest_err(err, GUEST_ERR_GUEST_INITIALIZATION,
+				 "cannot write the MP table for %u vCPUs", cfg->cpus);
+	return 0;
+}
+
+static int create_vcpus(struct vm *vm, struct pupa_err *err)
+{
+	int max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+
+	if (max <= 0)
+		max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (max > 0 && vm->cfg->cpus > (unsigned int)max)
+		return guest_err(err, GUEST_ERR_BAD_CONFIG, "--cpus %u: this KVM allows at most %d",
+				 vm->cfg->cpus, max);
+	vm->vcpus = calloc(vm->cfg->cpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return guest_err(err, GUEST_ERR_INTERNAL, "out of memory");
+	for (unsigned int i = 0; i < vm->cfg->cpus; i++) {
+		int ret;
+
+		vm->ncpus++;	/* counted first, so a half-made vCPU is still torn down */
+		ret = vcpu__create(vm, &vm->vcpus[i], i, err);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+int vm__create(struct vm *vm, const struct vmm_config *cfg, struct pupa_err *err)
+{
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = cfg;
+	vm->kvm_fd = vm->vm_fd = -1;
+	pthread_mutex_init(&vm->stop_lock, NULL);
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0)
+		return guest_err(err, GUEST_ERR_INTERNAL, "eventfd: %s", strerror(errno));
+
+	/* The guest is laid out and loaded before KVM is touched, so a bad
+	 * kernel or initrd is reported as such even on a host without KVM. */
+	ret = setup_memory(vm, err);
+	if (!ret)
+		ret = load_guest(vm, err);
+	if (!ret)
+		ret = open_kvm(vm, err);
+	if (!ret)
+		ret = require_caps(vm, err);
+	if (!ret)
+		ret = create_machine(vm, err);
+	if (!ret)
+		ret = register_memory(vm, err);
+	if (!ret)
+		ret = setup_devices(vm, err);
+	if (!ret)
+		ret = create_vcpus(vm, err);
+	return ret;
+}
+
+static void stop_vcpus(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus[i].started)
+			vcpu__kick(&vm->vcpus[i]);
+	for (unsigned int i = 0; i < vm->ncpus; i++) {
+		if (vm->vcpus[i].started) {
+			pthread_join(vm->vcpus[i].thread, NULL);
+			vm->vcpus[i].started = 0;
+		}
+	}
+}
+
+/* Feed terminal input to the UART while it has room. */
+static void pump_input(struct vm *vm)
+{
+	char buf[UART_FIFO_SIZE];
+	size_t room = uart8250__rx_room(&vm->uart);
+	ssize_t n;
+	int quit;
+
+	if (room == 0)
+		return;
+	n = read(vm->con.in_fd, buf, room < sizeof(buf) ? room : sizeof(buf));
+	if (n <= 0) {
+		vm->con.in_fd = -1;	/* EOF or error: stop reading, keep running */
+		return;
+	}
+	n = (ssize_t)console__filter_input(&vm->con, buf, (size_t)n, &quit);
+	if (quit) {
+		vm__request_stop(vm, GUEST_ERR_CONTROLLER_FORCED_HALT, "stopped from the console (Ctrl-A x)");
+		return;
+	}
+	uart8250__receive(&vm->uart, buf, (size_t)n);
+}
+
+static void main_loop(struct vm *vm, int sig_fd)
+{
+	while (!atomic_load(&vm->stopping)) {
+		struct pollfd pfd[3] = {
+			{ .fd = vm->stop_fd, .events = POLLIN },
+			{ .fd = sig_fd, .events = POLLIN },
+			{ .fd = -1, .events = POLLIN },
+		};
+		int timeout = -1;
+
+		if (vm->con.in_fd >= 0) {
+			if (uart8250__rx_room(&vm->uart) > 0)
+				pfd[2].fd = vm->con.in_fd;
+			else
+				timeout = 10;	/* the guest has not drained the FIFO yet */
+		}
+		if (poll(pfd, 3, timeout) < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sig_fd, &si, sizeof(si)) == sizeof(si))
+				vm__request_stop(vm, GUEST_ERR_CONTROLLER_FORCED_HALT,
+						 "stopped by signal %s", strsignal((int)si.ssi_signo));
+		}
+		if (pfd[2].revents & (POLLIN | POLLHUP))
+			pump_input(vm);
+	}
+}
+
+int vm__run(struct vm *vm, struct pupa_err *err)
+{
+	sigset_t set;
+	int sig_fd, ret = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sig_fd < 0)
+		return guest_err(err, GUEST_ERR_INTERNAL, "signalfd: %s", strerror(errno));
+
+	for (unsigned int i = 0; i < vm->ncpus && ret == 0; i++)
+		ret = vcpu__start(&vm->vcpus[i], err);
+	if (ret == 0)
+		main_loop(vm, sig_fd);
+	else
+		vm__request_stop(vm, -ret, "%s", err->msg);
+	stop_vcpus(vm);
+	close(sig_fd);
+
+	if (ret == 0 && vm->stop_err.code) {
+		*err = vm->stop_err;
+		ret = -(int)vm->stop_err.code;
+	}
+	return ret < 0 ? -ret : 0;
+}
+
+void vm__destroy(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->ncpus; i++)
+		vcpu__destroy(&vm->vcpus[i]);
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+	if (vm->con_open) {
+		console__close(&vm->con);
+		uart8250__destroy(&vm->uart);
+		i8042__destroy(&vm->kbc);
+		cmos__destroy(&vm->cmos);
+		vm->con_open = 0;
+	}
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	guest_mem__unmap(&vm->mem);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
+	pthread_mutex_destroy(&vm->stop_lock);
+}

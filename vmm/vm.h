@@ -1,0 +1,78 @@
+/*
+ * The one VM: KVM handles, guest memory, buses, devices and vCPUs. Built
+ * by vm__create(), run by vm__run(), torn down by vm__destroy() whatever
+ * state creation stopped in.
+ */
+#ifndef PUPA_VMM_VM_H
+#define PUPA_VMM_VM_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "bus.h"
+#include "config.h"
+#include "console.h"
+#include "devices/cmos.h"
+#include "devices/i8042.h"
+#include "devices/uart8250.h"
+#include "error.h"
+#include "memory.h"
+#include "x86/boot.h"
+
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned int id;
+	int fd;
+	struct kvm_run *run;
+	size_t run_size;
+	pthread_t thread;
+	int started;
+};
+
+struct vm {
+	const struct vmm_config *cfg;
+	int kvm_fd;
+	int vm_fd;
+	struct guest_mem mem;
+	struct io_bus pio;
+	struct io_bus mmio;
+	struct console con;
+	int con_open;
+	struct uart8250 uart;
+	struct i8042 kbc;
+	struct cmos cmos;
+	struct x86_boot boot;
+	unsigned int ncpus;
+	struct vcpu *vcpus;
+
+	/* Stopping: the first reason wins; stop_fd wakes the main loop. */
+	pthread_mutex_t stop_lock;
+	atomic_int stopping;
+	int stop_fd;
+	struct pupa_err stop_err;	/* code 0: the guest ended by itself */
+};
+
+int vm__create(struct vm *vm, const struct vmm_config *cfg, struct pupa_err *err);
+
+/* Run until the guest stops; returns the exit status (0 or a GuestError). */
+int vm__run(struct vm *vm, struct pupa_err *err);
+
+void vm__destroy(struct vm *vm);
+
+/*
+ * Ask every vCPU to stop. code 0 is a clean end (guest reboot or halt);
+ * otherwise a GuestError with its message. Safe from any thread.
+ */
+void vm__request_stop(struct vm *vm, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* vcpu.c */
+int vcpu__create(struct vm *vm, struct vcpu *vcpu, unsigned int id, struct pupa_err *err);
+int vcpu__start(struct vcpu *vcpu, struct pupa_err *err);
+void vcpu__kick(struct vcpu *vcpu);
+void vcpu__destroy(struct vcpu *vcpu);
+
+#endif
