@@ -1,0 +1,96 @@
+# Helpers for the KVM suite: TAP output, busybox initramfs images made on
+# the fly with mkcpio, and a pupa-vmm runner that checks the console.
+# Sourced by run-all.sh; expects top_builddir and top_srcdir.
+
+: "${top_builddir:?}" "${top_srcdir:?}"
+VMM=$top_builddir/vmm/pupa-vmm
+MKCPIO=$top_builddir/images/mkcpio
+BZIMAGE=$top_builddir/images/kernel/bzImage
+VMLINUX=$top_builddir/images/kernel/vmlinux
+BUSYBOX=${PUPA_BUSYBOX:-/bin/busybox}
+VM_TIMEOUT=${PUPA_VM_TIMEOUT:-120}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pupa-kvm.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+tap_n=0
+tap_failed=0
+
+ok() { tap_n=$((tap_n + 1)); echo "ok $tap_n - $*"; }
+not_ok() { tap_n=$((tap_n + 1)); tap_failed=$((tap_failed + 1)); echo "not ok $tap_n - $*"; }
+diag() { echo "# $*"; }
+# check DESCRIPTION COMMAND...: one TAP line from a command's status.
+check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
+
+# make_initramfs OUT TEST_SCRIPT [LIST_LINE...]
+# A busybox initramfs whose /init mounts proc, sys and dev, runs the test
+# script, prints PUPA-GUEST-DONE with its status and reboots.
+make_initramfs() {
+	local out=$1 script=$2 list=$WORK/$(basename "$1").list
+	shift 2
+	cat > "$WORK/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs dev /dev 2>/dev/null
+/bin/busybox --install -s /bin
+export PATH=/bin
+echo PUPA-GUEST-BEGIN uptime=$(cut -d' ' -f1 /proc/uptime)
+sh /test.sh
+echo "PUPA-GUEST-DONE rc=$?"
+reboot -f
+INIT
+	{
+		echo "dir /bin 0755 0 0"
+		echo "dir /dev 0755 0 0"
+		echo "dir /proc 0755 0 0"
+		echo "dir /sys 0755 0 0"
+		echo "dir /tmp 1777 0 0"
+		echo "nod /dev/console 0600 0 0 c 5 1"
+		echo "file /bin/busybox $BUSYBOX 0755 0 0"
+		echo "file /init $WORK/init 0755 0 0"
+		echo "file /test.sh $script 0644 0 0"
+		for l in "$@"; do echo "$l"; done
+	} > "$list"
+	"$MKCPIO" -o "$out" "$list"
+}
+
+# run_vm NAME ARGS...: boot pupa-vmm with ARGS, console to $WORK/NAME.console.
+# Sets vm_status (exit status of pupa-vmm), vm_console (the log file) and
+# vm_wall (seconds, wall clock). Returns 0 only for a clean run: exit 0,
+# the guest's DONE marker with rc=0, and no kernel panic on the console.
+run_vm() {
+	local name=$1 start end
+	shift
+	vm_console=$WORK/$name.console
+	start=$(date +%s.%N)
+	timeout -k 5 "$VM_TIMEOUT" "$VMM" --serial "$vm_console" "$@" 2> "$WORK/$name.stderr"
+	vm_status=$?
+	end=$(date +%s.%N)
+	vm_wall=$(echo "$end - $start" | bc)
+	# The guest's tty writes \r\n; compare lines without the \r.
+	[ -f "$vm_console" ] && sed -i 's/\r$//' "$vm_console"
+	if [ "$vm_status" -eq 124 ]; then
+		diag "$name: pupa-vmm did not finish within $VM_TIMEOUT s"
+	fi
+	if grep -q 'Kernel panic' "$vm_console" 2>/dev/null; then
+		diag "$name: kernel panic on the guest console:"
+		show_console 20
+		return 1
+	fi
+	if [ "$vm_status" -ne 0 ]; then
+		diag "$name: pupa-vmm exited with $vm_status: $(cat "$WORK/$name.stderr")"
+		show_console 20
+		return 1
+	fi
+	if ! grep -q '^PUPA-GUEST-DONE rc=0' "$vm_console"; then
+		diag "$name: the guest did not finish its test:"
+		show_console 20
+		return 1
+	fi
+	return 0
+}
+
+show_console() { tail -n "$1" "$vm_console" 2>/dev/null | sed 's/^/#   | /'; }
+
+# Lines the guest test printed as "RESULT key=value".
+guest_value() { sed -n "s/^RESULT $1=//p" "$vm_console" | tr -d '\r' | tail -1; }

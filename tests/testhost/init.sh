@@ -1,0 +1,50 @@
+#!/bin/sh
+# PID 1 of the KVM test host. Loads the modules that give /dev/kvm and 9p,
+# mounts the host root read-only and the shared folders read-write, runs
+# the job in a chroot, prints its exit status and reboots (QEMU then exits).
+export PATH=/bin
+/bin/busybox --install -s /bin
+
+fail() {
+	echo "testhost: $*"
+	echo "PUPA-TESTHOST-EXIT: 125"
+	reboot -f
+}
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs dev /dev
+
+while read -r ko; do
+	insmod "$ko" || fail "insmod $ko failed"
+done < /modules
+[ -c /dev/kvm ] || fail "no /dev/kvm after loading kvm_amd (does the CPU model have svm?)"
+
+arg() { sed -n "s/.*pupa\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+shares=$(arg shares | tr ',' ' ')
+
+opts=trans=virtio,version=9p2000.L,msize=512000
+mount -t 9p -o "$opts,ro,cache=loose" hostroot /host || fail "cannot mount the host root over 9p"
+for d in tmp var/tmp run; do
+	mount -t tmpfs -o mode=1777 tmpfs "/host/$d" || fail "tmpfs on /$d"
+done
+mount -t proc proc /host/proc
+mount -t sysfs sysfs /host/sys
+mount -t devtmpfs dev /host/dev
+mkdir -p /host/dev/pts /host/dev/shm
+mount -t devpts -o newinstance,ptmxmode=0666 devpts /host/dev/pts
+mount -t tmpfs tmpfs /host/dev/shm
+i=0
+for s in $shares; do
+	mkdir -p "/host$s" 2>/dev/null
+	mount -t 9p -o "$opts" "share$i" "/host$s" || fail "cannot mount share $s"
+	i=$((i + 1))
+done
+mkdir -p /host/run/pupa-job
+mount -t 9p -o "$opts" job /host/run/pupa-job || fail "cannot mount the job folder"
+ip link set lo up
+
+chroot /host /bin/sh /run/pupa-job/run.sh
+echo "PUPA-TESTHOST-EXIT: $?"
+sync
+reboot -f
