@@ -125,6 +125,7 @@ static int add_line(struct archive *a, char **f, int nf, const char *where)
 	archive_entry_set_gid(e, gid);
 	archive_entry_set_mtime(e, 0, 0);
 	archive_entry_set_nlink(e, archive_entry_filetype(e) == AE_IFDIR ? 2 : 1);
+	archive_entry_set_size(e, 0);
 	if (src) {
 		if (stat(src, &st) < 0 || !S_ISREG(st.st_mode)) {
 			fprintf(stderr, "mkcpio: %s: %s: %s\n", where, src,

@@ -9,7 +9,7 @@
 void vmm_config__usage(FILE *out)
 {
 	fputs("usage: pupa-vmm --kernel PATH [--initrd PATH] [--cmdline STRING]\n"
-	      "                [--memory MIB] [--cpus N] [--serial stdio|none|FILE]\n"
+	      "                [--memory MIB] [--cpus N] [--serial stdio | none | FILE]\n"
 	      "                [--boot-prop KEY=VALUE]...\n"
 	      "       pupa-vmm --help | --version\n"
 	      "\n"
@@ -21,7 +21,7 @@ void vmm_config__usage(FILE *out)
 	      "                         \"" VMM_FIXED_CMDLINE "\" always goes first\n"
 	      "  --memory MIB           guest memory in MiB, or with a G suffix (default 256)\n"
 	      "  --cpus N               number of vCPUs, 1 to 32 (default 1)\n"
-	      "  --serial stdio|none|FILE\n"
+	      "  --serial stdio | none | FILE\n"
 	      "                         where the COM1 console goes (default stdio; stdin\n"
 	      "                         feeds it when it is a terminal, Ctrl-A x quits)\n"
 	      "  --boot-prop KEY=VALUE  add a string property to /chosen/pupa in the boot\n"

@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 #include "error.h"
-#include "fdt.h"
+#include "vm_fdt.h"
 
 #define VMM_MAX_BOOT_PROPS	64
 #define VMM_MAX_CPUS		32

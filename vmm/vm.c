@@ -13,7 +13,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "fdt.h"
+#include "vm_fdt.h"
 #include "x86/cpu.h"
 #include "x86/layout.h"
 #include "x86/mptable.h"
@@ -211,17 +211,23 @@ static int add_mmio(struct vm *vm, uint64_t base, uint64_t len, io_fn fn, void *
 	return 0;
 }
 
+static int open_console(struct vm *vm, struct pupa_err *err)
+{
+	int ret = console__open(&vm->con, vm->cfg->serial, err);
+
+	if (ret == 0)
+		vm->con_open = 1;
+	return ret;
+}
+
 static int setup_devices(struct vm *vm, struct pupa_err *err)
 {
 	int ret;
 
-	ret = console__open(&vm->con, vm->cfg->serial, err);
-	if (ret < 0)
-		return ret;
-	vm->con_open = 1;
 	uart8250__init(&vm->uart, uart_out, &vm->con, irq_line, vm);
 	i8042__init(&vm->kbc, kbc_reset, vm);
 	cmos__init(&vm->cmos);
+	vm->devices_up = 1;
 
 	ret = add_pio(vm, UART_PORT_COM1, UART_NR_PORTS, uart8250__io, &vm->uart, "COM1", err);
 	if (!ret)
@@ -315,6 +321,8 @@ int vm__create(struct vm *vm, const struct vmm_config *cfg, struct pupa_err *err
 	ret = setup_memory(vm, err);
 	if (!ret)
 		ret = load_guest(vm, err);
+	if (!ret)
+		ret = open_console(vm, err);
 	if (!ret)
 		ret = open_kvm(vm, err);
 	if (!ret)
@@ -432,11 +440,14 @@ void vm__destroy(struct vm *vm)
 		vcpu__destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
 	vm->vcpus = NULL;
-	if (vm->con_open) {
-		console__close(&vm->con);
+	if (vm->devices_up) {
 		uart8250__destroy(&vm->uart);
 		i8042__destroy(&vm->kbc);
 		cmos__destroy(&vm->cmos);
+		vm->devices_up = 0;
+	}
+	if (vm->con_open) {
+		console__close(&vm->con);
 		vm->con_open = 0;
 	}
 	if (vm->vm_fd >= 0)

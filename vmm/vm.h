@@ -41,6 +41,7 @@ struct vm {
 	struct io_bus mmio;
 	struct console con;
 	int con_open;
+	int devices_up;
 	struct uart8250 uart;
 	struct i8042 kbc;
 	struct cmos cmos;

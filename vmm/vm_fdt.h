@@ -3,8 +3,8 @@
  * properties the guest agent reads. On x86 it travels as setup_data
  * SETUP_DTB; the guest kernel itself needs no CONFIG_OF.
  */
-#ifndef PUPA_VMM_FDT_H
-#define PUPA_VMM_FDT_H
+#ifndef PUPA_VMM_VM_FDT_H
+#define PUPA_VMM_VM_FDT_H
 
 #include <stddef.h>
 #include <stdint.h>

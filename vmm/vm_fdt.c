@@ -1,4 +1,4 @@
-#include "fdt.h"
+#include "vm_fdt.h"
 
 #include <errno.h>
 #include <libfdt.h>

@@ -1,0 +1,154 @@
+#include <check.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+static struct vmm_config cfg;
+static struct pupa_err err;
+
+/* Parse a NULL-terminated argument list; returns the parser's result. */
+static int parse(const char *first, ...)
+{
+	char *argv[64];
+	int argc = 0;
+	va_list ap;
+
+	argv[argc++] = (char *)"pupa-vmm";
+	va_start(ap, first);
+	for (const char *a = first; a; a = va_arg(ap, const char *))
+		argv[argc++] = (char *)a;
+	va_end(ap);
+	argv[argc] = NULL;
+	vmm_config__free(&cfg);
+	memset(&err, 0, sizeof(err));
+	return vmm_config__parse(&cfg, argc, argv, &err);
+}
+
+static void teardown(void)
+{
+	vmm_config__free(&cfg);
+}
+
+START_TEST(defaults)
+{
+	ck_assert_int_eq(parse("--kernel", "k", NULL), 0);
+	ck_assert_int_eq(cfg.action, VMM_RUN);
+	ck_assert_str_eq(cfg.kernel, "k");
+	ck_assert_ptr_null(cfg.initrd);
+	ck_assert_uint_eq(cfg.memory_mib, VMM_DEFAULT_MEMORY_MIB);
+	ck_assert_uint_eq(cfg.cpus, 1);
+	ck_assert_str_eq(cfg.serial, "stdio");
+	ck_assert_str_eq(cfg.full_cmdline, "reboot=k panic=-1 console=ttyS0");
+}
+END_TEST
+
+START_TEST(all_flags)
+{
+	ck_assert_int_eq(parse("--kernel", "k", "--initrd", "i", "--cmdline", "quiet",
+			       "--memory", "2G", "--cpus", "4", "--serial", "/tmp/log",
+			       "--boot-prop", "agent-port=1024", "--boot-prop", "hostname=a=b", NULL), 0);
+	ck_assert_str_eq(cfg.initrd, "i");
+	ck_assert_uint_eq(cfg.memory_mib, 2048);
+	ck_assert_uint_eq(cfg.cpus, 4);
+	ck_assert_str_eq(cfg.serial, "/tmp/log");
+	ck_assert_str_eq(cfg.full_cmdline, "reboot=k panic=-1 quiet");
+	ck_assert_uint_eq(cfg.nr_props, 2);
+	ck_assert_str_eq(cfg.props[0].key, "agent-port");
+	ck_assert_str_eq(cfg.props[0].value, "1024");
+	ck_assert_str_eq(cfg.props[1].key, "hostname");
+	ck_assert_str_eq(cfg.props[1].value, "a=b");
+	ck_assert_int_eq(parse("--memory=300M", "--kernel=k", NULL), 0);
+	ck_assert_uint_eq(cfg.memory_mib, 300);
+}
+END_TEST
+
+START_TEST(help_and_version)
+{
+	ck_assert_int_eq(parse("--help", NULL), 0);
+	ck_assert_int_eq(cfg.action, VMM_HELP);
+	ck_assert_int_eq(parse("--version", NULL), 0);
+	ck_assert_int_eq(cfg.action, VMM_VERSION);
+}
+END_TEST
+
+static void expect_bad(int ret, const char *needle)
+{
+	ck_assert_int_eq(ret, -GUEST_ERR_BAD_CONFIG);
+	ck_assert_uint_eq(err.code, GUEST_ERR_BAD_CONFIG);
+	ck_assert_msg(strstr(err.msg, needle) != NULL, "'%s' not in '%s'", needle, err.msg);
+}
+
+START_TEST(missing_kernel)
+{
+	expect_bad(parse(NULL), "--kernel");
+	expect_bad(parse("--cpus", "2", NULL), "no kernel");
+}
+END_TEST
+
+START_TEST(bad_memory)
+{
+	expect_bad(parse("--kernel", "k", "--memory", "abc", NULL), "--memory abc");
+	expect_bad(parse("--kernel", "k", "--memory", "0", NULL), "between");
+	expect_bad(parse("--kernel", "k", "--memory", "16", NULL), "between");
+	expect_bad(parse("--kernel", "k", "--memory", "-5", NULL), "--memory -5");
+	expect_bad(parse("--kernel", "k", "--memory", "5T", NULL), "suffix");
+	expect_bad(parse("--kernel", "k", "--memory", "99999999G", NULL), "between");
+	expect_bad(parse("--kernel", "k", "--memory", "", NULL), "--memory");
+}
+END_TEST
+
+START_TEST(bad_cpus)
+{
+	expect_bad(parse("--kernel", "k", "--cpus", "0", NULL), "--cpus 0");
+	expect_bad(parse("--kernel", "k", "--cpus", "33", NULL), "--cpus 33");
+	expect_bad(parse("--kernel", "k", "--cpus", "two", NULL), "--cpus two");
+	expect_bad(parse("--kernel", "k", "--cpus", "2x", NULL), "--cpus 2x");
+}
+END_TEST
+
+START_TEST(bad_boot_props)
+{
+	expect_bad(parse("--kernel", "k", "--boot-prop", "novalue", NULL), "KEY=VALUE");
+	expect_bad(parse("--kernel", "k", "--boot-prop", "=v", NULL), "KEY=VALUE");
+	expect_bad(parse("--kernel", "k", "--boot-prop", "a b=c", NULL), "key must be");
+	expect_bad(parse("--kernel", "k", "--boot-prop", "abcdefghijabcdefghijabcdefghijab=1", NULL),
+		   "key must be");
+	expect_bad(parse("--kernel", "k", "--boot-prop", "x=1", "--boot-prop", "x=2", NULL),
+		   "given twice");
+}
+END_TEST
+
+START_TEST(bad_arguments)
+{
+	expect_bad(parse("--kernel", "k", "--frobnicate", NULL), "unknown option --frobnicate");
+	expect_bad(parse("--kernel", "k", "extra", NULL), "unexpected argument 'extra'");
+	expect_bad(parse("--kernel", NULL), "needs a value");
+	expect_bad(parse("--kernel", "k", "--serial", "", NULL), "--serial");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("parse");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_test(tc, defaults);
+	tcase_add_test(tc, all_flags);
+	tcase_add_test(tc, help_and_version);
+	tcase_add_test(tc, missing_kernel);
+	tcase_add_test(tc, bad_memory);
+	tcase_add_test(tc, bad_cpus);
+	tcase_add_test(tc, bad_boot_props);
+	tcase_add_test(tc, bad_arguments);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
