@@ -7,6 +7,7 @@ export PATH=/bin
 
 fail() {
 	echo "testhost: $*"
+	echo
 	echo "PUPA-TESTHOST-EXIT: 125"
 	reboot -f
 }
@@ -45,6 +46,8 @@ mount -t 9p -o "$opts" job /host/run/pupa-job || fail "cannot mount the job fold
 ip link set lo up
 
 chroot /host /bin/sh /run/pupa-job/run.sh
-echo "PUPA-TESTHOST-EXIT: $?"
+rc=$?
+echo
+echo "PUPA-TESTHOST-EXIT: $rc"
 sync
 reboot -f
