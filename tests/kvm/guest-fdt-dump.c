@@ -101,8 +101,8 @@ int main(void)
 		const fdt64_t *reg = fdt_getprop(fdt, node, "reg", &len);
 
 		for (int i = 0; reg && i + 1 < len / 8; i += 2)
-			printf("memory=0x%llx+0x%llx\n", (unsigned long long)fdt64_to_cpu(reg[i]),
-			       (unsigned long long)fdt64_to_cpu(reg[i + 1]));
+			printf("memory=0x%llx+0x%llx\n", (unsigned long long)fdt64_ld(&reg[i]),
+			       (unsigned long long)fdt64_ld(&reg[i + 1]));
 	}
 	free(fdt);
 	return 0;

@@ -41,10 +41,10 @@ START_TEST(contents)
 
 	reg = fdt_getprop(buf, fdt_path_offset(buf, "/memory@0"), "reg", &len);
 	ck_assert_int_eq(len, 4 * 8);
-	ck_assert_uint_eq(fdt64_to_cpu(reg[0]), 0);
-	ck_assert_uint_eq(fdt64_to_cpu(reg[1]), X86_MMIO_HOLE_START);
-	ck_assert_uint_eq(fdt64_to_cpu(reg[2]), X86_MMIO_HOLE_END);
-	ck_assert_uint_eq(fdt64_to_cpu(reg[3]), (4ULL << 30) - X86_MMIO_HOLE_START);
+	ck_assert_uint_eq(fdt64_ld(&reg[0]), 0);
+	ck_assert_uint_eq(fdt64_ld(&reg[1]), X86_MMIO_HOLE_START);
+	ck_assert_uint_eq(fdt64_ld(&reg[2]), X86_MMIO_HOLE_END);
+	ck_assert_uint_eq(fdt64_ld(&reg[3]), (4ULL << 30) - X86_MMIO_HOLE_START);
 	s = fdt_getprop(buf, 0, "compatible", NULL);
 	ck_assert_str_eq(s, "pupa,microvm");
 }
