@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "virtio/blk.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -10,7 +12,9 @@ void vmm_config__usage(FILE *out)
 {
 	fputs("usage: pupa-vmm --kernel PATH [--initrd PATH] [--cmdline STRING]\n"
 	      "                [--memory MIB] [--cpus N] [--serial stdio | none | FILE]\n"
-	      "                [--boot-prop KEY=VALUE]...\n"
+	      "                [--boot-prop KEY=VALUE]... [--disk PATH,MODE[,serial=NAME]]...\n"
+	      "                [--disk-slot NAME]... [--vsock-cid CID --vsock-uds PATH]\n"
+	      "                [--control PATH]\n"
 	      "       pupa-vmm --help | --version\n"
 	      "\n"
 	      "Boot a Linux kernel in a KVM virtual machine.\n"
@@ -26,6 +30,16 @@ void vmm_config__usage(FILE *out)
 	      "                         feeds it when it is a terminal, Ctrl-A x quits)\n"
 	      "  --boot-prop KEY=VALUE  add a string property to /chosen/pupa in the boot\n"
 	      "                         device tree (repeatable)\n"
+	      "  --disk PATH,MODE[,serial=NAME]\n"
+	      "                         a virtio-blk disk; MODE is rw, ro or volatile (or\n"
+	      "                         ReadWrite, ReadOnly, VolatileWrite); the serial\n"
+	      "                         (GET_ID) defaults to diskN (repeatable)\n"
+	      "  --disk-slot NAME       an empty virtio-blk slot, filled later over the\n"
+	      "                         control socket (repeatable)\n"
+	      "  --vsock-cid CID        add virtio-vsock with this guest CID (3 or more)\n"
+	      "  --vsock-uds PATH       its host side: connect to PATH and send CONNECT PORT;\n"
+	      "                         guest connections to port P go to PATH_P\n"
+	      "  --control PATH         JSON control socket (status, attach, stop)\n"
 	      "  --help                 print this help and exit\n"
 	      "  --version              print the version and exit\n"
 	      "\n"
@@ -115,8 +129,90 @@ static int add_prop(struct vmm_config *cfg, const char *arg, struct pupa_err *er
 	return 0;
 }
 
+/* PATH,MODE[,serial=NAME] for --disk; NAME for --disk-slot. */
+static int add_disk(struct vmm_config *cfg, const char *arg, int slot, struct pupa_err *err)
+{
+	const char *flag = slot ? "--disk-slot" : "--disk";
+	struct vmm_disk *d;
+	char *copy, *mode, *opt;
+
+	if (cfg->nr_disks == VMM_MAX_DISKS)
+		return guest_err(err, GUEST_ERR_BAD_CONFIG, "%s %s: more than %d disks", flag, arg,
+				 VMM_MAX_DISKS);
+	d = &cfg->disks[cfg->nr_disks];
+	memset(d, 0, sizeof(*d));
+	if (slot) {
+		if (!*arg || strlen(arg) > 20 || strchr(arg, ','))
+			return bad(err, "--disk-slot %s: the name must be 1-20 characters without ','%s",
+				   arg, "");
+		snprintf(d->serial, sizeof(d->serial), "%s", arg);
+		d->mode = BLOCK_MODE_READ_ONLY;
+	} else {
+		copy = strdup(arg);
+		if (!copy)
+			return guest_err(err, GUEST_ERR_INTERNAL, "out of memory");
+		mode = strchr(copy, ',');
+		if (!mode || mode == copy) {
+			free(copy);
+			return bad(err, "--disk %s: expected PATH,MODE[,serial=NAME] with MODE rw, ro or "
+				   "volatile%s", arg, "");
+		}
+		*mode++ = '\0';
+		opt = strchr(mode, ',');
+		if (opt)
+			*opt++ = '\0';
+		if (blk_mode__parse(mode, &d->mode) < 0) {
+			free(copy);
+			return bad(err, "--disk %s: unknown mode (use rw, ro or volatile)%s", arg, "");
+		}
+		if (opt && (strncmp(opt, "serial=", 7) || !opt[7] || strlen(opt + 7) > 20)) {
+			free(copy);
+			return bad(err, "--disk %s: after the mode only serial=NAME (1-20 characters) may "
+				   "follow%s", arg, "");
+		}
+		if (opt)
+			snprintf(d->serial, sizeof(d->serial), "%s", opt + 7);
+		else
+			snprintf(d->serial, sizeof(d->serial), "disk%u", cfg->nr_disks);
+		d->path = copy;	/* the path is the start of the copy */
+	}
+	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
+		if (strcmp(cfg->disks[i].serial, d->serial) == 0) {
+			free(d->path);
+			d->path = NULL;
+			return bad(err, "%s %s: serial given twice", flag, arg);
+		}
+	}
+	cfg->nr_disks++;
+	return 0;
+}
+
+static int parse_cid(const char *s, uint64_t *cid, struct pupa_err *err)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v < 3 || v > 0xffffffffULL)
+		return bad(err, "--vsock-cid %s: must be a number from 3 to 4294967295 (0-2 are "
+			   "reserved)%s", s, "");
+	*cid = v;
+	return 0;
+}
+
+static int check_socket_path(const char *flag, const char *path, struct pupa_err *err)
+{
+	/* sun_path holds 108 bytes; vsock adds _PORT (up to 11) to its path. */
+	if (!*path || strlen(path) > 90)
+		return guest_err(err, GUEST_ERR_BAD_CONFIG,
+				 "%s %s: a socket path must be 1-90 characters", flag, path);
+	return 0;
+}
+
 enum { OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_SERIAL,
-       OPT_BOOT_PROP, OPT_HELP, OPT_VERSION };
+       OPT_BOOT_PROP, OPT_HELP, OPT_VERSION, OPT_DISK, OPT_DISK_SLOT, OPT_VSOCK_CID,
+       OPT_VSOCK_UDS, OPT_CONTROL };
 
 static const struct option options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -126,6 +222,11 @@ static const struct option options[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
 	{ "serial", required_argument, NULL, OPT_SERIAL },
 	{ "boot-prop", required_argument, NULL, OPT_BOOT_PROP },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "disk-slot", required_argument, NULL, OPT_DISK_SLOT },
+	{ "vsock-cid", required_argument, NULL, OPT_VSOCK_CID },
+	{ "vsock-uds", required_argument, NULL, OPT_VSOCK_UDS },
+	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -158,6 +259,11 @@ int vmm_config__parse(struct vmm_config *cfg, int argc, char *const argv[],
 			cfg->serial = optarg;
 			break;
 		case OPT_BOOT_PROP: ret = add_prop(cfg, optarg, err); break;
+		case OPT_DISK: ret = add_disk(cfg, optarg, 0, err); break;
+		case OPT_DISK_SLOT: ret = add_disk(cfg, optarg, 1, err); break;
+		case OPT_VSOCK_CID: ret = parse_cid(optarg, &cfg->vsock_cid, err); break;
+		case OPT_VSOCK_UDS: ret = check_socket_path("--vsock-uds", optarg, err); cfg->vsock_uds = optarg; break;
+		case OPT_CONTROL: ret = check_socket_path("--control", optarg, err); cfg->control = optarg; break;
 		case OPT_HELP: cfg->action = VMM_HELP; return 0;
 		case OPT_VERSION: cfg->action = VMM_VERSION; return 0;
 		case ':':
@@ -174,6 +280,8 @@ int vmm_config__parse(struct vmm_config *cfg, int argc, char *const argv[],
 		return bad(err, "unexpected argument '%s'%s", argv[optind], "");
 	if (!cfg->kernel)
 		return bad(err, "no kernel given: use --kernel PATH%s%s", "", "");
+	if (!!cfg->vsock_cid != !!cfg->vsock_uds)
+		return bad(err, "--vsock-cid and --vsock-uds go together%s%s", "", "");
 
 	len = strlen(VMM_FIXED_CMDLINE) + 1 + strlen(cfg->cmdline) + 1;
 	cfg->full_cmdline = malloc(len);
@@ -188,6 +296,9 @@ void vmm_config__free(struct vmm_config *cfg)
 	for (unsigned int i = 0; i < cfg->nr_props; i++)
 		free(cfg->prop_storage[i]);
 	cfg->nr_props = 0;
+	for (unsigned int i = 0; i < cfg->nr_disks; i++)
+		free(cfg->disks[i].path);
+	cfg->nr_disks = 0;
 	free(cfg->full_cmdline);
 	cfg->full_cmdline = NULL;
 }

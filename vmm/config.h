@@ -8,10 +8,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "enums.h"
 #include "error.h"
 #include "vm_fdt.h"
 
 #define VMM_MAX_BOOT_PROPS	64
+#define VMM_MAX_DISKS		8
 #define VMM_MAX_CPUS		32
 #define VMM_MIN_MEMORY_MIB	32
 #define VMM_MAX_MEMORY_MIB	(1024 * 1024)
@@ -21,6 +23,13 @@
 #define VMM_FIXED_CMDLINE	"reboot=k panic=-1"
 
 enum vmm_action { VMM_RUN, VMM_HELP, VMM_VERSION };
+
+/* A --disk (path set) or a --disk-slot (path NULL: empty until attached). */
+struct vmm_disk {
+	char *path;
+	enum block_mode mode;
+	char serial[21];
+};
 
 struct vmm_config {
 	enum vmm_action action;
@@ -34,6 +43,11 @@ struct vmm_config {
 	struct boot_prop props[VMM_MAX_BOOT_PROPS];
 	char *prop_storage[VMM_MAX_BOOT_PROPS];
 	unsigned int nr_props;
+	struct vmm_disk disks[VMM_MAX_DISKS];
+	unsigned int nr_disks;
+	uint64_t vsock_cid;	/* 0: no vsock device */
+	const char *vsock_uds;
+	const char *control;	/* control socket path, or NULL */
 };
 
 /* 0 on success (see cfg->action), or -GUEST_ERR_BAD_CONFIG with err set. */

@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "vm_fdt.h"
@@ -19,6 +20,8 @@
 #include "x86/mptable.h"
 
 #define KVM_API_VERSION_EXPECTED 12
+
+static int open_control(struct vm *vm, struct pupa_err *err);
 
 void vm__request_stop(struct vm *vm, int code, const char *fmt, ...)
 {
@@ -236,27 +239,112 @@ static int setup_devices(struct vm *vm, struct pupa_err *err)
 		ret = add_pio(vm, I8042_COMMAND_PORT, 1, i8042__io_command, &vm->kbc, "i8042", err);
 	if (!ret)
 		ret = add_pio(vm, CMOS_PORT, CMOS_NR_PORTS, cmos__io, &vm->cmos, "CMOS RTC", err);
-	if (!ret)
-		ret = add_mmio(vm, X86_IOAPIC_ADDR, 0x1000, mmio_ignore, NULL, "IOAPIC", err);
+	return ret;
+}
+
+static int setup_reserved_mmio(struct vm *vm, struct pupa_err *err)
+{
+	int ret = add_mmio(vm, X86_IOAPIC_ADDR, 0x1000, mmio_ignore, NULL, "IOAPIC", err);
+
 	if (!ret)
 		ret = add_mmio(vm, X86_LAPIC_ADDR, 0x1000, mmio_ignore, NULL, "local APIC", err);
 	return ret;
 }
 
+/* Edge-triggered, as the MP table declares ISA interrupts: one pulse each. */
+static void mmio_irq_pulse(void *ctx, uint32_t irq)
+{
+	struct vm *vm = ctx;
+	struct kvm_irq_level hi = { .irq = irq, .level = 1 }, lo = { .irq = irq, .level = 0 };
+
+	ioctl(vm->vm_fd, KVM_IRQ_LINE, &hi);
+	ioctl(vm->vm_fd, KVM_IRQ_LINE, &lo);
+}
+
+static void vcon_out(void *ctx, const void *buf, size_t len)
+{
+	console__write(ctx, buf, len);
+}
+
+/* Place a virtio device: next MMIO window, next IRQ, on the bus. */
+static int add_virtio(struct vm *vm, struct virtio_dev *vdev, struct pupa_err *err)
+{
+	unsigned int i = vm->nr_mmio;
+	uint64_t base = X86_VIRTIO_MMIO_BASE + (uint64_t)i * VIRTIO_MMIO_SIZE;
+	uint32_t irq = VM_VIRTIO_IRQ_BASE + i;
+	struct virtio_mmio *m = &vm->mmio_dev[i];
+	char *name;
+	int ret;
+
+	if (i == VM_MAX_VIRTIO || irq >= MPTABLE_IRQS)
+		return guest_err(err, GUEST_ERR_BAD_CONFIG, "too many devices");
+	virtio_mmio__init(m, vdev, base, irq, mmio_irq_pulse, vm);
+	name = vdev->ops == &virtio_blk_ops ? ((struct virtio_blk *)vdev->priv)->serial :
+	       (char *)vdev->ops->name;
+	ret = add_mmio(vm, base, VIRTIO_MMIO_SIZE, virtio_mmio__io, m, name, err);
+	if (ret < 0)
+		return ret;
+	vm->nr_mmio++;
+	return 0;
+}
+
+static int setup_virtio(struct vm *vm, struct pupa_err *err)
+{
+	const struct vmm_config *cfg = vm->cfg;
+	size_t len;
+	char *p;
+	int ret;
+
+	virtio_console__init(&vm->vcon, &vm->mem, vcon_out, &vm->con);
+	vm->vcon_up = 1;
+	ret = add_virtio(vm, &vm->vcon.vdev, err);
+	for (unsigned int i = 0; !ret && i < cfg->nr_disks; i++) {
+		const struct vmm_disk *d = &cfg->disks[i];
+		struct virtio_blk *blk = calloc(1, sizeof(*blk));
+
+		if (!blk)
+			return guest_err(err, GUEST_ERR_INTERNAL, "out of memory");
+		virtio_blk__init(blk, d->serial, &vm->mem);
+		vm->blk[vm->nr_blk++] = blk;
+		if (d->path)
+			ret = virtio_blk__attach(blk, d->path, d->mode, err);
+		if (!ret)
+			ret = add_virtio(vm, &blk->vdev, err);
+	}
+	if (ret < 0)
+		return ret;
+
+	/* The kernel learns about virtio-mmio devices from its command line. */
+	len = strlen(cfg->full_cmdline) + 1 + vm->nr_mmio * 48;
+	vm->cmdline = p = malloc(len);
+	if (!p)
+		return guest_err(err, GUEST_ERR_INTERNAL, "out of memory");
+	p += sprintf(p, "%s", cfg->full_cmdline);
+	for (unsigned int i = 0; i < vm->nr_mmio; i++)
+		p += sprintf(p, " virtio_mmio.device=4K@%#llx:%u",
+			     (unsigned long long)vm->mmio_dev[i].base, vm->mmio_dev[i].irq);
+	return 0;
+}
+
 static int load_guest(struct vm *vm, struct pupa_err *err)
 {
 	const struct vmm_config *cfg = vm->cfg;
+	struct vm_fdt_device devs[VM_MAX_VIRTIO];
 	struct vm_fdt_spec fspec = {
-		.mem = &vm->mem, .ncpus = cfg->cpus, .cmdline = cfg->full_cmdline,
+		.mem = &vm->mem, .ncpus = cfg->cpus, .cmdline = vm->cmdline,
 		.props = cfg->props, .nr_props = cfg->nr_props,
+		.devices = devs, .nr_devices = vm->nr_mmio,
 	};
 	struct x86_boot_spec bspec = {
-		.kernel = cfg->kernel, .initrd = cfg->initrd, .cmdline = cfg->full_cmdline,
+		.kernel = cfg->kernel, .initrd = cfg->initrd, .cmdline = vm->cmdline,
 	};
 	uint8_t *mpt;
 	void *fdt;
 	int len, ret;
 
+	for (unsigned int i = 0; i < vm->nr_mmio; i++)
+		devs[i] = (struct vm_fdt_device){ vm->mmio_dev[i].base, VIRTIO_MMIO_SIZE,
+						  vm->mmio_dev[i].irq };
 	fdt = malloc(VM_FDT_MAX_SIZE);
 	if (!fdt)
 		return guest_err(err, GUEST_ERR_INTERNAL, "out of memory");
@@ -310,6 +398,9 @@ int vm__create(struct vm *vm, const struct vmm_config *cfg, struct pupa_err *err
 
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = cfg;
+	vm->loop.epfd = -1;
+	vm->timer_h.fd = -1;
+	vm->status = GUEST_STATUS_NOT_STARTED;
 	vm->kvm_fd = vm->vm_fd = -1;
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -318,7 +409,13 @@ int vm__create(struct vm *vm, const struct vmm_config *cfg, struct pupa_err *err
 
 	/* The guest is laid out and loaded before KVM is touched, so a bad
 	 * kernel or initrd is reported as such even on a host without KVM. */
-	ret = setup_memory(vm, err);
+	ret = open_control(vm, err);
+	if (!ret)
+		ret = setup_memory(vm, err);
+	if (!ret)
+		ret = setup_reserved_mmio(vm, err);
+	if (!ret)
+		ret = setup_virtio(vm, err);
 	if (!ret)
 		ret = load_guest(vm, err);
 	if (!ret)
@@ -351,19 +448,25 @@ static void stop_vcpus(struct vm *vm)
 	}
 }
 
-/* Feed terminal input to the UART while it has room. */
-static void pump_input(struct vm *vm)
+/*
+ * Terminal input goes to the virtio console once its driver is up, to the
+ * UART before that. Input waits in the terminal while the guest is slow.
+ */
+static void on_input(struct ev_handler *h, uint32_t events)
 {
+	struct vm *vm = h->ctx;
 	char buf[UART_FIFO_SIZE];
-	size_t room = uart8250__rx_room(&vm->uart);
+	int to_vcon = virtio_console__ready(&vm->vcon);
+	size_t room = to_vcon ? sizeof(buf) : uart8250__rx_room(&vm->uart);
 	ssize_t n;
 	int quit;
 
 	if (room == 0)
 		return;
-	n = read(vm->con.in_fd, buf, room < sizeof(buf) ? room : sizeof(buf));
+	n = read(h->fd, buf, room < sizeof(buf) ? room : sizeof(buf));
 	if (n <= 0) {
-		vm->con.in_fd = -1;	/* EOF or error: stop reading, keep running */
+		ev_loop__del(&vm->loop, h);	/* EOF or error: stop reading, keep running */
+		vm->con.in_fd = -1;
 		return;
 	}
 	n = (ssize_t)console__filter_input(&vm->con, buf, (size_t)n, &quit);
@@ -371,36 +474,128 @@ static void pump_input(struct vm *vm)
 		vm__request_stop(vm, GUEST_ERR_CONTROLLER_FORCED_HALT, "stopped from the console (Ctrl-A x)");
 		return;
 	}
-	uart8250__receive(&vm->uart, buf, (size_t)n);
+	if (to_vcon)
+		virtio_console__receive(&vm->vcon, buf, (size_t)n);
+	else
+		uart8250__receive(&vm->uart, buf, (size_t)n);
 }
 
-static void main_loop(struct vm *vm, int sig_fd)
+static void on_signal(struct ev_handler *h, uint32_t events)
+{
+	struct vm *vm = h->ctx;
+	struct signalfd_siginfo si;
+
+	if (read(h->fd, &si, sizeof(si)) == sizeof(si))
+		vm__request_stop(vm, GUEST_ERR_CONTROLLER_FORCED_HALT, "stopped by signal %s",
+				 strsignal((int)si.ssi_signo));
+}
+
+static void on_stop(struct ev_handler *h, uint32_t events)
+{
+	uint64_t v;
+
+	if (read(h->fd, &v, sizeof(v)) < 0) {
+		/* already drained; the flag is what counts */
+	}
+}
+
+static void set_status(struct vm *vm, enum guest_status status)
+{
+	if (vm->status == status)
+		return;
+	vm->status = status;
+	control__status_changed(vm->ctl, status);
+}
+
+static enum guest_status ctl_status(void *ctx)
+{
+	return ((struct vm *)ctx)->status;
+}
+
+static int ctl_attach(void *ctx, const char *slot, const char *path, enum block_mode mode,
+		      struct pupa_err *err)
+{
+	struct vm *vm = ctx;
+
+	for (unsigned int i = 0; i < vm->nr_blk; i++)
+		if (strcmp(vm->blk[i]->serial, slot) == 0)
+			return virtio_blk__attach(vm->blk[i], path, mode, err);
+	return pupa_err_set(err, PUPA_GUEST_ERROR, GUEST_ERR_DEVICE_NOT_PRESENT,
+			    "no disk slot named '%s'", slot);
+}
+
+static void on_stop_timeout(struct ev_handler *h, uint32_t events)
+{
+	uint64_t n;
+
+	if (read(h->fd, &n, sizeof(n)) == sizeof(n))
+		vm__request_stop(h->ctx, GUEST_ERR_CONTROLLER_FORCED_HALT,
+				 "the guest did not stop in time; forced over the control socket");
+}
+
+/* Give the guest timeout_ms to end by itself (its agent has been told), then force it. */
+static void ctl_stop(void *ctx, unsigned int timeout_ms)
+{
+	struct vm *vm = ctx;
+	struct itimerspec its = { .it_value = { .tv_sec = timeout_ms / 1000,
+						.tv_nsec = (long)(timeout_ms % 1000) * 1000000 } };
+
+	if (timeout_ms == 0 || vm->timer_h.fd < 0) {
+		vm__request_stop(vm, GUEST_ERR_CONTROLLER_FORCED_HALT, "stopped over the control socket");
+		return;
+	}
+	set_status(vm, GUEST_STATUS_STOPPING);
+	timerfd_settime(vm->timer_h.fd, 0, &its, NULL);
+}
+
+static const struct control_ops vm_control_ops = {
+	.status = ctl_status,
+	.attach = ctl_attach,
+	.stop = ctl_stop,
+};
+
+static int open_control(struct vm *vm, struct pupa_err *err)
+{
+	int ret = ev_loop__init(&vm->loop);
+
+	if (ret < 0)
+		return guest_err(err, GUEST_ERR_INTERNAL, "epoll: %s", strerror(-ret));
+	vm->timer_h = (struct ev_handler){ .fn = on_stop_timeout, .ctx = vm };
+	vm->timer_h.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (vm->timer_h.fd >= 0)
+		ev_loop__add(&vm->loop, &vm->timer_h, EPOLLIN);
+	if (!vm->cfg->control)
+		return 0;
+	return control__open(&vm->ctl, vm->cfg->control, &vm->loop, &vm_control_ops, vm, err);
+}
+
+static int setup_loop(struct vm *vm, int sig_fd, struct pupa_err *err)
+{
+	int ret = 0;
+
+	vm->stop_h = (struct ev_handler){ .fd = vm->stop_fd, .fn = on_stop, .ctx = vm };
+	vm->sig_h = (struct ev_handler){ .fd = sig_fd, .fn = on_signal, .ctx = vm };
+	ret = ev_loop__add(&vm->loop, &vm->stop_h, EPOLLIN);
+	if (!ret)
+		ret = ev_loop__add(&vm->loop, &vm->sig_h, EPOLLIN);
+	if (!ret && vm->con.in_fd >= 0) {
+		vm->input_h = (struct ev_handler){ .fd = vm->con.in_fd, .fn = on_input, .ctx = vm };
+		ret = ev_loop__add(&vm->loop, &vm->input_h, EPOLLIN);
+	}
+	if (ret < 0)
+		return guest_err(err, GUEST_ERR_INTERNAL, "epoll: %s", strerror(-ret));
+	return 0;
+}
+
+static void main_loop(struct vm *vm)
 {
 	while (!atomic_load(&vm->stopping)) {
-		struct pollfd pfd[3] = {
-			{ .fd = vm->stop_fd, .events = POLLIN },
-			{ .fd = sig_fd, .events = POLLIN },
-			{ .fd = -1, .events = POLLIN },
-		};
-		int timeout = -1;
+		/* A full UART FIFO leaves input unread; look again soon. */
+		int timeout = vm->con.in_fd >= 0 ? 50 : -1;
 
-		if (vm->con.in_fd >= 0) {
-			if (uart8250__rx_room(&vm->uart) > 0)
-				pfd[2].fd = vm->con.in_fd;
-			else
-				timeout = 10;	/* the guest has not drained the FIFO yet */
-		}
-		if (poll(pfd, 3, timeout) < 0 && errno != EINTR)
+		if (ev_loop__run_once(&vm->loop, timeout) < 0)
 			break;
-		if (pfd[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-
-			if (read(sig_fd, &si, sizeof(si)) == sizeof(si))
-				vm__request_stop(vm, GUEST_ERR_CONTROLLER_FORCED_HALT,
-						 "stopped by signal %s", strsignal((int)si.ssi_signo));
-		}
-		if (pfd[2].revents & (POLLIN | POLLHUP))
-			pump_input(vm);
+		control__reap(vm->ctl);
 	}
 }
 
@@ -417,15 +612,22 @@ int vm__run(struct vm *vm, struct pupa_err *err)
 	sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sig_fd < 0)
 		return guest_err(err, GUEST_ERR_INTERNAL, "signalfd: %s", strerror(errno));
+	ret = setup_loop(vm, sig_fd, err);
 
+	set_status(vm, GUEST_STATUS_STARTING);
 	for (unsigned int i = 0; i < vm->ncpus && ret == 0; i++)
 		ret = vcpu__start(&vm->vcpus[i], err);
-	if (ret == 0)
-		main_loop(vm, sig_fd);
-	else
+	if (ret == 0) {
+		set_status(vm, GUEST_STATUS_RUNNING);
+		main_loop(vm);
+	} else {
 		vm__request_stop(vm, -ret, "%s", err->msg);
+	}
+	set_status(vm, GUEST_STATUS_STOPPING);
 	stop_vcpus(vm);
 	close(sig_fd);
+	set_status(vm, GUEST_STATUS_STOPPED);
+	control__exited(vm->ctl, ret == 0 ? &vm->stop_err : err);
 
 	if (ret == 0 && vm->stop_err.code) {
 		*err = vm->stop_err;
@@ -436,6 +638,21 @@ int vm__run(struct vm *vm, struct pupa_err *err)
 
 void vm__destroy(struct vm *vm)
 {
+	control__close(vm->ctl);
+	vm->ctl = NULL;
+	if (vm->timer_h.fd >= 0)
+		close(vm->timer_h.fd);
+	ev_loop__destroy(&vm->loop);
+	for (unsigned int i = 0; i < vm->nr_blk; i++) {
+		virtio_blk__destroy(vm->blk[i]);
+		free(vm->blk[i]);
+	}
+	vm->nr_blk = 0;
+	if (vm->vcon_up)
+		virtio_console__destroy(&vm->vcon);
+	vm->vcon_up = 0;
+	free(vm->cmdline);
+	vm->cmdline = NULL;
 	for (unsigned int i = 0; i < vm->ncpus; i++)
 		vcpu__destroy(&vm->vcpus[i]);
 	free(vm->vcpus);

@@ -18,7 +18,15 @@
 #include "devices/uart8250.h"
 #include "error.h"
 #include "memory.h"
+#include "control.h"
+#include "event_loop.h"
+#include "virtio/blk.h"
+#include "virtio/console.h"
+#include "virtio/mmio.h"
 #include "x86/boot.h"
+
+#define VM_MAX_VIRTIO	(VMM_MAX_DISKS + 2)
+#define VM_VIRTIO_IRQ_BASE 5
 
 struct vm;
 
@@ -46,6 +54,20 @@ struct vm {
 	struct i8042 kbc;
 	struct cmos cmos;
 	struct x86_boot boot;
+
+	/* virtio-mmio devices, in the order they are announced */
+	struct virtio_mmio mmio_dev[VM_MAX_VIRTIO];
+	unsigned int nr_mmio;
+	struct virtio_console vcon;
+	int vcon_up;
+	struct virtio_blk *blk[VMM_MAX_DISKS];
+	unsigned int nr_blk;
+	char *cmdline;			/* config's line + device announcements */
+
+	struct event_loop loop;
+	struct ev_handler stop_h, sig_h, input_h, timer_h;
+	struct control *ctl;
+	enum guest_status status;	/* main thread only */
 	unsigned int ncpus;
 	struct vcpu *vcpus;
 

@@ -80,6 +80,25 @@ static int add_chosen(void *fdt, const struct vm_fdt_spec *spec)
 	return ret;
 }
 
+static int add_virtio(void *fdt, const struct vm_fdt_device *d)
+{
+	fdt64_t reg[2] = { cpu_to_fdt64(d->base), cpu_to_fdt64(d->size) };
+	char name[40];
+	int ret;
+
+	snprintf(name, sizeof(name), "virtio_mmio@%llx", (unsigned long long)d->base);
+	ret = fdt_begin_node(fdt, name);
+	if (!ret)
+		ret = fdt_property_string(fdt, "compatible", "virtio,mmio");
+	if (!ret)
+		ret = fdt_property(fdt, "reg", reg, sizeof(reg));
+	if (!ret)
+		ret = fdt_property_cell(fdt, "interrupts", d->irq);
+	if (!ret)
+		ret = fdt_end_node(fdt);
+	return ret;
+}
+
 int vm_fdt__build(void *buf, size_t len, const struct vm_fdt_spec *spec)
 {
 	int ret;
@@ -105,6 +124,8 @@ int vm_fdt__build(void *buf, size_t len, const struct vm_fdt_spec *spec)
 		ret = add_memory(buf, spec->mem);
 	if (!ret)
 		ret = add_cpus(buf, spec->ncpus);
+	for (unsigned int i = 0; !ret && i < spec->nr_devices; i++)
+		ret = add_virtio(buf, &spec->devices[i]);
 	if (!ret)
 		ret = add_chosen(buf, spec);
 	if (!ret)

@@ -19,12 +19,20 @@ struct boot_prop {
 	const char *value;
 };
 
+struct vm_fdt_device {
+	uint64_t base;
+	uint64_t size;
+	uint32_t irq;
+};
+
 struct vm_fdt_spec {
 	const struct guest_mem *mem;
 	unsigned int ncpus;
 	const char *cmdline;
 	const struct boot_prop *props;
 	unsigned int nr_props;
+	const struct vm_fdt_device *devices;	/* virtio-mmio windows */
+	unsigned int nr_devices;
 };
 
 /* Is key a valid property name? 0, or -EINVAL. */

@@ -72,7 +72,7 @@ run_vm() {
 	if [ "$vm_status" -eq 124 ]; then
 		diag "$name: pupa-vmm did not finish within $VM_TIMEOUT s"
 	fi
-	if grep -q 'Kernel panic' "$vm_console" 2>/dev/null; then
+	if grep -q 'Kernel panic - not syncing' "$vm_console" 2>/dev/null; then
 		diag "$name: kernel panic on the guest console:"
 		show_console 20
 		return 1

@@ -1,0 +1,59 @@
+/*
+ * The control socket (--control PATH): JSON, one object per line, for the
+ * program that runs the VMM (pupa, or a person with socat).
+ *
+ *   {"request":"status"}
+ *   {"request":"attach","slot":NAME,"path":PATH,"mode":"ReadOnly"}
+ *   {"request":"stop","timeout_ms":N}
+ *
+ * An "id" member, if any, is echoed in the reply. Replies carry "reply"
+ * (the request's name, or "error" with the GuestError by type, name and
+ * value and a "message"). Every client also gets events: each GuestStatus
+ * change as {"event":"status",...} and, at the end, {"event":"exit",...}.
+ * Lines are bounded (CONTROL_MAX_LINE); a longer or malformed one gets an
+ * error reply, and a client that does not read its replies is dropped
+ * rather than allowed to stall the VMM.
+ */
+#ifndef PUPA_VMM_CONTROL_H
+#define PUPA_VMM_CONTROL_H
+
+#include <stddef.h>
+
+#include "enums.h"
+#include "error.h"
+#include "event_loop.h"
+
+#define CONTROL_MAX_LINE	4096
+#define CONTROL_MAX_OUTPUT	(1 << 20)
+#define CONTROL_MAX_CLIENTS	16
+
+struct control_ops {
+	enum guest_status (*status)(void *ctx);
+	int (*attach)(void *ctx, const char *slot, const char *path, enum block_mode mode,
+		      struct pupa_err *err);
+	/* Stop the guest: let it end by itself for timeout_ms, then force it. */
+	void (*stop)(void *ctx, unsigned int timeout_ms);
+};
+
+struct control;
+
+int control__open(struct control **out, const char *path, struct event_loop *loop,
+		  const struct control_ops *ops, void *ctx, struct pupa_err *err);
+
+/* Push events to every client. */
+void control__status_changed(struct control *ctl, enum guest_status status);
+void control__exited(struct control *ctl, const struct pupa_err *reason);
+
+/* Free clients that went away during the last round of events. */
+void control__reap(struct control *ctl);
+
+/* Flush what can be flushed, close everything, remove the socket file. */
+void control__close(struct control *ctl);
+
+/*
+ * The protocol core, without sockets: one request line in, one reply
+ * (malloc'd JSON, no newline) out. Exposed for the unit tests.
+ */
+char *control__handle_line(const char *line, size_t len, const struct control_ops *ops, void *ctx);
+
+#endif

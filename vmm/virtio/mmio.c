@@ -1,0 +1,230 @@
+#include "mmio.h"
+
+#include <string.h>
+
+#define REG_MAGIC		0x000
+#define REG_VERSION		0x004
+#define REG_DEVICE_ID		0x008
+#define REG_VENDOR_ID		0x00c
+#define REG_DEVICE_FEATURES	0x010
+#define REG_DEVICE_FEATURES_SEL	0x014
+#define REG_DRIVER_FEATURES	0x020
+#define REG_DRIVER_FEATURES_SEL	0x024
+#define REG_QUEUE_SEL		0x030
+#define REG_QUEUE_NUM_MAX	0x034
+#define REG_QUEUE_NUM		0x038
+#define REG_QUEUE_READY		0x044
+#define REG_QUEUE_NOTIFY	0x050
+#define REG_INTERRUPT_STATUS	0x060
+#define REG_INTERRUPT_ACK	0x064
+#define REG_STATUS		0x070
+#define REG_QUEUE_DESC_LOW	0x080
+#define REG_QUEUE_DESC_HIGH	0x084
+#define REG_QUEUE_DRIVER_LOW	0x090
+#define REG_QUEUE_DRIVER_HIGH	0x094
+#define REG_QUEUE_DEVICE_LOW	0x0a0
+#define REG_QUEUE_DEVICE_HIGH	0x0a4
+#define REG_CONFIG_GENERATION	0x0fc
+#define REG_CONFIG		0x100
+
+/* Called by the device, lock held: latch the reason, pulse the line. */
+static void mmio_irq(void *ctx, uint32_t reason)
+{
+	struct virtio_mmio *m = ctx;
+
+	m->interrupt_status |= reason;
+	if (m->pulse)
+		m->pulse(m->pulse_ctx, m->irq);
+}
+
+void virtio_mmio__init(struct virtio_mmio *m, struct virtio_dev *vdev, uint64_t base, uint32_t irq,
+		       mmio_irq_line_fn pulse, void *ctx)
+{
+	memset(m, 0, sizeof(*m));
+	m->vdev = vdev;
+	m->base = base;
+	m->irq = irq;
+	m->pulse = pulse;
+	m->pulse_ctx = ctx;
+	vdev->irq = mmio_irq;
+	vdev->irq_ctx = m;
+}
+
+static struct virtqueue *selected(struct virtio_mmio *m)
+{
+	if (m->queue_sel >= m->vdev->ops->nr_queues)
+		return NULL;
+	return &m->vdev->vq[m->queue_sel];
+}
+
+static void reset(struct virtio_mmio *m)
+{
+	struct virtio_dev *v = m->vdev;
+
+	if (v->ops->reset)
+		v->ops->reset(v);
+	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		const struct guest_mem *mem = v->vq[i].mem;
+
+		memset(&v->vq[i], 0, sizeof(v->vq[i]));
+		v->vq[i].mem = mem;
+	}
+	v->status = 0;
+	v->driver_features = 0;
+	m->interrupt_status = 0;
+	m->queue_sel = 0;
+	m->device_features_sel = m->driver_features_sel = 0;
+}
+
+static uint32_t read_reg(struct virtio_mmio *m, uint64_t off)
+{
+	struct virtio_dev *v = m->vdev;
+	struct virtqueue *q = selected(m);
+	uint64_t features;
+
+	switch (off) {
+	case REG_MAGIC: return VIRTIO_MMIO_MAGIC;
+	case REG_VERSION: return 2;
+	case REG_DEVICE_ID: return v->ops->device_id;
+	case REG_VENDOR_ID: return VIRTIO_MMIO_VENDOR;
+	case REG_DEVICE_FEATURES:
+		features = v->ops->features(v) | (1ULL << VIRTIO_F_VERSION_1);
+		return m->device_features_sel == 0 ? (uint32_t)features :
+		       m->device_features_sel == 1 ? (uint32_t)(features >> 32) : 0;
+	case REG_QUEUE_NUM_MAX: return q ? v->ops->queue_max : 0;
+	case REG_QUEUE_READY: return q ? (uint32_t)q->ready : 0;
+	case REG_INTERRUPT_STATUS: return m->interrupt_status;
+	case REG_STATUS: return v->status;
+	case REG_CONFIG_GENERATION: return v->config_generation;
+	}
+	return 0;
+}
+
+static void set_status(struct virtio_mmio *m, uint32_t val)
+{
+	struct virtio_dev *v = m->vdev;
+	uint64_t offered = v->ops->features(v) | (1ULL << VIRTIO_F_VERSION_1);
+
+	if (val == 0) {
+		reset(m);
+		return;
+	}
+	/* FEATURES_OK only for a subset of what we offer, with VERSION_1. */
+	if ((val & VIRTIO_STATUS_FEATURES_OK) && !(v->status & VIRTIO_STATUS_FEATURES_OK) &&
+	    ((v->driver_features & ~offered) || !(v->driver_features & (1ULL << VIRTIO_F_VERSION_1))))
+		val &= ~VIRTIO_STATUS_FEATURES_OK;
+	if ((val & VIRTIO_STATUS_DRIVER_OK) && !(v->status & VIRTIO_STATUS_DRIVER_OK)) {
+		v->status = val;
+		if (v->ops->activate)
+			v->ops->activate(v);
+		return;
+	}
+	v->status = val | (v->status & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+static void set_addr(uint64_t *addr, int high, uint32_t val)
+{
+	if (high)
+		*addr = (*addr & 0xffffffffULL) | ((uint64_t)val << 32);
+	else
+		*addr = (*addr & ~0xffffffffULL) | val;
+}
+
+static void write_reg(struct virtio_mmio *m, uint64_t off, uint32_t val)
+{
+	struct virtio_dev *v = m->vdev;
+	struct virtqueue *q = selected(m);
+	int live = !(v->status & VIRTIO_STATUS_DRIVER_OK);	/* queue setup only before DRIVER_OK */
+
+	switch (off) {
+	case REG_DEVICE_FEATURES_SEL: m->device_features_sel = val; break;
+	case REG_DRIVER_FEATURES_SEL: m->driver_features_sel = val; break;
+	case REG_DRIVER_FEATURES:
+		if (v->status & VIRTIO_STATUS_FEATURES_OK)
+			break;
+		if (m->driver_features_sel == 0)
+			v->driver_features = (v->driver_features & ~0xffffffffULL) | val;
+		else if (m->driver_features_sel == 1)
+			v->driver_features = (v->driver_features & 0xffffffffULL) | ((uint64_t)val << 32);
+		break;
+	case REG_QUEUE_SEL: m->queue_sel = val; break;
+	case REG_QUEUE_NUM:
+		if (q && live && !q->ready)
+			q->size = (val <= v->ops->queue_max) ? (uint16_t)val : 0;
+		break;
+	case REG_QUEUE_READY:
+		if (!q)
+			break;
+		if (val == 1 && !q->ready) {
+			if (virtq_validate(q) < 0) {
+				virtio_dev__needs_reset(v, "queue set up outside guest RAM or with a bad size");
+				break;
+			}
+			q->ready = 1;
+		} else if (val == 0) {
+			q->ready = 0;
+		}
+		break;
+	case REG_QUEUE_NOTIFY:
+		if (val < v->ops->nr_queues && virtio_dev__running(v) && v->vq[val].ready)
+			v->ops->queue_notify(v, val);
+		break;
+	case REG_INTERRUPT_ACK:
+		m->interrupt_status &= ~val;
+		break;
+	case REG_STATUS:
+		set_status(m, val);
+		break;
+	case REG_QUEUE_DESC_LOW:
+	case REG_QUEUE_DESC_HIGH:
+		if (q && live && !q->ready)
+			set_addr(&q->desc_gpa, off == REG_QUEUE_DESC_HIGH, val);
+		break;
+	case REG_QUEUE_DRIVER_LOW:
+	case REG_QUEUE_DRIVER_HIGH:
+		if (q && live && !q->ready)
+			set_addr(&q->avail_gpa, off == REG_QUEUE_DRIVER_HIGH, val);
+		break;
+	case REG_QUEUE_DEVICE_LOW:
+	case REG_QUEUE_DEVICE_HIGH:
+		if (q && live && !q->ready)
+			set_addr(&q->used_gpa, off == REG_QUEUE_DEVICE_HIGH, val);
+		break;
+	}
+}
+
+void virtio_mmio__io(void *dev, uint64_t offset, uint8_t *data, uint32_t len, int is_write)
+{
+	struct virtio_mmio *m = dev;
+	struct virtio_dev *v = m->vdev;
+
+	pthread_mutex_lock(&v->lock);
+	if (offset >= REG_CONFIG) {
+		uint32_t off = (uint32_t)(offset - REG_CONFIG);
+		uint32_t size = v->ops->config_size(v);
+
+		if (off > size || len > size - off) {
+			if (!is_write)
+				memset(data, 0, len);
+		} else if (is_write) {
+			if (v->ops->config_write)
+				v->ops->config_write(v, off, data, len);
+		} else {
+			v->ops->config_read(v, off, data, len);
+		}
+	} else if (len != 4 || (offset & 3)) {
+		/* Registers are 32-bit wide and aligned; anything else is ignored. */
+		if (!is_write)
+			memset(data, 0xff, len);
+	} else if (is_write) {
+		uint32_t val;
+
+		memcpy(&val, data, 4);
+		write_reg(m, offset, val);
+	} else {
+		uint32_t val = read_reg(m, offset);
+
+		memcpy(data, &val, 4);
+	}
+	pthread_mutex_unlock(&v->lock);
+}
