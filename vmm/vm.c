@@ -311,6 +311,15 @@ static int setup_virtio(struct vm *vm, struct pupa_err *err)
 		if (!ret)
 			ret = add_virtio(vm, &blk->vdev, err);
 	}
+	if (!ret && cfg->vsock_cid) {
+		vm->vsock = calloc(1, sizeof(*vm->vsock));
+		if (!vm->vsock)
+			return guest_err(err, GUEST_ERR_INTERNAL, "out of memory");
+		ret = virtio_vsock__init(vm->vsock, cfg->vsock_cid, cfg->vsock_uds, &vm->mem, &vm->loop,
+					 err);
+		if (!ret)
+			ret = add_virtio(vm, &vm->vsock->vdev, err);
+	}
 	if (ret < 0)
 		return ret;
 
@@ -596,6 +605,8 @@ static void main_loop(struct vm *vm)
 		if (ev_loop__run_once(&vm->loop, timeout) < 0)
 			break;
 		control__reap(vm->ctl);
+		if (vm->vsock)
+			virtio_vsock__reap(vm->vsock);
 	}
 }
 
@@ -648,6 +659,11 @@ void vm__destroy(struct vm *vm)
 		free(vm->blk[i]);
 	}
 	vm->nr_blk = 0;
+	if (vm->vsock) {
+		virtio_vsock__destroy(vm->vsock);
+		free(vm->vsock);
+		vm->vsock = NULL;
+	}
 	if (vm->vcon_up)
 		virtio_console__destroy(&vm->vcon);
 	vm->vcon_up = 0;

@@ -23,9 +23,10 @@
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/mmio.h"
+#include "virtio/vsock.h"
 #include "x86/boot.h"
 
-#define VM_MAX_VIRTIO	(VMM_MAX_DISKS + 2)
+#define VM_MAX_VIRTIO	(VMM_MAX_DISKS + 3)
 #define VM_VIRTIO_IRQ_BASE 5
 
 struct vm;
@@ -62,6 +63,7 @@ struct vm {
 	int vcon_up;
 	struct virtio_blk *blk[VMM_MAX_DISKS];
 	unsigned int nr_blk;
+	struct virtio_vsock *vsock;
 	char *cmdline;			/* config's line + device announcements */
 
 	struct event_loop loop;
