@@ -4,6 +4,9 @@
  *   host-vsock send UDS PORT IN   connect through the VMM to guest PORT, send IN, close
  *   host-vsock stall PATH N       accept N connections on PATH; never read the first,
  *                                 read the others to EOF and answer "ok BYTES\n"
+ *   host-vsock ctl PATH MAX LINE...
+ *                                 send each LINE to the control socket PATH, print what
+ *                                 comes back until MAX lines, EOF or 60 s
  * Each exits on its own (at most 120 s).
  */
 #include <errno.h>
@@ -117,6 +120,27 @@ int main(int argc, char *argv[])
 		pause();	/* keep the stalled one open until killed */
 		return 0;
 	}
-	fprintf(stderr, "usage: host-vsock sink PATH OUT | send UDS PORT IN | stall PATH N\n");
+	if (argc >= 4 && strcmp(argv[1], "ctl") == 0) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0), max = atoi(argv[3]), lines = 0;
+		FILE *in;
+
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", argv[2]);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			perror("host-vsock: ctl connect");
+			return 1;
+		}
+		for (int i = 4; i < argc; i++)
+			dprintf(fd, "%s\n", argv[i]);
+		alarm(60);
+		in = fdopen(fd, "r");
+		while (lines < max && fgets(buf, sizeof(buf), in)) {
+			fputs(buf, stdout);
+			fflush(stdout);
+			lines++;
+		}
+		return 0;
+	}
+	fprintf(stderr, "usage: host-vsock sink PATH OUT | send UDS PORT IN | stall PATH N | ctl PATH MAX LINE...\n");
 	return 2;
 }
