@@ -1,0 +1,115 @@
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control.h"
+
+static enum guest_status status = GUEST_STATUS_RUNNING;
+static int attached, stopped;
+static unsigned int stop_ms;
+
+static enum guest_status f_status(void *ctx) { return status; }
+
+static int f_attach(void *ctx, const char *slot, const char *path, enum block_mode mode,
+		    struct pupa_err *err)
+{
+	if (strcmp(slot, "rootfs") != 0)
+		return pupa_err_set(err, PUPA_GUEST_ERROR, GUEST_ERR_DEVICE_NOT_PRESENT, "no slot %s", slot);
+	attached = (int)mode + 1;
+	return 0;
+}
+
+static void f_stop(void *ctx, unsigned int ms) { stopped++; stop_ms = ms; }
+
+static const struct control_ops ops = { f_status, f_attach, f_stop };
+
+static char *req(const char *line)
+{
+	return control__handle_line(line, strlen(line), &ops, NULL);
+}
+
+static void expect(const char *line, const char *needle)
+{
+	char *r = req(line);
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_msg(strstr(r, needle) != NULL, "reply to %s was %s, wanted %s", line, r, needle);
+	ck_assert_ptr_null(strchr(r, '\n'));
+	free(r);
+}
+
+START_TEST(status_and_ids)
+{
+	expect("{\"request\":\"status\"}",
+	       "\"status\":{\"type\":\"GuestStatus\",\"name\":\"kRunning\",\"value\":3}");
+	expect("{\"request\":\"status\",\"id\":\"abc\"}", "\"id\":\"abc\"");
+}
+END_TEST
+
+START_TEST(malformed)
+{
+	static const char nul_line[] = "{\"request\":\"st\0atus\"}";
+	char *r;
+
+	expect("", "kBadConfig");
+	expect("{", "malformed JSON");
+	expect("[1,2,3]", "must be a JSON object");
+	expect("\"status\"", "\"reply\":\"error\"");
+	expect("{\"request\":5}", "no \\\"request\\\" string");
+	expect("{\"request\":\"reboot\"}", "unknown request");
+	expect("{\"request\":\"status\",\"request\":\"stop\"}", "malformed JSON");	/* duplicate keys */
+	r = control__handle_line(nul_line, sizeof(nul_line) - 1, &ops, NULL);
+	ck_assert_ptr_nonnull(strstr(r, "\"reply\":\"error\""));
+	free(r);
+	ck_assert_int_eq(stopped, 0);
+	ck_assert_int_eq(attached, 0);
+}
+END_TEST
+
+START_TEST(attach)
+{
+	expect("{\"request\":\"attach\"}", "needs \\\"slot\\\" and \\\"path\\\"");
+	expect("{\"request\":\"attach\",\"slot\":1,\"path\":\"/x\"}", "kBadConfig");
+	expect("{\"request\":\"attach\",\"slot\":\"rootfs\",\"path\":\"/x\",\"mode\":\"fast\"}",
+	       "mode must be");
+	expect("{\"request\":\"attach\",\"slot\":\"other\",\"path\":\"/x\"}",
+	       "\"name\":\"kDeviceNotPresent\",\"value\":2");
+	expect("{\"request\":\"attach\",\"slot\":\"rootfs\",\"path\":\"/x\",\"mode\":\"VolatileWrite\"}",
+	       "\"reply\":\"attach\"");
+	ck_assert_int_eq(attached, BLOCK_MODE_VOLATILE_WRITE + 1);
+	status = GUEST_STATUS_STOPPING;
+	expect("{\"request\":\"attach\",\"slot\":\"rootfs\",\"path\":\"/x\"}",
+	       "\"name\":\"kNotCreated\",\"value\":13");
+	status = GUEST_STATUS_RUNNING;
+}
+END_TEST
+
+START_TEST(stop)
+{
+	expect("{\"request\":\"stop\",\"timeout_ms\":-1}", "timeout_ms must be");
+	expect("{\"request\":\"stop\",\"timeout_ms\":\"soon\"}", "timeout_ms must be");
+	ck_assert_int_eq(stopped, 0);
+	expect("{\"request\":\"stop\",\"timeout_ms\":2500}", "\"reply\":\"stop\"");
+	ck_assert_int_eq(stopped, 1);
+	ck_assert_uint_eq(stop_ms, 2500);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("control");
+	TCase *tc = tcase_create("lines");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, status_and_ids);
+	tcase_add_test(tc, malformed);
+	tcase_add_test(tc, attach);
+	tcase_add_test(tc, stop);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
