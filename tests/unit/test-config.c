@@ -129,6 +129,53 @@ START_TEST(bad_arguments)
 }
 END_TEST
 
+START_TEST(disks_and_sockets)
+{
+	ck_assert_int_eq(parse("--kernel", "k", "--disk", "a.img,rw", "--disk", "b.img,VolatileWrite,serial=data",
+			       "--disk-slot", "rootfs", "--vsock-cid", "3", "--vsock-uds", "/tmp/v",
+			       "--control", "/tmp/c", NULL), 0);
+	ck_assert_uint_eq(cfg.nr_disks, 3);
+	ck_assert_str_eq(cfg.disks[0].path, "a.img");
+	ck_assert_int_eq(cfg.disks[0].mode, BLOCK_MODE_READ_WRITE);
+	ck_assert_str_eq(cfg.disks[0].serial, "disk0");
+	ck_assert_int_eq(cfg.disks[1].mode, BLOCK_MODE_VOLATILE_WRITE);
+	ck_assert_str_eq(cfg.disks[1].serial, "data");
+	ck_assert_ptr_null(cfg.disks[2].path);
+	ck_assert_str_eq(cfg.disks[2].serial, "rootfs");
+	ck_assert_uint_eq(cfg.vsock_cid, 3);
+	ck_assert_str_eq(cfg.control, "/tmp/c");
+}
+END_TEST
+
+START_TEST(bad_disks_and_sockets)
+{
+	expect_bad(parse("--kernel", "k", "--disk", "a.img", NULL), "PATH,MODE");
+	expect_bad(parse("--kernel", "k", "--disk", "a.img,fast", NULL), "unknown mode");
+	expect_bad(parse("--kernel", "k", "--disk", ",rw", NULL), "PATH,MODE");
+	expect_bad(parse("--kernel", "k", "--disk", "a.img,ro,size=3", NULL), "serial=NAME");
+	expect_bad(parse("--kernel", "k", "--disk", "a.img,ro,serial=abcdefghijabcdefghijX", NULL),
+		   "serial=NAME");
+	expect_bad(parse("--kernel", "k", "--disk-slot", "x", "--disk", "a,ro,serial=x", NULL),
+		   "serial given twice");
+	expect_bad(parse("--kernel", "k", "--disk-slot", "", NULL), "--disk-slot");
+	expect_bad(parse("--kernel", "k", "--vsock-cid", "2", "--vsock-uds", "/v", NULL), "--vsock-cid 2");
+	expect_bad(parse("--kernel", "k", "--vsock-cid", "3", NULL), "go together");
+	expect_bad(parse("--kernel", "k", "--vsock-uds", "/v", NULL), "go together");
+	expect_bad(parse("--kernel", "k", "--control",
+			 "/a/very/long/path/that/goes/on/and/on/and/on/past/what/a/unix/socket/can/hold/in/sun_path/x", NULL),
+		   "1-90 characters");
+	{
+		const char *many[] = { "--disk-slot", "s0", "--disk-slot", "s1", "--disk-slot", "s2",
+				       "--disk-slot", "s3", "--disk-slot", "s4", "--disk-slot", "s5",
+				       "--disk-slot", "s6", "--disk-slot", "s7", "--disk-slot", "s8" };
+
+		expect_bad(parse("--kernel", "k", many[0], many[1], many[2], many[3], many[4], many[5],
+				 many[6], many[7], many[8], many[9], many[10], many[11], many[12],
+				 many[13], many[14], many[15], many[16], many[17], NULL), "more than 8");
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("config");
@@ -145,6 +192,8 @@ int main(void)
 	tcase_add_test(tc, bad_cpus);
 	tcase_add_test(tc, bad_boot_props);
 	tcase_add_test(tc, bad_arguments);
+	tcase_add_test(tc, disks_and_sockets);
+	tcase_add_test(tc, bad_disks_and_sockets);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
