@@ -44,11 +44,14 @@ static void go_live(struct virtio_dev *v, unsigned int nq)
 
 struct blk_hdr { uint32_t type, reserved; uint64_t sector; } __attribute__((packed));
 
-static char img[] = "/tmp/pupa-test-blk.XXXXXX";
+static char img[64];
 
 static int make_image(void)
 {
-	int fd = mkstemp(img);
+	int fd;
+
+	strcpy(img, "/tmp/pupa-test-blk.XXXXXX");	/* afresh: tests may share a process */
+	fd = mkstemp(img);
 	char sector[512];
 
 	for (int s = 0; s < 8; s++) {
