@@ -23,3 +23,13 @@ void pupa_err_format(const struct pupa_err *err, char *buf, unsigned long len)
 	snprintf(buf, len, "%s (%s %u): %s", pupa_enum_human(err->type, err->code),
 		 pupa_enum_type_name(err->type), err->code, err->msg);
 }
+
+int pupa_why(char *why, unsigned long len, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+	return err;
+}

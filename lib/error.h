@@ -21,6 +21,10 @@ int pupa_err_set(struct pupa_err *err, enum pupa_enum_type type, uint32_t code,
 /* Shorthand for GuestError codes. */
 #define guest_err(err, code, ...) pupa_err_set((err), PUPA_GUEST_ERROR, (code), __VA_ARGS__)
 
+/* Write a reason into why (for parsers that report but do not decide); returns err. */
+int pupa_why(char *why, unsigned long len, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* "BadConfig (GuestError 3): message" */
 void pupa_err_format(const struct pupa_err *err, char *buf, unsigned long len);
 

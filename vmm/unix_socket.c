@@ -7,26 +7,27 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static int fill_addr(struct sockaddr_un *sa, const char *path)
+/* A non-blocking stream socket and the address for path; fd or -errno. */
+static int new_socket(struct sockaddr_un *sa, const char *path)
 {
+	int fd;
+
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sa->sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa->sun_path, path);
-	return 0;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	return fd < 0 ? -errno : fd;
 }
 
 int unix_socket__connect(const char *path)
 {
 	struct sockaddr_un sa;
-	int fd, ret = fill_addr(&sa, path);
+	int fd = new_socket(&sa, path), ret;
 
-	if (ret < 0)
-		return ret;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
 		ret = -errno;
 		close(fd);
@@ -38,13 +39,10 @@ int unix_socket__connect(const char *path)
 int unix_socket__listen(const char *path)
 {
 	struct sockaddr_un sa;
-	int fd, ret = fill_addr(&sa, path);
+	int fd = new_socket(&sa, path), ret;
 
-	if (ret < 0)
-		return ret;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int peer;
 

@@ -9,6 +9,7 @@
 #include "x86/boot.h"
 #include "x86/bzimage.h"
 #include "x86/layout.h"
+#include "unit.h"
 
 #define IMG_SIZE (64 * 1024)
 
@@ -247,24 +248,11 @@ END_TEST
 /* The kernel the build made, when it is there (make check builds it first). */
 START_TEST(our_kernel)
 {
-	const char *top = getenv("top_builddir");
-	char path[4096];
 	struct bzimage_info bi;
-	uint8_t *buf;
-	FILE *f;
 	long len;
+	uint8_t *buf = unit_read_built("images/kernel/bzImage", &len);
 
-	ck_assert_ptr_nonnull(top);
-	snprintf(path, sizeof(path), "%s/images/kernel/bzImage", top);
-	f = fopen(path, "rb");
-	ck_assert_msg(f != NULL, "%s is missing: make builds it", path);
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	rewind(f);
-	buf = malloc(len);
-	ck_assert_int_eq(fread(buf, 1, len, f), len);
-	fclose(f);
-	ck_assert_int_eq(bzimage__parse(buf, len, &bi, why, sizeof(why)), 0);
+	ck_assert_int_eq(bzimage__parse(buf, (size_t)len, &bi, why, sizeof(why)), 0);
 	ck_assert_uint_ge(bi.version, 0x20c);
 	ck_assert_uint_ge(bi.load_addr, 0x100000);
 	ck_assert_uint_ge(bi.init_size, bi.payload_size);
@@ -276,8 +264,6 @@ int main(void)
 {
 	Suite *s = suite_create("bzimage");
 	TCase *tc = tcase_create("parse");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, valid_header);
 	tcase_add_test(tc, zero_setup_sects_means_four);
@@ -290,9 +276,5 @@ int main(void)
 	tcase_add_test(tc, oversized_kernel_and_initrd);
 	tcase_add_test(tc, our_kernel);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "unit.h"
 
 static struct vmm_config cfg;
 static struct pupa_err err;
@@ -180,8 +181,6 @@ int main(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("parse");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, defaults);
@@ -195,9 +194,5 @@ int main(void)
 	tcase_add_test(tc, disks_and_sockets);
 	tcase_add_test(tc, bad_disks_and_sockets);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

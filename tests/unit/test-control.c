@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "control.h"
+#include "unit.h"
 
 static enum guest_status status = GUEST_STATUS_RUNNING;
 static int attached, stopped;
@@ -99,17 +100,11 @@ int main(void)
 {
 	Suite *s = suite_create("control");
 	TCase *tc = tcase_create("lines");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, status_and_ids);
 	tcase_add_test(tc, malformed);
 	tcase_add_test(tc, attach);
 	tcase_add_test(tc, stop);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

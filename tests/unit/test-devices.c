@@ -8,6 +8,7 @@
 #include "devices/cmos.h"
 #include "devices/i8042.h"
 #include "devices/uart8250.h"
+#include "unit.h"
 
 static char out[256];
 static size_t out_len;
@@ -240,8 +241,6 @@ int main(void)
 {
 	Suite *s = suite_create("devices");
 	TCase *tc = tcase_create("legacy");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, uart_transmit_and_status);
 	tcase_add_test(tc, uart_receive_raises_irq);
@@ -252,9 +251,5 @@ int main(void)
 	tcase_add_test(tc, bus_dispatch_and_overlap);
 	tcase_add_test(tc, console_escape);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "x86/elf_pvh.h"
+#include "unit.h"
 
 static uint8_t img[8192];
 static char why[256];
@@ -129,24 +130,11 @@ END_TEST
 
 START_TEST(our_vmlinux)
 {
-	const char *top = getenv("top_builddir");
-	char path[4096];
 	struct elf_pvh_info info;
-	uint8_t *buf;
-	FILE *f;
 	long len;
+	uint8_t *buf = unit_read_built("images/kernel/vmlinux", &len);
 
-	ck_assert_ptr_nonnull(top);
-	snprintf(path, sizeof(path), "%s/images/kernel/vmlinux", top);
-	f = fopen(path, "rb");
-	ck_assert_msg(f != NULL, "%s is missing: make builds it", path);
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	rewind(f);
-	buf = malloc(len);
-	ck_assert_int_eq(fread(buf, 1, len, f), len);
-	fclose(f);
-	ck_assert_int_eq(elf_pvh__parse(buf, len, &info, why, sizeof(why)), 0);
+	ck_assert_int_eq(elf_pvh__parse(buf, (size_t)len, &info, why, sizeof(why)), 0);
 	ck_assert_uint_ge(info.entry, 0x100000);
 	ck_assert_uint_lt(info.entry, info.end);
 	free(buf);
@@ -157,8 +145,6 @@ int main(void)
 {
 	Suite *s = suite_create("elf_pvh");
 	TCase *tc = tcase_create("parse");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, valid);
 	tcase_add_test(tc, no_pvh_note);
@@ -167,9 +153,5 @@ int main(void)
 	tcase_add_test(tc, hostile_sizes);
 	tcase_add_test(tc, our_vmlinux);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

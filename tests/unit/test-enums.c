@@ -5,6 +5,7 @@
 
 #include "enums.h"
 #include "error.h"
+#include "unit.h"
 
 START_TEST(seed_names_and_values)
 {
@@ -82,17 +83,11 @@ int main(void)
 {
 	Suite *s = suite_create("enums");
 	TCase *tc = tcase_create("enums");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, seed_names_and_values);
 	tcase_add_test(tc, every_type_is_complete);
 	tcase_add_test(tc, human_names_and_lookup);
 	tcase_add_test(tc, errors_format_and_first_wins);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

@@ -6,6 +6,7 @@
 
 #include "vm_fdt.h"
 #include "x86/layout.h"
+#include "unit.h"
 
 static uint8_t buf[VM_FDT_MAX_SIZE];
 
@@ -84,16 +85,10 @@ int main(void)
 {
 	Suite *s = suite_create("fdt");
 	TCase *tc = tcase_create("build");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, contents);
 	tcase_add_test(tc, no_props_still_has_node);
 	tcase_add_test(tc, bad_names_and_small_buffer);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

@@ -6,6 +6,7 @@
 #include "memory.h"
 #include "x86/layout.h"
 #include "x86/mptable.h"
+#include "unit.h"
 
 START_TEST(ram_below_the_hole)
 {
@@ -133,8 +134,6 @@ int main(void)
 {
 	Suite *s = suite_create("layout");
 	TCase *tc = tcase_create("layout");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, ram_below_the_hole);
 	tcase_add_test(tc, ram_split_around_the_hole);
@@ -143,9 +142,5 @@ int main(void)
 	tcase_add_test(tc, mptable_contents);
 	tcase_add_test(tc, mptable_limits);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

@@ -11,6 +11,7 @@
 #include "virtio/blk.h"
 #include "virtio/vsock.h"
 #include "virtq_helpers.h"
+#include "unit.h"
 
 static struct guest_mem mem;
 static int irqs;
@@ -357,8 +358,6 @@ int main(void)
 {
 	Suite *s = suite_create("virtio devices");
 	TCase *tc = tcase_create("blk and vsock");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, blk_read_only_refuses_writes);
@@ -369,9 +368,5 @@ int main(void)
 	tcase_add_test(tc, vsock_malformed_packets);
 	tcase_add_test(tc, vsock_connection_and_credit);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

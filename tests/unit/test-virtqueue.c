@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "virtq_helpers.h"
+#include "unit.h"
 
 static struct guest_mem mem;
 static struct virtqueue vq;
@@ -161,8 +162,6 @@ int main(void)
 {
 	Suite *s = suite_create("virtqueue");
 	TCase *tc = tcase_create("hostile chains");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, valid_chain);
@@ -174,9 +173,5 @@ int main(void)
 	tcase_add_test(tc, validate_rings);
 	tcase_add_test(tc, iov_copies);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }

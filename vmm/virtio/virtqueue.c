@@ -195,9 +195,10 @@ int virtq_should_notify(struct virtqueue *vq)
 	return !avail || !(__atomic_load_n(&avail[0], __ATOMIC_RELAXED) & VIRTQ_AVAIL_F_NO_INTERRUPT);
 }
 
-size_t virtq_iov_read(const struct virtq_iov *iov, unsigned int n, size_t skip, void *dst, size_t len)
+/* Copy between a flat buffer and a chain's buffers, from byte skip of the chain. */
+static size_t iov_copy(const struct virtq_iov *iov, unsigned int n, size_t skip, uint8_t *buf,
+		       size_t len, int to_chain)
 {
-	uint8_t *d = dst;
 	size_t done = 0;
 
 	for (unsigned int i = 0; i < n && done < len; i++) {
@@ -210,31 +211,22 @@ size_t virtq_iov_read(const struct virtq_iov *iov, unsigned int n, size_t skip, 
 		take = iov[i].len - skip;
 		if (take > len - done)
 			take = len - done;
-		memcpy(d + done, iov[i].base + skip, take);
+		if (to_chain)
+			memcpy(iov[i].base + skip, buf + done, take);
+		else
+			memcpy(buf + done, iov[i].base + skip, take);
 		done += take;
 		skip = 0;
 	}
 	return done;
 }
 
+size_t virtq_iov_read(const struct virtq_iov *iov, unsigned int n, size_t skip, void *dst, size_t len)
+{
+	return iov_copy(iov, n, skip, dst, len, 0);
+}
+
 size_t virtq_iov_write(const struct virtq_iov *iov, unsigned int n, size_t skip, const void *src, size_t len)
 {
-	const uint8_t *s = src;
-	size_t done = 0;
-
-	for (unsigned int i = 0; i < n && done < len; i++) {
-		size_t take;
-
-		if (skip >= iov[i].len) {
-			skip -= iov[i].len;
-			continue;
-		}
-		take = iov[i].len - skip;
-		if (take > len - done)
-			take = len - done;
-		memcpy(iov[i].base + skip, s + done, take);
-		done += take;
-		skip = 0;
-	}
-	return done;
+	return iov_copy(iov, n, skip, (uint8_t *)src, len, 1);
 }

@@ -1,23 +1,14 @@
 #include "bzimage.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "error.h"
 
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t rd32(const uint8_t *p) { return (uint32_t)rd16(p) | (uint32_t)rd16(p + 2) << 16; }
 static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
-
-static int fail(char *why, size_t len, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-	return err;
-}
 
 int bzimage__parse(const uint8_t *buf, size_t len, struct bzimage_info *info,
 		   char *why, size_t why_len)
@@ -26,33 +17,33 @@ int bzimage__parse(const uint8_t *buf, size_t len, struct bzimage_info *info,
 
 	memset(info, 0, sizeof(*info));
 	if (len < BZ_INIT_SIZE + 4)
-		return fail(why, why_len, -ENOEXEC,
-			    "not a bzImage: %zu bytes is too short for a boot header", len);
+		return pupa_why(why, why_len, -ENOEXEC,
+				"not a bzImage: %zu bytes is too short for a boot header", len);
 	if (memcmp(buf + BZ_HEADER_MAGIC, "HdrS", 4) != 0)
-		return fail(why, why_len, -ENOEXEC, "not a bzImage: no \"HdrS\" signature at 0x202");
+		return pupa_why(why, why_len, -ENOEXEC, "not a bzImage: no \"HdrS\" signature at 0x202");
 	if (rd16(buf + BZ_BOOT_FLAG) != 0xaa55)
-		return fail(why, why_len, -ENOEXEC, "not a bzImage: boot flag is not 0xAA55");
+		return pupa_why(why, why_len, -ENOEXEC, "not a bzImage: boot flag is not 0xAA55");
 
 	info->version = rd16(buf + BZ_VERSION);
 	if (info->version < BZ_MIN_VERSION)
-		return fail(why, why_len, -EINVAL,
-			    "boot protocol %u.%02u is too old (2.06 or later needed)",
-			    info->version >> 8, info->version & 0xff);
+		return pupa_why(why, why_len, -EINVAL,
+				"boot protocol %u.%02u is too old (2.06 or later needed)",
+				info->version >> 8, info->version & 0xff);
 	if (!(buf[BZ_LOADFLAGS] & BZ_LOADED_HIGH))
-		return fail(why, why_len, -EINVAL, "zImage (loaded low) kernels are not supported");
+		return pupa_why(why, why_len, -EINVAL, "zImage (loaded low) kernels are not supported");
 	if (info->version < 0x20c || !(rd16(buf + BZ_XLOADFLAGS) & BZ_XLF_KERNEL_64))
-		return fail(why, why_len, -EINVAL,
-			    "not a 64-bit kernel: no 64-bit entry point (XLF_KERNEL_64)");
+		return pupa_why(why, why_len, -EINVAL,
+				"not a 64-bit kernel: no 64-bit entry point (XLF_KERNEL_64)");
 
 	setup_sects = buf[BZ_SETUP_SECTS] ? buf[BZ_SETUP_SECTS] : 4;
 	info->setup_size = (setup_sects + 1) * 512;
 	info->header_end = BZ_JUMP + 2 + buf[BZ_JUMP + 1];
 	if (info->header_end > info->setup_size || info->header_end > len)
-		return fail(why, why_len, -EINVAL, "setup header runs past the setup code");
+		return pupa_why(why, why_len, -EINVAL, "setup header runs past the setup code");
 	if (info->setup_size >= len)
-		return fail(why, why_len, -EINVAL,
-			    "truncated: setup code (%u bytes) leaves no kernel in %zu bytes",
-			    info->setup_size, len);
+		return pupa_why(why, why_len, -EINVAL,
+				"truncated: setup code (%u bytes) leaves no kernel in %zu bytes",
+				info->setup_size, len);
 
 	info->payload_offset = info->setup_size;
 	info->payload_size = len - info->setup_size;

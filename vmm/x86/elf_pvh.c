@@ -2,19 +2,10 @@
 
 #include <elf.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-static int fail(char *why, size_t len, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-	return err;
-}
+#include "error.h"
 
 int elf_pvh__is_elf(const uint8_t *buf, size_t len)
 {
@@ -64,14 +55,14 @@ int elf_pvh__parse(const uint8_t *buf, size_t len, struct elf_pvh_info *info,
 
 	memset(info, 0, sizeof(*info));
 	if (len < sizeof(eh) || !elf_pvh__is_elf(buf, len))
-		return fail(why, why_len, -ENOEXEC, "not an ELF file");
+		return pupa_why(why, why_len, -ENOEXEC, "not an ELF file");
 	memcpy(&eh, buf, sizeof(eh));
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
 	    eh.e_machine != EM_X86_64)
-		return fail(why, why_len, -EINVAL, "not a 64-bit little-endian x86_64 ELF kernel");
+		return pupa_why(why, why_len, -EINVAL, "not a 64-bit little-endian x86_64 ELF kernel");
 	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
 	    eh.e_phoff > len || (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > len - eh.e_phoff)
-		return fail(why, why_len, -EINVAL, "truncated or corrupt ELF program headers");
+		return pupa_why(why, why_len, -EINVAL, "truncated or corrupt ELF program headers");
 
 	for (unsigned int i = 0; i < eh.e_phnum; i++) {
 		Elf64_Phdr ph;
@@ -80,20 +71,20 @@ int elf_pvh__parse(const uint8_t *buf, size_t len, struct elf_pvh_info *info,
 		if (ph.p_type != PT_LOAD && ph.p_type != PT_NOTE)
 			continue;
 		if (ph.p_offset > len || ph.p_filesz > len - ph.p_offset)
-			return fail(why, why_len, -EINVAL,
-				    "truncated: segment %u needs bytes %#llx..%#llx of a %zu-byte file", i,
-				    (unsigned long long)ph.p_offset,
-				    (unsigned long long)(ph.p_offset + ph.p_filesz), len);
+			return pupa_why(why, why_len, -EINVAL,
+    				    "truncated: segment %u needs bytes %#llx..%#llx of a %zu-byte file", i,
+    				    (unsigned long long)ph.p_offset,
+    				    (unsigned long long)(ph.p_offset + ph.p_filesz), len);
 		if (ph.p_type == PT_NOTE) {
 			if (!have_entry)
 				have_entry = find_pvh_note(buf + ph.p_offset, ph.p_filesz, &info->entry);
 			continue;
 		}
 		if (ph.p_memsz < ph.p_filesz || ph.p_paddr + ph.p_memsz < ph.p_paddr)
-			return fail(why, why_len, -EINVAL, "segment %u has a bad size", i);
+			return pupa_why(why, why_len, -EINVAL, "segment %u has a bad size", i);
 		if (info->nr_segments == ELF_PVH_MAX_SEGMENTS)
-			return fail(why, why_len, -EINVAL, "more than %d loadable segments",
-				    ELF_PVH_MAX_SEGMENTS);
+			return pupa_why(why, why_len, -EINVAL, "more than %d loadable segments",
+    				    ELF_PVH_MAX_SEGMENTS);
 		info->segments[info->nr_segments++] = (struct elf_segment){
 			.paddr = ph.p_paddr, .offset = ph.p_offset,
 			.filesz = ph.p_filesz, .memsz = ph.p_memsz,
@@ -102,10 +93,10 @@ int elf_pvh__parse(const uint8_t *buf, size_t len, struct elf_pvh_info *info,
 			info->end = ph.p_paddr + ph.p_memsz;
 	}
 	if (info->nr_segments == 0)
-		return fail(why, why_len, -EINVAL, "no loadable segments");
+		return pupa_why(why, why_len, -EINVAL, "no loadable segments");
 	if (!have_entry)
-		return fail(why, why_len, -EINVAL,
-			    "no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): build the kernel with "
-			    "CONFIG_PVH=y or boot its bzImage");
+		return pupa_why(why, why_len, -EINVAL,
+				"no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): build the kernel with "
+				"CONFIG_PVH=y or boot its bzImage");
 	return 0;
 }
