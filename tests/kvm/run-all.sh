@@ -11,6 +11,14 @@ if [ ! -c /dev/kvm ]; then
 fi
 diag "KVM: $(uname -r) on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
 
+# If anything hangs, say what was running (stderr: the TAP stream stays clean).
+( while sleep 120; do
+	echo "# watchdog: still running after another 120 s:" >&2
+	ps -eo pid,stat,etime,wchan:24,args | grep -E '[p]upa-vmm|[h]ost-vsock|[t]imeout' | sed 's/^/#   /' >&2
+  done ) &
+watchdog=$!
+trap 'kill $watchdog 2>/dev/null; rm -rf "$WORK"' EXIT
+
 for t in "$here"/t-*.sh; do
 	diag "--- $(basename "$t")"
 	. "$t"
