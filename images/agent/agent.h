@@ -1,0 +1,55 @@
+/*
+ * pupa-init: PID 1 of the guest. It reads the boot device tree, connects
+ * to the host over vsock, mounts the root disk the host attaches, starts
+ * the container's process with its stdio on vsock, reaps every zombie,
+ * reports the exit and reboots. Static: it runs from a bare initramfs.
+ */
+#ifndef PUPA_INIT_AGENT_H
+#define PUPA_INIT_AGENT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define NEWROOT		"/newroot"
+#define AGENT_RUN_DIR	"/run/pupa"
+
+void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* bootfdt.c: /chosen/pupa from the boot device tree */
+struct boot_props {
+	unsigned int agent_port;
+	unsigned int version;
+	char hostname[65];
+};
+int bootfdt_read(struct boot_props *p, char *err, size_t len);
+
+/* disk.c: the root disk, found by its virtio-blk serial */
+int disk_find(const char *serial, int timeout_ms, char *dev, size_t devlen, char *err, size_t len);
+int rootfs_mount(const char *dev, const char *fstype, int mode, char *err, size_t len);
+int rootfs_prepare(const char *hostname, char *err, size_t len);
+
+/* users.c: names from the container's /etc/passwd and /etc/group, never NSS */
+#define CREDS_MAX_GROUPS 64
+struct creds {
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[CREDS_MAX_GROUPS];
+	int ngroups;
+	char home[256];
+};
+int creds_resolve(const char *root, const char *spec, struct creds *c, char *err, size_t len);
+
+/* process.c: the container's process */
+struct spawn_req {
+	char **argv;
+	char **env;
+	const char *cwd;
+	struct creds creds;
+	int tty;
+	int stdin_fd, stdout_fd, stderr_fd;	/* the child's ends */
+	int ctty_fd;				/* pty slave with a tty, else -1 */
+};
+/* The pid, or -1 with *code (125-127) and a message when it could not run. */
+pid_t spawn_container(const struct spawn_req *r, int *code, char *msg, size_t len);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * The agent protocol: which fields each message carries (frames: proto.h).
+ * One tag space for all messages; a field a message does not use is
+ * ignored, a field it needs and lacks is an ERROR reply.
+ *
+ *   HELLO     guest->host  VERSION
+ *   ATTACHED  host->guest  SERIAL, FSTYPE, MOUNT_MODE     reply ACK or ERROR
+ *   START     host->guest  ARG..., ENV..., CWD, USER, HOSTNAME, TTY,
+ *                          STDIN_PORT, STDOUT_PORT, STDERR_PORT, ROWS, COLS
+ *                          reply STARTED (PID) or EXIT (CODE 125-127, MESSAGE)
+ *   SIGNAL    host->guest  SIGNO
+ *   WINSIZE   host->guest  ROWS, COLS
+ *   EXIT      guest->host  EXIT_CODE or EXIT_SIGNAL, MESSAGE   reply ACK
+ *   ERROR     either way   MESSAGE, CODE
+ */
+#ifndef PUPA_AGENT_PROTO_H
+#define PUPA_AGENT_PROTO_H
+
+#include "proto.h"
+
+#define AGENT_PROTO_VERSION	1
+
+enum agent_tag {
+	F_ARG = 1,		/* str, repeated: argv in order */
+	F_ENV,			/* str, repeated: KEY=VALUE */
+	F_CWD,			/* str */
+	F_USER,			/* str: name, uid, name:group or uid:gid */
+	F_HOSTNAME,		/* str */
+	F_TTY,			/* u32: 1 for a pty */
+	F_STDIN_PORT,		/* u32: host vsock port, 0 for /dev/null */
+	F_STDOUT_PORT,		/* u32 */
+	F_STDERR_PORT,		/* u32: unused with a tty */
+	F_ROWS,			/* u32 */
+	F_COLS,			/* u32 */
+	F_SERIAL,		/* str: virtio-blk serial of the root disk */
+	F_FSTYPE,		/* str: default ext4 */
+	F_MOUNT_MODE,		/* u32: enum agent_mount_mode */
+	F_PID,			/* u32 */
+	F_SIGNO,		/* u32 */
+	F_EXIT_CODE,		/* u32 */
+	F_EXIT_SIGNAL,		/* u32 */
+	F_MESSAGE,		/* str */
+	F_VERSION,		/* u32 */
+	F_CODE,			/* u32: the exit status the host should use */
+};
+
+enum agent_mount_mode {
+	MOUNT_RW = 0,		/* the disk itself, read-write */
+	MOUNT_RO = 1,		/* read-only */
+	MOUNT_OVERLAY = 2,	/* read-only disk under a tmpfs upper layer */
+};
+
+/* Limits both sides enforce. */
+#define AGENT_MAX_ARGS		1024
+#define AGENT_MAX_ENV		1024
+#define AGENT_MAX_STR		4096
+
+/* Docker's exit statuses for failures before the process runs. */
+#define EXIT_RUNTIME_FAILURE	125
+#define EXIT_NOT_EXECUTABLE	126
+#define EXIT_NOT_FOUND		127
+
+#endif
