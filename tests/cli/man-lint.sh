@@ -7,7 +7,9 @@ set -u
 fail=0
 page=$top_srcdir/man/pupa-vmm.1
 
-out=$(mandoc -Tlint "$page" 2>&1) || { echo "mandoc -Tlint $page:"; echo "$out"; fail=1; }
+for p in "$page" "$top_srcdir/man/pupa-init.8"; do
+	out=$(mandoc -Tlint "$p" 2>&1) || { echo "mandoc -Tlint $p:"; echo "$out"; fail=1; }
+done
 
 norm() { tr -s ' \t\n' '   ' | sed 's/^ //; s/ $//'; }
 synopsis=$(mandoc -Tascii "$page" | col -b | sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' | norm)

@@ -8,7 +8,9 @@
  *   agent-host --uds PATH --port N --serial NAME [--mode rw|ro|overlay]
  *              [--control CTL --image FILE] [--tty] [--user U] [--cwd D]
  *              [--hostname H] [--env K=V]... [--no-stdin]
- *              [--signal-after MS:SIGNO] -- ARG...
+ *              [--signal-after MS:SIGNO] [--console FILE] -- ARG...
+ * When the agent goes away without EXIT (a panic, a killed VMM), the last
+ * lines of the guest console FILE say why.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +31,20 @@ static struct proto_rbuf rb;
 static struct proto_writer w;
 static char listened[4][108];
 static int nr_listened;
+
+static const char *console_file;
+
+static void console_tail(void)
+{
+	char cmd[600];
+
+	if (!console_file)
+		return;
+	fprintf(stderr, "agent-host: last lines of the guest console:\n");
+	snprintf(cmd, sizeof(cmd), "tail -n 10 '%s' >&2", console_file);
+	if (system(cmd) != 0)
+		fprintf(stderr, "agent-host: (no console log)\n");
+}
 
 static void unlink_listeners(void)
 {
@@ -121,7 +137,8 @@ int main(int argc, char *argv[])
 		{ "uds", 1, 0, 'u' }, { "port", 1, 0, 'p' }, { "serial", 1, 0, 's' }, { "mode", 1, 0, 'm' },
 		{ "control", 1, 0, 'c' }, { "image", 1, 0, 'i' }, { "tty", 0, 0, 't' }, { "user", 1, 0, 'U' },
 		{ "cwd", 1, 0, 'w' }, { "hostname", 1, 0, 'h' }, { "env", 1, 0, 'e' },
-		{ "no-stdin", 0, 0, 'n' }, { "signal-after", 1, 0, 'S' }, { 0, 0, 0, 0 } };
+		{ "no-stdin", 0, 0, 'n' }, { "signal-after", 1, 0, 'S' }, { "console", 1, 0, 'C' },
+		{ 0, 0, 0, 0 } };
 	struct proto_msg m;
 	int agent, lin, lout, lerr, fin = -1, fout, ferr = -1, code = -1, out_open = 1, err_open, in_open;
 	static char inbuf[65536];
@@ -142,6 +159,7 @@ int main(int argc, char *argv[])
 		case 'h': hostname = optarg; break;
 		case 'e': if (nenv < 64) envs[nenv++] = optarg; break;
 		case 'n': no_stdin = 1; break;
+		case 'C': console_file = optarg; break;
 		case 'S': sig_after = atoi(optarg); sig = atoi(strchr(optarg, ':') ? strchr(optarg, ':') + 1 : "15"); break;
 		default: return 125;
 		}
@@ -254,6 +272,7 @@ int main(int argc, char *argv[])
 			}
 			if (r <= 0) {
 				fprintf(stderr, "agent-host: the agent went away without EXIT\n");
+				console_tail();
 				exit(125);
 			}
 			while (proto_rbuf_next(&rb, &m) == 0) {

@@ -97,6 +97,15 @@ run_agent writes -- sh -c 'echo changed > /etc/hostname; rm /bin/notexec; cat /e
 	[ "$(sha256sum < "$WORK/root.ext4")" = "$root_sha" ]
 check "agent: writes land in the overlay; the image file is unchanged" [ $? = 0 ]
 
+# The VMM dies under a running process: no EXIT, and the console says what it last showed.
+run_agent killed --console "$WORK/killed.console" -- sh -c 'echo RUNNING > /dev/console; sleep 60' &
+runner=$!
+for _ in $(seq 300); do grep -q RUNNING "$WORK/killed.console" 2>/dev/null && break; sleep 0.2; done
+pkill -KILL -f -- "--vsock-uds $WORK/killed.vsock"
+wait $runner
+grep -q 'went away without EXIT' "$WORK/killed.err" && grep -q 'RUNNING' "$WORK/killed.err"
+check "agent: a VMM that ends without EXIT is reported with the console's last lines" [ $? = 0 ]
+
 # No disk: the agent answers with its own message, and the VM still ends.
 "$VMM" --kernel "$BZIMAGE" --initrd "$INITRD" --cmdline "console=ttyS0 quiet" --memory 256 \
 	--vsock-cid 3 --vsock-uds "$WORK/nodisk.vsock" --boot-prop agent-port=1024 \
