@@ -41,6 +41,7 @@ struct vsock_conn {
 	unsigned int pending;
 	uint32_t shutdown_flags;
 	int host_eof, guest_no_send, guest_no_rcv, wr_shut, closing, dead;
+	int hup;			/* the host closed both ways: out of epoll */
 	struct vsock_conn *next;
 };
 
@@ -67,7 +68,7 @@ static void update_events(struct vsock_conn *c)
 	struct virtio_vsock *vs = c->vs;
 	uint32_t ev = 0;
 
-	if (c->dead)
+	if (c->dead || c->hup)
 		return;
 	if (c->state == CONN_HOST_CONNECT)
 		ev |= EPOLLIN;
@@ -497,10 +498,17 @@ static void vsock_queue_notify(struct virtio_dev *v, unsigned int q)
 	if (q == VSOCK_TX)
 		process_tx(vs);
 	if (q == VSOCK_RX || q == VSOCK_TX) {
+		int pushed = 0;
+
 		vs->rx_starved = 0;
 		pump(vs);
-		for (struct vsock_conn *c = vs->conns; c; c = c->next)
+		for (struct vsock_conn *c = vs->conns; c; c = c->next) {
+			if (c->hup && !c->host_eof && !c->dead)
+				pushed |= read_host(c);	/* epoll no longer tells us */
 			update_events(c);
+		}
+		pushed |= flush_control(vs);
+		signal_rx(vs, pushed);
 	}
 }
 
@@ -572,6 +580,17 @@ static void on_conn(struct ev_handler *h, uint32_t events)
 			pushed = read_host(c);
 		if ((events & EPOLLERR) && !c->dead)
 			conn_kill(c, 1);
+		/*
+		 * A hung-up socket stays readable for epoll whatever we ask;
+		 * once its last bytes are read, stop listening to it, or the
+		 * loop would spin. What the socket still holds is read as the
+		 * guest makes room (vsock_queue_notify); its SHUTDOWN or RST
+		 * ends the connection.
+		 */
+		if ((events & EPOLLHUP) && !c->dead && !c->buf_len && !c->ok_len) {
+			ev_loop__del(vs->loop, &c->h);
+			c->hup = 1;
+		}
 	}
 	pushed |= flush_control(vs);
 	signal_rx(vs, pushed);
