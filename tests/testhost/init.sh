@@ -45,8 +45,11 @@ mkdir -p /host/run/pupa-job
 mount -t 9p -o "$opts" job /host/run/pupa-job || fail "cannot mount the job folder"
 ip link set lo up
 
-chroot /host /bin/sh /run/pupa-job/run.sh
+# The command's output goes to a file on the job share, not through the
+# emulated serial port: faster, and a stalled UART cannot hold it up.
+chroot /host /bin/sh /run/pupa-job/run.sh > /host/run/pupa-job/output 2>&1
 rc=$?
+echo "$rc" > /host/run/pupa-job/status
 echo
 echo "PUPA-TESTHOST-EXIT: $rc"
 sync
