@@ -12,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vm_fdt.h"
@@ -596,12 +597,30 @@ static int setup_loop(struct vm *vm, int sig_fd, struct pupa_err *err)
 	return 0;
 }
 
+#define IRQ_STALE_MS 100
+
+/* Re-pulse interrupts the guest left unacknowledged; any still pending? */
+static int repulse_irqs(struct vm *vm)
+{
+	struct timespec ts;
+	uint64_t now;
+	int pending = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	for (unsigned int i = 0; i < vm->nr_mmio; i++)
+		pending |= virtio_mmio__repulse(&vm->mmio_dev[i], now, IRQ_STALE_MS);
+	return pending;
+}
+
 static void main_loop(struct vm *vm)
 {
 	while (!atomic_load(&vm->stopping)) {
-		/* A full UART FIFO leaves input unread; look again soon. */
-		int timeout = vm->con.in_fd >= 0 ? 50 : -1;
+		/* A full UART FIFO leaves input unread; look again soon. Otherwise
+		 * wake often enough to repeat an interrupt the guest missed. */
+		int timeout = vm->con.in_fd >= 0 ? 50 : IRQ_STALE_MS;
 
+		repulse_irqs(vm);
 		if (ev_loop__run_once(&vm->loop, timeout) < 0)
 			break;
 		control__reap(vm->ctl);

@@ -106,6 +106,18 @@ wait $runner
 grep -q 'went away without EXIT' "$WORK/killed.err" && grep -q 'RUNNING' "$WORK/killed.err"
 check "agent: a VMM that ends without EXIT is reported with the console's last lines" [ $? = 0 ]
 
+# A disk that holds no filesystem: the mount error comes back from the agent.
+truncate -s 8M "$WORK/blank.img"
+"$VMM" --kernel "$BZIMAGE" --initrd "$INITRD" --cmdline "console=ttyS0 quiet" --memory 256 \
+	--vsock-cid 3 --vsock-uds "$WORK/blank.vsock" --boot-prop agent-port=1024 \
+	--disk "$WORK/blank.img,ro,serial=rootfs" --serial "$WORK/blank.console" 2>/dev/null & vmm_pid=$!
+timeout 60 "$AH" --uds "$WORK/blank.vsock" --port 1024 --serial rootfs -- true 2> "$WORK/blank.err"
+st=$?
+wait $vmm_pid
+[ $st = 125 ] && grep -q "agent error: mount /dev/vd.* (ext4) on .*: Invalid argument" "$WORK/blank.err"
+check "agent: a disk without a filesystem fails with the agent's mount error" [ $? = 0 ]
+[ $st = 125 ] || sed 's/^/#   /' "$WORK/blank.err"
+
 # No disk: the agent answers with its own message, and the VM still ends.
 "$VMM" --kernel "$BZIMAGE" --initrd "$INITRD" --cmdline "console=ttyS0 quiet" --memory 256 \
 	--vsock-cid 3 --vsock-uds "$WORK/nodisk.vsock" --boot-prop agent-port=1024 \

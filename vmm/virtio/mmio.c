@@ -1,6 +1,7 @@
 #include "mmio.h"
 
 #include <string.h>
+#include <time.h>
 
 #define REG_MAGIC		0x000
 #define REG_VERSION		0x004
@@ -27,14 +28,38 @@
 #define REG_CONFIG_GENERATION	0x0fc
 #define REG_CONFIG		0x100
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* Called by the device, lock held: latch the reason, pulse the line. */
 static void mmio_irq(void *ctx, uint32_t reason)
 {
 	struct virtio_mmio *m = ctx;
 
 	m->interrupt_status |= reason;
+	m->pulsed_at_ms = mono_ms();
 	if (m->pulse)
 		m->pulse(m->pulse_ctx, m->irq);
+}
+
+int virtio_mmio__repulse(struct virtio_mmio *m, uint64_t now_ms, uint64_t stale_ms)
+{
+	int pending;
+
+	pthread_mutex_lock(&m->vdev->lock);
+	pending = m->interrupt_status != 0;
+	if (pending && now_ms - m->pulsed_at_ms >= stale_ms) {
+		m->pulsed_at_ms = now_ms;
+		if (m->pulse)
+			m->pulse(m->pulse_ctx, m->irq);
+	}
+	pthread_mutex_unlock(&m->vdev->lock);
+	return pending;
 }
 
 void virtio_mmio__init(struct virtio_mmio *m, struct virtio_dev *vdev, uint64_t base, uint32_t irq,

@@ -26,7 +26,17 @@ struct virtio_mmio {
 	uint32_t interrupt_status;
 	mmio_irq_line_fn pulse;		/* edge on the interrupt line */
 	void *pulse_ctx;
+	uint64_t pulsed_at_ms;		/* when the line last pulsed */
 };
+
+/*
+ * Pulse again if the driver has left an interrupt unacknowledged for
+ * longer than stale_ms: an edge lost on the way (seen under nested
+ * emulation) would otherwise stall the device for good. The driver finds
+ * work each time, so the extra interrupt is never spurious. Returns
+ * whether an interrupt is still pending.
+ */
+int virtio_mmio__repulse(struct virtio_mmio *m, uint64_t now_ms, uint64_t stale_ms);
 
 void virtio_mmio__init(struct virtio_mmio *m, struct virtio_dev *vdev, uint64_t base, uint32_t irq,
 		       mmio_irq_line_fn pulse, void *ctx);
