@@ -28,7 +28,7 @@ run_agent() {
 	local name=$1 vmm_pid vmm_status
 	shift
 	vm_console=$WORK/$name.console
-	"$VMM" --kernel "$BZIMAGE" --initrd "$INITRD" --cmdline "console=ttyS0 quiet" --memory 256 \
+	"$VMM" --kernel "$BZIMAGE" --initrd "$INITRD" --cmdline "console=ttyS0 quiet loglevel=1" --memory 256 \
 		--vsock-cid 3 --vsock-uds "$WORK/$name.vsock" --boot-prop agent-port=1024 \
 		--boot-prop hostname=pupabox --boot-prop version=1 --disk-slot rootfs \
 		--control "$WORK/$name.ctl" --serial "$vm_console" 2> "$WORK/$name.vmm" &
@@ -108,7 +108,7 @@ check "agent: a VMM that ends without EXIT is reported with the console's last l
 
 # A disk that holds no filesystem: the mount error comes back from the agent.
 truncate -s 8M "$WORK/blank.img"
-"$VMM" --kernel "$BZIMAGE" --initrd "$INITRD" --cmdline "console=ttyS0 quiet" --memory 256 \
+"$VMM" --kernel "$BZIMAGE" --initrd "$INITRD" --cmdline "console=ttyS0 quiet loglevel=1" --memory 256 \
 	--vsock-cid 3 --vsock-uds "$WORK/blank.vsock" --boot-prop agent-port=1024 \
 	--disk "$WORK/blank.img,ro,serial=rootfs" --serial "$WORK/blank.console" 2>/dev/null & vmm_pid=$!
 timeout 60 "$AH" --uds "$WORK/blank.vsock" --port 1024 --serial rootfs -- true 2> "$WORK/blank.err"
@@ -119,7 +119,7 @@ check "agent: a disk without a filesystem fails with the agent's mount error" [ 
 [ $st = 125 ] || sed 's/^/#   /' "$WORK/blank.err"
 
 # No disk: the agent answers with its own message, and the VM still ends.
-"$VMM" --kernel "$BZIMAGE" --initrd "$INITRD" --cmdline "console=ttyS0 quiet" --memory 256 \
+"$VMM" --kernel "$BZIMAGE" --initrd "$INITRD" --cmdline "console=ttyS0 quiet loglevel=1" --memory 256 \
 	--vsock-cid 3 --vsock-uds "$WORK/nodisk.vsock" --boot-prop agent-port=1024 \
 	--serial "$WORK/nodisk.console" 2>/dev/null & vmm_pid=$!
 timeout 60 "$AH" --uds "$WORK/nodisk.vsock" --port 1024 --serial rootfs -- true 2> "$WORK/nodisk.err"

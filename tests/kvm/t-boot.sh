@@ -6,14 +6,14 @@ echo "RESULT uptime=$(cut -d' ' -f1 /proc/uptime)"
 T
 make_initramfs "$WORK/marker.cpio" "$WORK/marker.sh"
 
-if run_vm bzimage --kernel "$BZIMAGE" --initrd "$WORK/marker.cpio" --cmdline "console=ttyS0 quiet"; then
+if run_vm bzimage --kernel "$BZIMAGE" --initrd "$WORK/marker.cpio" --cmdline "console=ttyS0 quiet loglevel=1"; then
 	ok "bzImage boots to init and the guest's reboot ends pupa-vmm with status 0"
 	diag "bzImage: guest at init after $(guest_value uptime) s uptime, $vm_wall s wall for the whole run"
 else
 	not_ok "bzImage boots to init and the guest's reboot ends pupa-vmm with status 0"
 fi
 
-if run_vm pvh --kernel "$VMLINUX" --initrd "$WORK/marker.cpio" --cmdline "console=ttyS0 quiet"; then
+if run_vm pvh --kernel "$VMLINUX" --initrd "$WORK/marker.cpio" --cmdline "console=ttyS0 quiet loglevel=1"; then
 	ok "vmlinux boots through the PVH entry"
 	diag "PVH vmlinux: guest at init after $(guest_value uptime) s uptime, $vm_wall s wall"
 else
@@ -23,7 +23,7 @@ fi
 if [ -z "${PUPA_STOCK_KERNEL:-}" ] || [ ! -f "$PUPA_STOCK_KERNEL" ]; then
 	not_ok "Debian's stock kernel boots (PUPA_STOCK_KERNEL not set: run through suite.tap)"
 elif run_vm stock --kernel "$PUPA_STOCK_KERNEL" --initrd "$WORK/marker.cpio" --memory 512 \
-	--cmdline "console=ttyS0 quiet"; then
+	--cmdline "console=ttyS0 quiet loglevel=1"; then
 	ok "Debian's stock kernel boots to init"
 	diag "stock kernel: guest at init after $(guest_value uptime) s uptime, $vm_wall s wall"
 else
@@ -35,7 +35,7 @@ echo "RESULT online=$(cat /sys/devices/system/cpu/online)"
 echo "RESULT processors=$(grep -c ^processor /proc/cpuinfo)"
 T
 make_initramfs "$WORK/cpus.cpio" "$WORK/cpus.sh"
-if run_vm cpus --kernel "$BZIMAGE" --initrd "$WORK/cpus.cpio" --cpus 2 --cmdline "console=ttyS0 quiet" &&
+if run_vm cpus --kernel "$BZIMAGE" --initrd "$WORK/cpus.cpio" --cpus 2 --cmdline "console=ttyS0 quiet loglevel=1" &&
    [ "$(guest_value online)" = "0-1" ] && [ "$(guest_value processors)" = 2 ]; then
 	ok "--cpus 2 shows 2 online CPUs in the guest"
 else
@@ -47,14 +47,14 @@ echo "RESULT memtotal=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
 T
 make_initramfs "$WORK/mem.cpio" "$WORK/mem.sh"
 mem_between() { local v=$1; [ -n "$v" ] && [ "$v" -ge "$2" ] && [ "$v" -le "$3" ]; }
-if run_vm mem256 --kernel "$BZIMAGE" --initrd "$WORK/mem.cpio" --memory 256 --cmdline "console=ttyS0 quiet" &&
+if run_vm mem256 --kernel "$BZIMAGE" --initrd "$WORK/mem.cpio" --memory 256 --cmdline "console=ttyS0 quiet loglevel=1" &&
    mem_between "$(guest_value memtotal)" 220000 262144; then
 	ok "--memory 256 shows about 256 MiB ($(guest_value memtotal) kB MemTotal)"
 else
 	not_ok "--memory 256 shows about 256 MiB (MemTotal $(guest_value memtotal) kB)"
 fi
 # Above the 3 GiB MMIO hole, RAM continues at 4 GiB.
-if run_vm mem3584 --kernel "$BZIMAGE" --initrd "$WORK/mem.cpio" --memory 3584 --cmdline "console=ttyS0 quiet" &&
+if run_vm mem3584 --kernel "$BZIMAGE" --initrd "$WORK/mem.cpio" --memory 3584 --cmdline "console=ttyS0 quiet loglevel=1" &&
    mem_between "$(guest_value memtotal)" 3400000 3670016; then
 	ok "--memory 3584 splits around the MMIO hole and the guest sees it all ($(guest_value memtotal) kB)"
 else
@@ -71,7 +71,7 @@ T
 make_initramfs "$WORK/fdt.cpio" "$WORK/fdt.sh" "file /bin/fdt-dump $top_builddir/tests/kvm/guest-fdt-dump 0755 0 0"
 if run_vm fdt --kernel "$BZIMAGE" --initrd "$WORK/fdt.cpio" --cpus 2 --memory 128 \
 	--boot-prop agent-port=1024 --boot-prop "hostname=pupa test" --boot-prop version=1 \
-	--cmdline "console=ttyS0 quiet"; then
+	--cmdline "console=ttyS0 quiet loglevel=1"; then
 	fdt_ok=1
 	for want in "pupa.agent-port=1024" "pupa.hostname=pupa test" "pupa.version=1" "cpus=2" \
 		    "memory=0x0+0x8000000"; do

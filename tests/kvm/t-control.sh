@@ -31,7 +31,7 @@ head -c $((3 * 1024 * 1024)) /dev/urandom > "$WORK/slot.img"
 	"{\"request\":\"attach\",\"slot\":\"rootfs\",\"path\":\"$WORK/slot.img\",\"mode\":\"ro\",\"id\":7}" \
 	"{\"request\":\"attach\",\"slot\":\"rootfs\",\"path\":\"$WORK/slot.img\"}" > "$WORK/attach.out"
 ) & attach_pid=$!
-if run_vm slot --kernel "$BZIMAGE" --initrd "$WORK/slot.cpio" --cmdline "console=ttyS0 quiet" \
+if run_vm slot --kernel "$BZIMAGE" --initrd "$WORK/slot.cpio" --cmdline "console=ttyS0 quiet loglevel=1" \
 	--disk-slot rootfs --control "$ctl"; then
 	[ "$(guest_value size)" = 6144 ] &&
 		[ "$(guest_value sha)" = "$(sha256sum < "$WORK/slot.img" | cut -c1-64)" ]
@@ -53,7 +53,7 @@ make_initramfs "$WORK/sleep.cpio" "$WORK/sleep.sh"
 start_sleeper() {	# NAME [extra args]: pupa-vmm in the background, waits for the guest
 	local name=$1
 	shift
-	"$VMM" --kernel "$BZIMAGE" --initrd "$WORK/sleep.cpio" --cmdline "console=ttyS0 quiet" \
+	"$VMM" --kernel "$BZIMAGE" --initrd "$WORK/sleep.cpio" --cmdline "console=ttyS0 quiet loglevel=1" \
 		--serial "$WORK/$name.console" "$@" 2> "$WORK/$name.stderr" &
 	vmm_pid=$!
 	for _ in $(seq 600); do

@@ -25,7 +25,7 @@ echo "RESULT readback=\$(dd if=\$dev bs=1M count=$mb iflag=direct 2>/dev/null | 
 T
 make_initramfs "$WORK/disk.cpio" "$WORK/disk-write.sh"
 disk_vm() { run_vm "$1" --kernel "$BZIMAGE" --initrd "$WORK/disk.cpio" --memory $((mb * 3 + 128)) \
-	--cmdline "console=ttyS0 quiet" --disk "$2,serial=data"; }
+	--cmdline "console=ttyS0 quiet loglevel=1" --disk "$2,serial=data"; }
 
 truncate -s $((mb * 2))M "$WORK/rw.img"
 if disk_vm disk-rw "$WORK/rw.img,rw"; then

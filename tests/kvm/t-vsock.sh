@@ -28,7 +28,7 @@ HV=$top_builddir/tests/kvm/host-vsock
   "$HV" send "$uds" 5001 "$WORK/down.in" ) & send_pid=$!
 
 if run_vm vsock --kernel "$BZIMAGE" --initrd "$WORK/vsock.cpio" --memory $((mb * 3 + 128)) \
-	--cmdline "console=ttyS0 quiet" --vsock-cid 3 --vsock-uds "$uds"; then
+	--cmdline "console=ttyS0 quiet loglevel=1" --vsock-cid 3 --vsock-uds "$uds"; then
 	[ "$(guest_value up_sent)" = yes ] && [ -f "$WORK/up.out" ] &&
 		[ "$(sha256sum < "$WORK/up.out" | cut -c1-64)" = "$(guest_value up)" ]
 	check "vsock guest->host: $mb MiB arrive with matching SHA-256" [ $? = 0 ]
