@@ -5,15 +5,21 @@
 #include <string.h>
 #include <unistd.h>
 
-long proto_rbuf_read(struct proto_rbuf *rb, int fd)
+/* Drop the message last returned from the front of the buffer. */
+static void rbuf_consume(struct proto_rbuf *rb)
 {
-	ssize_t n;
-
 	if (rb->pending) {
 		memmove(rb->buf, rb->buf + rb->pending, rb->len - rb->pending);
 		rb->len -= rb->pending;
 		rb->pending = 0;
 	}
+}
+
+long proto_rbuf_read(struct proto_rbuf *rb, int fd)
+{
+	ssize_t n;
+
+	rbuf_consume(rb);
 	if (rb->len == sizeof(rb->buf))
 		return -ENOBUFS;	/* cannot happen with a valid frame in front */
 	do
@@ -30,11 +36,7 @@ int proto_rbuf_next(struct proto_rbuf *rb, struct proto_msg *msg)
 	size_t used;
 	int ret;
 
-	if (rb->pending) {
-		memmove(rb->buf, rb->buf + rb->pending, rb->len - rb->pending);
-		rb->len -= rb->pending;
-		rb->pending = 0;
-	}
+	rbuf_consume(rb);
 	ret = proto_parse(rb->buf, rb->len, msg, &used);
 	if (ret == 0)
 		rb->pending = used;

@@ -12,7 +12,6 @@
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "vm_fdt.h"
@@ -161,7 +160,8 @@ static void irq_line(void *ctx, int level)
 	ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);
 }
 
-static void uart_out(void *ctx, const void *buf, size_t len)
+/* Where the UART and the virtio console both write: the --serial sink. */
+static void console_sink(void *ctx, const void *buf, size_t len)
 {
 	console__write(ctx, buf, len);
 }
@@ -228,7 +228,7 @@ static int setup_devices(struct vm *vm, struct pupa_err *err)
 {
 	int ret;
 
-	uart8250__init(&vm->uart, uart_out, &vm->con, irq_line, vm);
+	uart8250__init(&vm->uart, console_sink, &vm->con, irq_line, vm);
 	i8042__init(&vm->kbc, kbc_reset, vm);
 	cmos__init(&vm->cmos);
 	vm->devices_up = 1;
@@ -262,11 +262,6 @@ static void mmio_irq_pulse(void *ctx, uint32_t irq)
 	ioctl(vm->vm_fd, KVM_IRQ_LINE, &lo);
 }
 
-static void vcon_out(void *ctx, const void *buf, size_t len)
-{
-	console__write(ctx, buf, len);
-}
-
 /* Place a virtio device: next MMIO window, next IRQ, on the bus. */
 static int add_virtio(struct vm *vm, struct virtio_dev *vdev, struct pupa_err *err)
 {
@@ -296,7 +291,7 @@ static int setup_virtio(struct vm *vm, struct pupa_err *err)
 	char *p;
 	int ret;
 
-	virtio_console__init(&vm->vcon, &vm->mem, vcon_out, &vm->con);
+	virtio_console__init(&vm->vcon, &vm->mem, console_sink, &vm->con);
 	vm->vcon_up = 1;
 	ret = add_virtio(vm, &vm->vcon.vdev, err);
 	for (unsigned int i = 0; !ret && i < cfg->nr_disks; i++) {
@@ -602,14 +597,10 @@ static int setup_loop(struct vm *vm, int sig_fd, struct pupa_err *err)
 /* Re-pulse interrupts the guest left unacknowledged; any still pending? */
 static int repulse_irqs(struct vm *vm)
 {
-	struct timespec ts;
-	uint64_t now;
 	int pending = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	for (unsigned int i = 0; i < vm->nr_mmio; i++)
-		pending |= virtio_mmio__repulse(&vm->mmio_dev[i], now, IRQ_STALE_MS);
+		pending |= virtio_mmio__repulse(&vm->mmio_dev[i], IRQ_STALE_MS);
 	return pending;
 }
 

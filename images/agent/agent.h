@@ -15,12 +15,17 @@
 
 void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Milliseconds on the monotonic clock, for deadlines. */
+long agent_now_ms(void);
+
 /* bootfdt.c: /chosen/pupa from the boot device tree */
 struct boot_props {
 	unsigned int agent_port;
 	unsigned int version;
 	char hostname[65];
 };
+/* The boot device tree from setup_data (type 2), checked; NULL with a reason. */
+const void *bootfdt_load(char *err, size_t len);
 int bootfdt_read(struct boot_props *p, char *err, size_t len);
 
 /* disk.c: the root disk, found by its virtio-blk serial */

@@ -33,18 +33,16 @@ static const char *prop(const void *fdt, int node, const char *name)
 	return v;
 }
 
-int bootfdt_read(struct boot_props *p, char *err, size_t len)
+const void *bootfdt_load(char *err, size_t len)
 {
 	static char fdt[FDT_MAX];
 	DIR *d = opendir(SETUP_DATA_DIR);
 	struct dirent *de;
-	int found = 0, node;
-	const char *v;
+	int found = 0;
 
-	memset(p, 0, sizeof(*p));
 	if (!d) {
 		snprintf(err, len, "no %s: was the kernel booted as a bzImage by pupa-vmm?", SETUP_DATA_DIR);
-		return -1;
+		return NULL;
 	}
 	while (!found && (de = readdir(d))) {
 		char path[300], type[32] = { 0 };
@@ -62,8 +60,20 @@ int bootfdt_read(struct boot_props *p, char *err, size_t len)
 	closedir(d);
 	if (!found) {
 		snprintf(err, len, "no valid device tree (setup_data type 2) from the VMM");
-		return -1;
+		return NULL;
 	}
+	return fdt;
+}
+
+int bootfdt_read(struct boot_props *p, char *err, size_t len)
+{
+	const void *fdt = bootfdt_load(err, len);
+	int node;
+	const char *v;
+
+	memset(p, 0, sizeof(*p));
+	if (!fdt)
+		return -1;
 	node = fdt_path_offset(fdt, "/chosen/pupa");
 	if (node < 0) {
 		snprintf(err, len, "the boot device tree has no /chosen/pupa node");

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -28,18 +27,10 @@ static int read_line(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait for /sys/block/vdX whose serial matches and whose size is not zero. */
 int disk_find(const char *serial, int timeout_ms, char *dev, size_t devlen, char *err, size_t len)
 {
-	long deadline = now_ms() + timeout_ms;
+	long deadline = agent_now_ms() + timeout_ms;
 	int seen = 0;
 
 	for (;;) {
@@ -64,7 +55,7 @@ int disk_find(const char *serial, int timeout_ms, char *dev, size_t devlen, char
 		}
 		if (d)
 			closedir(d);
-		if (now_ms() >= deadline)
+		if (agent_now_ms() >= deadline)
 			break;
 		usleep(20000);
 	}

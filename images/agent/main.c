@@ -48,6 +48,14 @@ void agent_log(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+long agent_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void __attribute__((noreturn)) finish(void)
 {
 	sync();
@@ -60,14 +68,6 @@ static void __attribute__((noreturn)) die(const char *what)
 {
 	agent_log("%s; rebooting", what);
 	finish();
-}
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void mount_basics(void)
@@ -288,10 +288,10 @@ static void __attribute__((noreturn)) report_exit(int fd, uint16_t tag, uint32_t
 	if (message)
 		proto_put_str(&wbuf, F_MESSAGE, message);
 	if (proto_send(fd, &wbuf) == 0) {
-		long deadline = now_ms() + ACK_TIMEOUT_MS;
+		long deadline = agent_now_ms() + ACK_TIMEOUT_MS;
 
-		while (now_ms() < deadline) {
-			int ret = proto_recv(fd, &rbuf, &m, (int)(deadline - now_ms()));
+		while (agent_now_ms() < deadline) {
+			int ret = proto_recv(fd, &rbuf, &m, (int)(deadline - agent_now_ms()));
 
 			if (ret < 0 || m.type == PROTO_ACK)
 				break;
@@ -412,7 +412,7 @@ static void __attribute__((noreturn)) run_container(int ctl, const struct proto_
 		int timeout = -1;
 
 		if (exited) {
-			long left = exit_at + DRAIN_AFTER_EXIT_MS - now_ms();
+			long left = exit_at + DRAIN_AFTER_EXIT_MS - agent_now_ms();
 
 			if ((rel[1]->closed && rel[2]->closed) || left <= 0)
 				break;	/* drained, or something else holds the pipes open */
@@ -436,7 +436,7 @@ static void __attribute__((noreturn)) run_container(int ctl, const struct proto_
 				if (w == pid) {
 					exited = 1;
 					status = st;
-					exit_at = now_ms();
+					exit_at = agent_now_ms();
 				}
 			}
 		}

@@ -10,8 +10,6 @@
 
 static char root[] = "/tmp/pupa-test-users.XXXXXX";
 
-void agent_log(const char *fmt, ...) { (void)fmt; }
-
 static void put(const char *name, const char *text)
 {
 	char path[256];

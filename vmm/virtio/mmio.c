@@ -47,8 +47,9 @@ static void mmio_irq(void *ctx, uint32_t reason)
 		m->pulse(m->pulse_ctx, m->irq);
 }
 
-int virtio_mmio__repulse(struct virtio_mmio *m, uint64_t now_ms, uint64_t stale_ms)
+int virtio_mmio__repulse(struct virtio_mmio *m, uint64_t stale_ms)
 {
+	uint64_t now_ms = mono_ms();
 	int pending;
 
 	pthread_mutex_lock(&m->vdev->lock);

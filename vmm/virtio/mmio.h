@@ -36,7 +36,7 @@ struct virtio_mmio {
  * work each time, so the extra interrupt is never spurious. Returns
  * whether an interrupt is still pending.
  */
-int virtio_mmio__repulse(struct virtio_mmio *m, uint64_t now_ms, uint64_t stale_ms);
+int virtio_mmio__repulse(struct virtio_mmio *m, uint64_t stale_ms);
 
 void virtio_mmio__init(struct virtio_mmio *m, struct virtio_dev *vdev, uint64_t base, uint32_t irq,
 		       mmio_irq_line_fn pulse, void *ctx);

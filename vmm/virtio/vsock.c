@@ -270,25 +270,16 @@ static int read_host(struct vsock_conn *c)
 	return pushed;
 }
 
-/* Guest -> host: write what the host socket takes; credit flows back. */
-static void flush_host(struct vsock_conn *c)
+/*
+ * Send from the front of buf what the host socket takes now; returns the
+ * bytes sent, or -1 after killing a connection whose host end is gone.
+ */
+static long send_front(struct vsock_conn *c, void *buf, size_t *len)
 {
-	while (c->ok_len) {
-		ssize_t n = send(c->h.fd, c->ok_line, c->ok_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	long sent = 0;
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n <= 0) {
-			conn_kill(c, 1);
-			return;
-		}
-		memmove(c->ok_line, c->ok_line + n, c->ok_len - (size_t)n);
-		c->ok_len -= (size_t)n;
-	}
-	while (c->buf_len) {
-		ssize_t n = send(c->h.fd, c->buf, c->buf_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (*len) {
+		ssize_t n = send(c->h.fd, buf, *len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -296,12 +287,26 @@ static void flush_host(struct vsock_conn *c)
 			break;
 		if (n <= 0) {
 			conn_kill(c, 1);
-			return;
+			return -1;
 		}
-		memmove(c->buf, c->buf + n, c->buf_len - (size_t)n);
-		c->buf_len -= (size_t)n;
-		c->fwd_cnt += (uint32_t)n;
+		memmove(buf, (char *)buf + n, *len - (size_t)n);
+		*len -= (size_t)n;
+		sent += n;
 	}
+	return sent;
+}
+
+/* Guest -> host: write what the host socket takes; credit flows back. */
+static void flush_host(struct vsock_conn *c)
+{
+	long n;
+
+	if (send_front(c, c->ok_line, &c->ok_len) < 0 || c->ok_len)
+		return;	/* the OK line goes first, whole */
+	n = send_front(c, c->buf, &c->buf_len);
+	if (n < 0)
+		return;
+	c->fwd_cnt += (uint32_t)n;
 	if (c->fwd_cnt - c->fwd_told >= VSOCK_CONN_BUF / 4)
 		c->pending |= PEND_CREDIT;
 	if (!c->buf_len) {
