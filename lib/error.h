@@ -21,6 +21,10 @@ int pupa_err_set(struct pupa_err *err, enum pupa_enum_type type, uint32_t code,
 /* Shorthand for GuestError codes. */
 #define guest_err(err, code, ...) pupa_err_set((err), PUPA_GUEST_ERROR, (code), __VA_ARGS__)
 
+/* Shorthand for GuestManagerError codes (the orchestrator's own failures). */
+#define mgr_err(err, code, ...) \
+	pupa_err_set((err), PUPA_GUEST_MANAGER_ERROR, (code), __VA_ARGS__)
+
 /* Write a reason into why (for parsers that report but do not decide); returns err. */
 int pupa_why(char *why, unsigned long len, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

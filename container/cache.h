@@ -1,0 +1,95 @@
+/*
+ * The image cache ($XDG_CACHE_HOME/pupa, or --cache-dir):
+ *
+ *   images/<digest>.ext4   the root filesystem image, named by the SHA-256
+ *                          of the downloaded (compressed) bytes
+ *   images/<digest>.json   where it came from, sizes, when
+ *   index/<key>.json       a source (URL or path; key = SHA-256 of it) ->
+ *                          digest, ETag, Last-Modified for revalidation
+ *   partial/<key>          compressed bytes of an unfinished download,
+ *   partial/<key>.json     with the validator that makes resuming safe
+ *   locks/<key>.lock       one pull of a source at a time (flock)
+ *   tmp/                   images being built, each flock'ed by its builder
+ *
+ * Entries appear by rename after fsync: a name under images/ is always a
+ * complete image. Whatever a killed pull left in tmp/ is removed by the next
+ * one. A running container holds a shared flock on its image; rmi and prune
+ * skip such images.
+ */
+#ifndef PUPA_CACHE_H
+#define PUPA_CACHE_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "digest.h"
+#include "error.h"
+
+struct cache {
+	char dir[4096];
+};
+
+struct cache_index {
+	char digest[DIGEST_HEX_LEN + 1];
+	char etag[256];
+	char last_modified[64];
+};
+
+struct cache_meta {
+	char digest[DIGEST_HEX_LEN + 1];
+	char source[4096];
+	uint64_t compressed;	/* bytes downloaded */
+	uint64_t entries;
+	uint64_t size;		/* the image's apparent size */
+	uint64_t disk;		/* blocks it takes on disk (sparse) */
+	time_t created;
+	int in_use;
+};
+
+/* dir NULL: $XDG_CACHE_HOME/pupa or ~/.cache/pupa. Creates the layout and
+ * removes what dead pulls left in tmp/. */
+int cache_open(struct cache *c, const char *dir, struct pupa_err *err);
+
+void cache_path(const struct cache *c, char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Exclusive lock on a source; *waited says whether another pull held it. */
+int cache_lock(const struct cache *c, const char *key, int *waited, struct pupa_err *err);
+
+int cache_index_get(const struct cache *c, const char *key, struct cache_index *ix);
+int cache_index_put(const struct cache *c, const char *key, const char *source,
+		    const struct cache_index *ix, struct pupa_err *err);
+
+/* Validator of a partial download (ETag, else Last-Modified); "" if none. */
+int cache_partial_get(const struct cache *c, const char *key, char *validator, size_t len);
+int cache_partial_put(const struct cache *c, const char *key, const char *source,
+		      const char *validator, struct pupa_err *err);
+void cache_partial_remove(const struct cache *c, const char *key);
+
+int cache_has_image(const struct cache *c, const char *digest);
+
+/* A new file in tmp/, locked; returns its fd (the lock lives with it). */
+int cache_tmp_image(const struct cache *c, char *path, size_t len, struct pupa_err *err);
+
+/* fsync and rename the built image into images/, then write its meta. */
+int cache_publish(const struct cache *c, const char *tmp, const struct cache_meta *meta,
+		  struct pupa_err *err);
+
+int cache_meta_get(const struct cache *c, const char *digest, struct cache_meta *m);
+
+/* Calls fn for each image, oldest first. */
+int cache_list(const struct cache *c, int (*fn)(const struct cache_meta *m, void *opaque),
+	       void *opaque, struct pupa_err *err);
+
+/* Hold an image for a run: a shared lock, returns the fd. */
+int cache_hold(const struct cache *c, const char *digest, struct pupa_err *err);
+
+/* Remove one image by digest (a unique prefix of 4+ digits) or source. */
+int cache_remove(const struct cache *c, const char *what, char *removed,
+		 struct pupa_err *err);
+
+/* Remove every image not in use, and partial downloads; counts what went. */
+int cache_prune(const struct cache *c, unsigned int *images, uint64_t *bytes,
+		struct pupa_err *err);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * The pupa subcommands and what they share.
+ */
+#ifndef PUPA_CMD_H
+#define PUPA_CMD_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct pull_options;
+struct progress;
+
+/* Docker's status for the tool's own failures. */
+#define CMD_EXIT_FAILURE 125
+
+enum {
+	CMD_OPT_CACHE_DIR = 0x100,
+	CMD_OPT_PROGRESS,
+	CMD_OPT_SHA256,
+	CMD_OPT_VERIFY,
+	CMD_OPT_IMAGE_SIZE,
+	CMD_OPT_LIMIT,
+	CMD_OPT_RETRIES,
+	CMD_OPT_STALL,
+};
+
+#define CMD_PULL_LONG_OPTIONS \
+	{ "sha256", required_argument, NULL, CMD_OPT_SHA256 }, \
+	{ "verify", required_argument, NULL, CMD_OPT_VERIFY }, \
+	{ "image-size", required_argument, NULL, CMD_OPT_IMAGE_SIZE }, \
+	{ "limit", required_argument, NULL, CMD_OPT_LIMIT }, \
+	{ "retries", required_argument, NULL, CMD_OPT_RETRIES }, \
+	{ "stall-timeout", required_argument, NULL, CMD_OPT_STALL }
+
+int cmd_pull(int argc, char **argv);
+int cmd_images(int argc, char **argv);
+int cmd_rmi(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+
+/* Print the error to stderr; returns the exit status for it. */
+int cmd_fail(struct pupa_err *err);
+void cmd_catch_signals(void);
+volatile sig_atomic_t *cmd_signal_flag(void);
+
+int cmd_parse_size(const char *opt, const char *s, uint64_t *out, struct pupa_err *err);
+int cmd_parse_uint(const char *opt, const char *s, unsigned int max, unsigned int *out,
+		   struct pupa_err *err);
+int cmd_pull_option(int opt, const char *arg, struct pull_options *o, struct pupa_err *err,
+		    int *ret);
+void cmd_pull_view_attach(struct pull_options *o, struct progress *p, void **state);
+
+#endif

@@ -1,0 +1,368 @@
+/*
+ * pupa pull, images, rmi, prune: the image cache from the command line.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache.h"
+#include "cmd.h"
+#include "fetch.h"
+#include "progress.h"
+#include "pull.h"
+
+static volatile sig_atomic_t cmd_signal;
+
+static void cmd__on_signal(int sig)
+{
+	cmd_signal = sig;
+}
+
+void cmd_catch_signals(void)
+{
+	struct sigaction sa = { .sa_handler = cmd__on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+volatile sig_atomic_t *cmd_signal_flag(void)
+{
+	return &cmd_signal;
+}
+
+int cmd_fail(struct pupa_err *err)
+{
+	char msg[1024];
+
+	pupa_err_format(err, msg, sizeof(msg));
+	fprintf(stderr, "pupa: %s\n", msg);
+	return cmd_signal ? 128 + cmd_signal : CMD_EXIT_FAILURE;
+}
+
+int cmd_parse_size(const char *opt, const char *s, uint64_t *out, struct pupa_err *err)
+{
+	struct unpack_limits tmp;
+	char spec[128];
+
+	/* Same syntax as --limit size=: digits and an optional K, M, G, T. */
+	snprintf(spec, sizeof(spec), "size=%s", s);
+	if (unpack_limit_parse(&tmp, spec, err) < 0) {
+		memset(err, 0, sizeof(*err));
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "%s '%s': expected a size such as 512M or 4G", opt, s);
+	}
+	*out = tmp.size;
+	return 0;
+}
+
+int cmd_parse_uint(const char *opt, const char *s, unsigned int max, unsigned int *out,
+		   struct pupa_err *err)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v > max)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "%s '%s': expected a whole number from 0 to %u", opt, s, max);
+	*out = (unsigned int)v;
+	return 0;
+}
+
+/* pull_progress -> the display, which wants enter / bytes / leave. */
+struct cmd_pull_view {
+	struct progress *p;
+	enum container_status shown;
+};
+
+static void cmd__pull_progress(void *opaque, const struct pull_progress *pp)
+{
+	struct cmd_pull_view *v = opaque;
+
+	if (v->shown != pp->stage) {
+		progress_enter(v->p, pp->stage);
+		v->shown = pp->stage;
+	}
+	progress_bytes(v->p, pp->bytes, pp->total, pp->rate_bps, pp->eta_s, pp->note);
+	if (pp->done)
+		progress_leave(v->p);
+}
+
+void cmd_pull_view_attach(struct pull_options *o, struct progress *p, void **state)
+{
+	struct cmd_pull_view *v = calloc(1, sizeof(*v));
+
+	if (v)
+		v->p = p;
+	*state = v;
+	o->progress = v ? cmd__pull_progress : NULL;
+	o->opaque = v;
+}
+
+/* The options pull and start share; returns 1 if opt was one of them. */
+int cmd_pull_option(int opt, const char *arg, struct pull_options *o, struct pupa_err *err,
+		    int *ret)
+{
+	*ret = 0;
+	switch (opt) {
+	case CMD_OPT_SHA256:
+		o->sha256 = arg;
+		return 1;
+	case CMD_OPT_VERIFY:
+		if (strcmp(arg, "no") == 0)
+			o->verify = PULL_VERIFY_NO;
+		else if (strcmp(arg, "checksum") == 0)
+			o->verify = PULL_VERIFY_CHECKSUM;
+		else
+			*ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+				       "--verify '%s': expected no or checksum", arg);
+		return 1;
+	case CMD_OPT_IMAGE_SIZE:
+		*ret = cmd_parse_size("--image-size", arg, &o->image_size, err);
+		return 1;
+	case CMD_OPT_LIMIT:
+		*ret = unpack_limit_parse(&o->limits, arg, err);
+		return 1;
+	case CMD_OPT_RETRIES:
+		*ret = cmd_parse_uint("--retries", arg, 100, &o->retries, err);
+		return 1;
+	case CMD_OPT_STALL:
+		*ret = cmd_parse_uint("--stall-timeout", arg, 86400, &o->stall_s, err);
+		if (*ret == 0 && o->stall_s == 0)
+			*ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+				       "--stall-timeout must be at least 1 second");
+		return 1;
+	}
+	return 0;
+}
+
+static const char pull_usage[] =
+	"usage: pupa pull [-q] [--cache-dir DIR] [--image-size SIZE] [--limit NAME=VALUE]\n"
+	"                 [--progress MODE] [--retries N] [--sha256 HEX]\n"
+	"                 [--stall-timeout SECONDS] [--verify no|checksum] IMAGE\n";
+
+int cmd_pull(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		CMD_PULL_LONG_OPTIONS,
+		{ "cache-dir", required_argument, NULL, CMD_OPT_CACHE_DIR },
+		{ "progress", required_argument, NULL, CMD_OPT_PROGRESS },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct pupa_err err = { 0 };
+	struct pull_options o;
+	struct pull_result res;
+	struct progress *p;
+	struct cache c;
+	const char *cache_dir = NULL;
+	void *view;
+	int mode = PROGRESS_AUTO, opt, ret;
+
+	pull_options_default(&o);
+	while ((opt = getopt_long(argc, argv, "+qh", opts, NULL)) != -1) {
+		if (cmd_pull_option(opt, optarg, &o, &err, &ret)) {
+			if (ret < 0)
+				return cmd_fail(&err);
+			continue;
+		}
+		switch (opt) {
+		case CMD_OPT_CACHE_DIR:
+			cache_dir = optarg;
+			break;
+		case CMD_OPT_PROGRESS:
+			mode = progress_mode_parse(optarg);
+			if (mode < 0) {
+				mgr_err(&err, GUEST_MANAGER_ERR_BAD_CONFIG,
+					"--progress '%s': expected auto, tty, plain, json or none", optarg);
+				return cmd_fail(&err);
+			}
+			break;
+		case 'q':
+			mode = PROGRESS_NONE;
+			break;
+		case 'h':
+			fputs(pull_usage, stdout);
+			return 0;
+		default:
+			fputs(pull_usage, stderr);
+			return CMD_EXIT_FAILURE;
+		}
+	}
+	if (optind != argc - 1) {
+		fputs(pull_usage, stderr);
+		return CMD_EXIT_FAILURE;
+	}
+	o.image = argv[optind];
+	ret = cache_open(&c, cache_dir, &err);
+	if (ret < 0)
+		return cmd_fail(&err);
+	fetch_global_init();
+	cmd_catch_signals();
+	o.interrupted = cmd_signal_flag();
+	p = progress_new((enum progress_mode)mode, stdout);
+	cmd_pull_view_attach(&o, p, &view);
+	ret = pull_image(&c, &o, &res, &err);
+	if (ret < 0)
+		progress_fail(p, err.msg);
+	progress_free(p);
+	free(view);
+	if (ret < 0)
+		return cmd_fail(&err);
+	printf("sha256:%s\n", res.digest);
+	return 0;
+}
+
+static const char images_usage[] = "usage: pupa images [--cache-dir DIR] [--no-trunc]\n";
+
+struct cmd_images_ctx {
+	int no_trunc;
+	unsigned int count;
+};
+
+static int cmd__image_row(const struct cache_meta *m, void *opaque)
+{
+	struct cmd_images_ctx *ctx = opaque;
+	char created[32], size[32], disk[32];
+	struct tm tm;
+
+	localtime_r(&m->created, &tm);
+	strftime(created, sizeof(created), "%Y-%m-%d %H:%M", &tm);
+	snprintf(size, sizeof(size), "%.1fM", (double)m->size / 1048576);
+	snprintf(disk, sizeof(disk), "%.1fM", (double)m->disk / 1048576);
+	printf("%-*.*s  %9s  %9s  %-16s  %-6s  %s\n", ctx->no_trunc ? 64 : 12,
+	       ctx->no_trunc ? 64 : 12, m->digest, size, disk, created,
+	       m->in_use ? "in use" : "-", m->source[0] ? m->source : "?");
+	ctx->count++;
+	return 0;
+}
+
+int cmd_images(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "cache-dir", required_argument, NULL, CMD_OPT_CACHE_DIR },
+		{ "no-trunc", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct cmd_images_ctx ctx = { 0 };
+	struct pupa_err err = { 0 };
+	const char *cache_dir = NULL;
+	struct cache c;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (opt) {
+		case CMD_OPT_CACHE_DIR:
+			cache_dir = optarg;
+			break;
+		case 'n':
+			ctx.no_trunc = 1;
+			break;
+		case 'h':
+			fputs(images_usage, stdout);
+			return 0;
+		default:
+			fputs(images_usage, stderr);
+			return CMD_EXIT_FAILURE;
+		}
+	}
+	if (optind != argc) {
+		fputs(images_usage, stderr);
+		return CMD_EXIT_FAILURE;
+	}
+	if (cache_open(&c, cache_dir, &err) < 0)
+		return cmd_fail(&err);
+	printf("%-*s  %9s  %9s  %-16s  %-6s  %s\n", ctx.no_trunc ? 64 : 12, "DIGEST", "SIZE",
+	       "ON DISK", "CREATED", "STATE", "SOURCE");
+	if (cache_list(&c, cmd__image_row, &ctx, &err) < 0)
+		return cmd_fail(&err);
+	return 0;
+}
+
+static const char rmi_usage[] = "usage: pupa rmi [--cache-dir DIR] IMAGE...\n";
+static const char prune_usage[] = "usage: pupa prune [--cache-dir DIR]\n";
+
+/* rmi and prune take the same options. */
+static int cmd__cache_args(int argc, char **argv, const char *usage, const char **cache_dir)
+{
+	static const struct option opts[] = {
+		{ "cache-dir", required_argument, NULL, CMD_OPT_CACHE_DIR },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int opt;
+
+	*cache_dir = NULL;
+	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		if (opt == CMD_OPT_CACHE_DIR) {
+			*cache_dir = optarg;
+		} else if (opt == 'h') {
+			fputs(usage, stdout);
+			return 0;
+		} else {
+			fputs(usage, stderr);
+			return CMD_EXIT_FAILURE;
+		}
+	}
+	return -1;
+}
+
+int cmd_rmi(int argc, char **argv)
+{
+	struct pupa_err err = { 0 };
+	const char *cache_dir;
+	struct cache c;
+	int ret = cmd__cache_args(argc, argv, rmi_usage, &cache_dir), status = 0;
+
+	if (ret >= 0)
+		return ret;
+	if (optind >= argc) {
+		fputs(rmi_usage, stderr);
+		return CMD_EXIT_FAILURE;
+	}
+	if (cache_open(&c, cache_dir, &err) < 0)
+		return cmd_fail(&err);
+	for (int i = optind; i < argc; i++) {
+		char removed[DIGEST_HEX_LEN + 1];
+
+		memset(&err, 0, sizeof(err));
+		if (cache_remove(&c, argv[i], removed, &err) < 0)
+			status = cmd_fail(&err);
+		else
+			printf("Deleted: sha256:%s\n", removed);
+	}
+	return status;
+}
+
+int cmd_prune(int argc, char **argv)
+{
+	struct pupa_err err = { 0 };
+	const char *cache_dir;
+	unsigned int images;
+	uint64_t bytes;
+	struct cache c;
+	int ret = cmd__cache_args(argc, argv, prune_usage, &cache_dir);
+
+	if (ret >= 0)
+		return ret;
+	if (optind != argc) {
+		fputs(prune_usage, stderr);
+		return CMD_EXIT_FAILURE;
+	}
+	if (cache_open(&c, cache_dir, &err) < 0 || cache_prune(&c, &images, &bytes, &err) < 0)
+		return cmd_fail(&err);
+	printf("Removed %u image%s, reclaimed %.1f MiB\n", images, images == 1 ? "" : "s",
+	       (double)bytes / 1048576);
+	return 0;
+}

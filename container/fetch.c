@@ -1,0 +1,397 @@
+/*
+ * libcurl easy interface, one request at a time. A response is judged at
+ * its first body byte (status known, headers complete): only a 2xx body
+ * reaches the sink, and a 200 to a Range request means the server ignored
+ * it (or the resource changed, If-Range): the caller must start over.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "fetch.h"
+
+struct fetch_xfer {
+	struct fetch_request *req;
+	const struct fetch_sink *sink;
+	struct fetch_response *resp;
+	char reason[128];		/* the status line's reason phrase */
+	uint64_t content_length;
+	uint64_t range_total;
+	int asked_range;
+	int judged;			/* the first body byte has been seen */
+	int restart;			/* 200 to a Range request */
+	int sink_failed;
+	int too_big;
+	size_t body;
+};
+
+void fetch_global_init(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void fetch__trim(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+}
+
+static size_t fetch__header_cb(char *buf, size_t size, size_t nmemb, void *opaque)
+{
+	struct fetch_xfer *x = opaque;
+	size_t len = size * nmemb;
+	char line[512];
+	const char *v;
+
+	snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) ? len : sizeof(line) - 1), buf);
+	fetch__trim(line);
+	if (strncmp(line, "HTTP/", 5) == 0) {
+		/* A new response (after a redirect or 100-continue): forget the last. */
+		const char *sp = strchr(line, ' ');
+
+		x->resp->etag[0] = x->resp->last_modified[0] = x->reason[0] = '\0';
+		x->content_length = x->range_total = 0;
+		if (sp && (sp = strchr(sp + 1, ' ')))
+			snprintf(x->reason, sizeof(x->reason), "%s", sp + 1);
+		return len;
+	}
+	v = strchr(line, ':');
+	if (!v)
+		return len;
+	v++;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (strncasecmp(line, "etag:", 5) == 0)
+		snprintf(x->resp->etag, sizeof(x->resp->etag), "%s", v);
+	else if (strncasecmp(line, "last-modified:", 14) == 0)
+		snprintf(x->resp->last_modified, sizeof(x->resp->last_modified), "%s", v);
+	else if (strncasecmp(line, "content-length:", 15) == 0)
+		x->content_length = strtoull(v, NULL, 10);
+	else if (strncasecmp(line, "content-range:", 14) == 0) {
+		const char *slash = strchr(v, '/');
+
+		if (slash && slash[1] != '*')
+			x->range_total = strtoull(slash + 1, NULL, 10);
+	}
+	return len;
+}
+
+/* The first body byte: is this the body we want? */
+static void fetch__judge(struct fetch_xfer *x, long status)
+{
+	x->judged = 1;
+	x->resp->status = status;
+	if (status == 206 && x->asked_range) {
+		x->resp->total = x->range_total;
+	} else if (status >= 200 && status < 300) {
+		if (x->asked_range) {
+			x->restart = 1;
+			return;
+		}
+		x->resp->total = x->content_length;
+	} else {
+		return;
+	}
+	if (x->sink->headers)
+		x->sink->headers(x->sink->opaque, x->resp->total);
+}
+
+static size_t fetch__write_cb(char *buf, size_t size, size_t nmemb, void *opaque)
+{
+	struct fetch_xfer *x = opaque;
+	size_t len = size * nmemb;
+
+	if (x->restart)
+		return 0;
+	if (x->resp->status < 200 || x->resp->status >= 300)
+		return len;	/* an error page: read and drop it */
+	if (x->req->max_body && x->body + len > x->req->max_body) {
+		x->too_big = 1;
+		return 0;
+	}
+	if (x->sink->data(x->sink->opaque, buf, len) < 0) {
+		x->sink_failed = 1;
+		return 0;
+	}
+	x->body += len;
+	x->req->offset += len;
+	return len;
+}
+
+/* libcurl has no "before the first body byte" hook; wrap the write
+ * callback to judge the response first. */
+struct fetch_cb {
+	struct fetch_xfer *x;
+	CURL *c;
+};
+
+static size_t fetch__body_cb(char *buf, size_t size, size_t nmemb, void *opaque)
+{
+	struct fetch_cb *cb = opaque;
+
+	if (!cb->x->judged) {
+		long status = 0;
+
+		curl_easy_getinfo(cb->c, CURLINFO_RESPONSE_CODE, &status);
+		fetch__judge(cb->x, status);
+	}
+	return fetch__write_cb(buf, size, nmemb, cb->x);
+}
+
+static int fetch__progress_cb(void *opaque, curl_off_t dltotal, curl_off_t dlnow,
+			      curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct fetch_xfer *x = opaque;
+
+	return x->sink->cancelled && x->sink->cancelled(x->sink->opaque);
+}
+
+static int fetch__transient(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* One line for a libcurl failure, naming the URL. */
+static void fetch__describe(CURLcode rc, const char *url, const char *detail,
+			    unsigned int stall_s, char *buf, size_t len)
+{
+	const char *what;
+
+	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+		what = "cannot resolve the host name (DNS)";
+		break;
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		what = "cannot resolve the proxy's host name (check http_proxy/https_proxy)";
+		break;
+	case CURLE_COULDNT_CONNECT:
+		what = "cannot connect";
+		break;
+	case CURLE_OPERATION_TIMEDOUT:
+		what = "timed out";
+		break;
+	case CURLE_PEER_FAILED_VERIFICATION:
+		what = "TLS: the server's certificate did not verify";
+		break;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+		what = "TLS handshake failed";
+		break;
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		what = "unsupported URL scheme";
+		break;
+	case CURLE_URL_MALFORMAT:
+		what = "malformed URL";
+		break;
+	default:
+		what = curl_easy_strerror(rc);
+	}
+	if (rc == CURLE_OPERATION_TIMEDOUT && stall_s)
+		snprintf(buf, len, "%s: %s (%s; a stall is less than 1 byte/s for %u s)",
+			 url, what, detail, stall_s);
+	else
+		snprintf(buf, len, "%s: %s%s%s", url, what, *detail ? ": " : "", detail);
+}
+
+static void fetch__backoff(const struct fetch_sink *sink, unsigned int attempt)
+{
+	/* 0.5 s, 1 s, 2 s, ... 8 s at most; wakes to notice a cancel. */
+	long ms = 500L << (attempt < 4 ? attempt : 4);
+
+	for (long slept = 0; slept < ms; slept += 50) {
+		struct timespec ts = { 0, 50 * 1000000L };
+
+		if (sink->cancelled && sink->cancelled(sink->opaque))
+			return;
+		nanosleep(&ts, NULL);
+	}
+}
+
+static CURL *fetch__easy(struct fetch_request *req, struct fetch_xfer *x, struct fetch_cb *cb,
+			 struct curl_slist **hdrs, char *range, char *errbuf)
+{
+	CURL *c = curl_easy_init();
+
+	if (!c)
+		return NULL;
+	cb->x = x;
+	cb->c = c;
+	curl_easy_setopt(c, CURLOPT_URL, req->url);
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "pupa/" PACKAGE_VERSION);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, fetch__header_cb);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fetch__body_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, cb);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, fetch__progress_cb);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)(req->connect_s ? req->connect_s : 30));
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)(req->stall_s ? req->stall_s : 30));
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 512L * 1024);
+	/* Content digests are of the bytes as served: no transfer decoding. */
+	*hdrs = NULL;
+	if (req->offset) {
+		snprintf(range, 48, "%" PRIu64 "-", req->offset);
+		curl_easy_setopt(c, CURLOPT_RANGE, range);
+		x->asked_range = 1;
+		if (req->if_range && *req->if_range) {
+			char h[320];
+
+			snprintf(h, sizeof(h), "If-Range: %s", req->if_range);
+			*hdrs = curl_slist_append(*hdrs, h);
+		}
+	} else {
+		if (req->etag && *req->etag) {
+			char h[300];
+
+			snprintf(h, sizeof(h), "If-None-Match: %s", req->etag);
+			*hdrs = curl_slist_append(*hdrs, h);
+		}
+		if (req->last_modified && *req->last_modified) {
+			char h[128];
+
+			snprintf(h, sizeof(h), "If-Modified-Since: %s", req->last_modified);
+			*hdrs = curl_slist_append(*hdrs, h);
+		}
+	}
+	if (*hdrs)
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
+	return c;
+}
+
+int fetch_run(struct fetch_request *req, const struct fetch_sink *sink,
+	      struct fetch_response *resp, struct pupa_err *err)
+{
+	char errbuf[CURL_ERROR_SIZE], why[1024], range[48];
+	unsigned int attempt;
+
+	memset(resp, 0, sizeof(*resp));
+	for (attempt = 0;; attempt++) {
+		struct fetch_xfer x = { .req = req, .sink = sink, .resp = resp };
+		struct fetch_cb cb;
+		struct curl_slist *hdrs;
+		CURLcode rc;
+		CURL *c;
+		long status;
+
+		errbuf[0] = '\0';
+		c = fetch__easy(req, &x, &cb, &hdrs, range, errbuf);
+		if (!c)
+			return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
+				       "%s: cannot set up libcurl", req->url);
+		resp->attempts = attempt + 1;
+		rc = curl_easy_perform(c);
+		status = 0;
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+		resp->status = status;
+		curl_easy_cleanup(c);
+		curl_slist_free_all(hdrs);
+
+		if (x.restart)
+			return -EAGAIN;
+		if (x.sink_failed || (sink->cancelled && sink->cancelled(sink->opaque)))
+			return err->code ? -(int)err->code :
+			       mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
+				       "%s: download stopped", req->url);
+		if (x.too_big)
+			return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+				       "%s: larger than %zu bytes", req->url, req->max_body);
+		if (rc == CURLE_OK && status == 304)
+			return FETCH_NOT_MODIFIED;
+		if (rc == CURLE_OK && status >= 200 && status < 300) {
+			if (!x.judged)	/* an empty body */
+				fetch__judge(&x, status);
+			if (x.restart)
+				return -EAGAIN;
+			return FETCH_DONE;
+		}
+		if (rc == CURLE_OK && status >= 400 && status < 500)
+			return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: HTTP %ld%s%s",
+				       req->url, status, x.reason[0] ? " " : "", x.reason);
+		if (rc == CURLE_OK) {
+			snprintf(why, sizeof(why), "%s: HTTP %ld%s%s", req->url, status,
+				 x.reason[0] ? " " : "", x.reason);
+			if (status < 500)
+				return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "%s", why);
+		} else {
+			fetch__describe(rc, req->url, errbuf, req->stall_s, why, sizeof(why));
+			if (!fetch__transient(rc))
+				return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "%s", why);
+		}
+		if (attempt >= req->retries)
+			return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "%s (gave up after %u attempts)",
+				       why, attempt + 1);
+		fetch__backoff(sink, attempt);
+		if (sink->cancelled && sink->cancelled(sink->opaque))
+			return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "%s: download stopped", req->url);
+	}
+}
+
+struct fetch_mem {
+	char *buf;
+	size_t len;
+};
+
+static int fetch__mem_data(void *opaque, const void *buf, size_t len)
+{
+	struct fetch_mem *m = opaque;
+	char *n = realloc(m->buf, m->len + len + 1);
+
+	if (!n)
+		return -1;
+	memcpy(n + m->len, buf, len);
+	m->buf = n;
+	m->len += len;
+	m->buf[m->len] = '\0';
+	return 0;
+}
+
+int fetch_small(const char *url, size_t max, char **out, size_t *len, struct pupa_err *err)
+{
+	struct fetch_mem m = { 0 };
+	struct fetch_sink sink = { .data = fetch__mem_data, .opaque = &m };
+	struct fetch_request req = { .url = url, .retries = 2, .stall_s = 30, .max_body = max };
+	struct fetch_response resp;
+	int ret = fetch_run(&req, &sink, &resp, err);
+
+	if (ret < 0) {
+		free(m.buf);
+		return ret == -EAGAIN ? mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
+						"%s: unexpected response", url) : ret;
+	}
+	if (!m.buf && !(m.buf = calloc(1, 1)))
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
+	*out = m.buf;
+	*len = m.len;
+	return 0;
+}

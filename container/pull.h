@@ -1,0 +1,58 @@
+/*
+ * The root filesystem pipeline: a source's bytes flow once through SHA-256
+ * into libarchive and straight into an ext4 image, published in the cache
+ * under the digest. Two threads: the producer (download, or read of a local
+ * file) tees the bytes to a file and hashes them; the extractor reads that
+ * file behind it and writes the image. The tee file doubles as the buffer
+ * between them and as the partial download an interrupted pull resumes.
+ */
+#ifndef PUPA_PULL_H
+#define PUPA_PULL_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "error.h"
+#include "unpack.h"
+
+enum pull_verify { PULL_VERIFY_NO, PULL_VERIFY_CHECKSUM };
+
+struct pull_progress {
+	enum container_status stage;	/* kDownloading or kExtracting */
+	uint64_t bytes;
+	uint64_t total;			/* 0: unknown */
+	double rate_bps;
+	double eta_s;			/* < 0: unknown */
+	int done;			/* the stage has ended */
+	const char *note;		/* "cached", "resuming at ...", ... or NULL */
+};
+
+struct pull_options {
+	const char *image;		/* URL, file:// URL or path, optionally @sha256:HEX */
+	const char *sha256;		/* expected digest, or NULL */
+	enum pull_verify verify;
+	uint64_t image_size;		/* 0: sized from the archive */
+	struct unpack_limits limits;
+	unsigned int retries;
+	unsigned int stall_s;
+	void (*progress)(void *opaque, const struct pull_progress *p);
+	void *opaque;
+	volatile sig_atomic_t *interrupted;
+};
+
+struct pull_result {
+	char digest[DIGEST_HEX_LEN + 1];
+	char image_path[4200];
+	int cached;			/* nothing was downloaded */
+	uint64_t compressed;
+	uint64_t entries;
+	int interrupted;		/* stopped by *interrupted (err says so too) */
+};
+
+void pull_options_default(struct pull_options *o);
+
+int pull_image(const struct cache *c, const struct pull_options *o, struct pull_result *r,
+	       struct pupa_err *err);
+
+#endif
