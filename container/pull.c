@@ -629,6 +629,7 @@ int pull_image(const struct cache *c, const struct pull_options *o, struct pull_
 		ret = mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
 			      "%s: the server keeps changing the resource", r->src.canonical);
 	if (ret == 1) {
+		cache_partial_remove(c, r->key);	/* opened for a body that never came */
 		pull__finish_cached(r, res, r->old.digest, "not modified");
 		ret = 0;
 		goto done;
