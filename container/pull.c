@@ -274,10 +274,20 @@ static ssize_t pull__read(void *opaque, const void **out)
 	return n;
 }
 
+static void pull__cancel(void *opaque)
+{
+	struct pull_run *r = opaque;
+
+	pthread_mutex_lock(&r->lock);
+	r->cancel = 1;
+	pull__signal(r);
+}
+
 static void *pull__extractor(void *opaque)
 {
 	struct pull_run *r = opaque;
-	int ret = unpack_archive(r->img, pull__read, r, &r->o->limits, &r->stats, &r->ext_err);
+	struct unpack_source src = { .read = pull__read, .cancel = pull__cancel, .opaque = r };
+	int ret = unpack_archive(r->img, &src, &r->o->limits, &r->stats, &r->ext_err);
 
 	pthread_mutex_lock(&r->lock);
 	r->ext_ret = ret;

@@ -18,6 +18,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "decompress.h"
 #include "ext4_image.h"
 #include "unpack.h"
 
@@ -116,18 +117,18 @@ struct unpack_ctx {
 	const struct unpack_limits *lim;
 	struct unpack_stats *stats;
 	struct pupa_err *err;
-	unpack_read_fn read;
-	void *opaque;
+	struct decompress *dec;
 	char path[PATH_MAX];
 };
 
 static la_ssize_t unpack__read_cb(struct archive *a, void *opaque, const void **buf)
 {
 	struct unpack_ctx *u = opaque;
-	ssize_t n = u->read(u->opaque, buf);
+	ssize_t n = decompress_read(u->dec, buf);
 
 	if (n < 0)
-		archive_set_error(a, EIO, "the source failed");
+		archive_set_error(a, EIO, "%s compressed data: %s", decompress_filter(u->dec),
+				  decompress_error(u->dec) ? decompress_error(u->dec) : "source failed");
 	return n;
 }
 
@@ -150,7 +151,7 @@ static void unpack__meta(struct archive_entry *e, struct ext4_meta *m)
 static void unpack__where(struct unpack_ctx *u, char *buf, size_t len)
 {
 	snprintf(buf, len, "at archive offset %" PRId64 " (compressed offset %" PRId64 ")",
-		 (int64_t)archive_filter_bytes(u->a, 0), (int64_t)archive_filter_bytes(u->a, -1));
+		 (int64_t)archive_filter_bytes(u->a, 0), (int64_t)decompress_consumed(u->dec));
 }
 
 static int unpack__archive_error(struct unpack_ctx *u, const char *entry)
@@ -171,7 +172,7 @@ static int unpack__archive_error(struct unpack_ctx *u, const char *entry)
 static int unpack__check_ratio(struct unpack_ctx *u, const char *entry)
 {
 	uint64_t out = (uint64_t)archive_filter_bytes(u->a, 0);
-	uint64_t in = (uint64_t)archive_filter_bytes(u->a, -1);
+	uint64_t in = decompress_consumed(u->dec);
 
 	if (out > u->lim->ratio_after && in && out / in > u->lim->ratio)
 		return mgr_err(u->err, GUEST_MANAGER_ERR_BAD_CONFIG,
@@ -304,7 +305,7 @@ static int unpack__entry(struct unpack_ctx *u, struct archive_entry *e)
 	return unpack__xattrs(u, e);
 }
 
-int unpack_archive(struct ext4_image *img, unpack_read_fn read, void *opaque,
+int unpack_archive(struct ext4_image *img, const struct unpack_source *src,
 		   const struct unpack_limits *lim, struct unpack_stats *stats,
 		   struct pupa_err *err)
 {
@@ -316,14 +317,18 @@ int unpack_archive(struct ext4_image *img, unpack_read_fn read, void *opaque,
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
-	*u = (struct unpack_ctx){ .img = img, .lim = lim, .stats = stats, .err = err,
-				  .read = read, .opaque = opaque };
+	*u = (struct unpack_ctx){ .img = img, .lim = lim, .stats = stats, .err = err };
+	ret = decompress_start(&u->dec, src, err);
+	if (ret < 0) {
+		free(u);
+		return ret;
+	}
 	u->a = archive_read_new();
 	if (!u->a) {
+		decompress_stop(u->dec);
 		free(u);
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
 	}
-	archive_read_support_filter_all(u->a);
 	archive_read_support_format_tar(u->a);
 	archive_read_support_format_empty(u->a);
 	rc = archive_read_open(u->a, u, NULL, unpack__read_cb, NULL);
@@ -340,7 +345,7 @@ int unpack_archive(struct ext4_image *img, unpack_read_fn read, void *opaque,
 			else if (u->stats->entries == 0 && archive_format(u->a) == 0)
 				ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
 					      "not a tar archive (%s compression): %s",
-					      archive_filter_name(u->a, 0),
+					      decompress_filter(u->dec),
 					      archive_error_string(u->a));
 			else
 				ret = unpack__archive_error(u, NULL);
@@ -350,11 +355,30 @@ int unpack_archive(struct ext4_image *img, unpack_read_fn read, void *opaque,
 		if (ret < 0)
 			goto out;
 	}
-	if (stats->entries == 0)
+	if (stats->entries == 0) {
 		ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "the archive has no entries");
+		goto out;
+	}
+	/* Take the rest of the stream (padding after the end marker), so all
+	 * of the source is read, hashed, and checked by the decompressor. */
+	{
+		const void *rest;
+		ssize_t n;
+
+		while ((n = decompress_read(u->dec, &rest)) > 0)
+			;
+		if (n < 0) {
+			ret = err->code ? -(int)err->code :
+			      mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+				      "corrupt data after the end of the archive: %s",
+				      decompress_error(u->dec));
+			goto out;
+		}
+	}
 	stats->bytes = (uint64_t)archive_filter_bytes(u->a, 0);
 out:
 	archive_read_free(u->a);
+	decompress_stop(u->dec);
 	free(u);
 	return ret;
 }

@@ -34,13 +34,22 @@ int unpack_limit_parse(struct unpack_limits *lim, const char *spec, struct pupa_
  */
 typedef ssize_t (*unpack_read_fn)(void *opaque, const void **buf);
 
+struct unpack_source {
+	unpack_read_fn read;
+	/* Make a read that waits return -1 soon (the unpack is ending). */
+	void (*cancel)(void *opaque);
+	void *opaque;
+};
+
 struct unpack_stats {
 	uint64_t entries;
 	uint64_t data;		/* bytes of file data */
 	uint64_t bytes;		/* uncompressed archive bytes */
 };
 
-int unpack_archive(struct ext4_image *img, unpack_read_fn read, void *opaque,
+/* Decompression runs on a thread of its own; parsing and writing on the
+ * caller's. */
+int unpack_archive(struct ext4_image *img, const struct unpack_source *src,
 		   const struct unpack_limits *lim, struct unpack_stats *stats,
 		   struct pupa_err *err);
 

@@ -1,0 +1,232 @@
+/*
+ * A small queue of full buffers between the decompressing thread and the
+ * reader; the reader holds one buffer at a time and gives it back on its
+ * next call. libarchive's "raw" format hands over the whole decompressed
+ * stream as one entry.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "decompress.h"
+
+#define DECOMPRESS_NBUF 8
+#define DECOMPRESS_BUF (1u << 20)
+
+struct decompress {
+	struct archive *a;
+	unpack_read_fn read;
+	void *opaque;
+	void (*cancel_source)(void *opaque);
+	pthread_t thread;
+	int started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned char *buf[DECOMPRESS_NBUF];
+	size_t len[DECOMPRESS_NBUF];
+	unsigned int head, count;	/* filled buffers: head .. head+count-1 */
+	int holding;			/* the reader has buf[head] */
+	int eof, failed, cancel;
+	uint64_t consumed;
+	char filter[32];
+	char why[512];
+};
+
+static la_ssize_t decompress__source(struct archive *a, void *opaque, const void **buf)
+{
+	struct decompress *d = opaque;
+	ssize_t n = d->read(d->opaque, buf);
+
+	if (n < 0) {
+		archive_set_error(a, EIO, "the source failed");
+		return -1;
+	}
+	pthread_mutex_lock(&d->lock);
+	d->consumed += (uint64_t)n;
+	pthread_mutex_unlock(&d->lock);
+	return n;
+}
+
+static void decompress__fail(struct decompress *d, const char *msg)
+{
+	pthread_mutex_lock(&d->lock);
+	snprintf(d->why, sizeof(d->why), "%s", msg ? msg : "unknown error");
+	d->failed = 1;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void *decompress__thread(void *opaque)
+{
+	struct decompress *d = opaque;
+	struct archive_entry *e;
+	int rc = archive_read_next_header(d->a, &e);
+
+	if (rc == ARCHIVE_EOF) {
+		pthread_mutex_lock(&d->lock);
+		d->eof = 1;
+		pthread_cond_broadcast(&d->cond);
+		pthread_mutex_unlock(&d->lock);
+		return NULL;
+	}
+	if (rc < ARCHIVE_WARN) {
+		decompress__fail(d, archive_error_string(d->a));
+		return NULL;
+	}
+	snprintf(d->filter, sizeof(d->filter), "%s", archive_filter_name(d->a, 0));
+	for (;;) {
+		unsigned int slot;
+		la_ssize_t n;
+
+		pthread_mutex_lock(&d->lock);
+		while (!d->cancel && d->count == DECOMPRESS_NBUF)
+			pthread_cond_wait(&d->cond, &d->lock);
+		if (d->cancel) {
+			pthread_mutex_unlock(&d->lock);
+			return NULL;
+		}
+		slot = (d->head + d->count) % DECOMPRESS_NBUF;
+		pthread_mutex_unlock(&d->lock);
+
+		/* Fill the whole buffer: fewer, larger hand-overs. */
+		n = 0;
+		while ((size_t)n < DECOMPRESS_BUF) {
+			la_ssize_t got = archive_read_data(d->a, d->buf[slot] + n, DECOMPRESS_BUF - (size_t)n);
+
+			if (got < 0) {
+				decompress__fail(d, archive_error_string(d->a));
+				return NULL;
+			}
+			if (got == 0)
+				break;
+			n += got;
+		}
+		pthread_mutex_lock(&d->lock);
+		if (n > 0) {
+			d->len[slot] = (size_t)n;
+			d->count++;
+		}
+		if ((size_t)n < DECOMPRESS_BUF)
+			d->eof = 1;
+		pthread_cond_broadcast(&d->cond);
+		pthread_mutex_unlock(&d->lock);
+		if ((size_t)n < DECOMPRESS_BUF)
+			return NULL;
+	}
+}
+
+int decompress_start(struct decompress **out, const struct unpack_source *src,
+		     struct pupa_err *err)
+{
+	struct decompress *d = calloc(1, sizeof(*d));
+
+	*out = NULL;
+	if (!d)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
+	d->read = src->read;
+	d->cancel_source = src->cancel;
+	d->opaque = src->opaque;
+	snprintf(d->filter, sizeof(d->filter), "none");
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->cond, NULL);
+	for (int i = 0; i < DECOMPRESS_NBUF; i++) {
+		d->buf[i] = malloc(DECOMPRESS_BUF);
+		if (!d->buf[i])
+			goto nomem;
+	}
+	d->a = archive_read_new();
+	if (!d->a)
+		goto nomem;
+	archive_read_support_filter_all(d->a);
+	archive_read_support_format_raw(d->a);
+	archive_read_support_format_empty(d->a);
+	if (archive_read_open(d->a, d, NULL, decompress__source, NULL) != ARCHIVE_OK) {
+		snprintf(d->why, sizeof(d->why), "%s", archive_error_string(d->a));
+		d->failed = 1;
+	} else if (pthread_create(&d->thread, NULL, decompress__thread, d)) {
+		goto nomem;
+	} else {
+		d->started = 1;
+	}
+	*out = d;
+	return 0;
+nomem:
+	decompress_stop(d);
+	return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
+}
+
+ssize_t decompress_read(void *opaque, const void **buf)
+{
+	struct decompress *d = opaque;
+	ssize_t n;
+
+	pthread_mutex_lock(&d->lock);
+	if (d->holding) {	/* give the last buffer back */
+		d->head = (d->head + 1) % DECOMPRESS_NBUF;
+		d->count--;
+		d->holding = 0;
+		pthread_cond_broadcast(&d->cond);
+	}
+	while (d->count == 0 && !d->eof && !d->failed)
+		pthread_cond_wait(&d->cond, &d->lock);
+	if (d->count) {
+		*buf = d->buf[d->head];
+		n = (ssize_t)d->len[d->head];
+		d->holding = 1;
+	} else {
+		n = d->failed ? -1 : 0;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return n;
+}
+
+uint64_t decompress_consumed(struct decompress *d)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&d->lock);
+	v = d->consumed;
+	pthread_mutex_unlock(&d->lock);
+	return v;
+}
+
+const char *decompress_filter(struct decompress *d)
+{
+	return d->filter;
+}
+
+const char *decompress_error(struct decompress *d)
+{
+	return d->failed ? d->why : NULL;
+}
+
+void decompress_stop(struct decompress *d)
+{
+	if (!d)
+		return;
+	if (d->started) {
+		int running;
+
+		pthread_mutex_lock(&d->lock);
+		d->cancel = 1;
+		running = !d->eof && !d->failed;
+		pthread_cond_broadcast(&d->cond);
+		pthread_mutex_unlock(&d->lock);
+		/* The thread may be waiting for source bytes: release it. */
+		if (running && d->cancel_source)
+			d->cancel_source(d->opaque);
+		pthread_join(d->thread, NULL);
+	}
+	if (d->a)
+		archive_read_free(d->a);
+	for (int i = 0; i < DECOMPRESS_NBUF; i++)
+		free(d->buf[i]);
+	pthread_mutex_destroy(&d->lock);
+	pthread_cond_destroy(&d->cond);
+	free(d);
+}

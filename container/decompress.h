@@ -1,0 +1,33 @@
+/*
+ * Decompression on its own thread: gzip, xz, zstd, bzip2 (or nothing), found
+ * from the content by libarchive, turned into the plain tar stream that the
+ * unpacker parses on another core while it writes the image.
+ */
+#ifndef PUPA_DECOMPRESS_H
+#define PUPA_DECOMPRESS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "error.h"
+#include "unpack.h"
+
+struct decompress;
+
+/* Starts the thread, reading the compressed stream from src. */
+int decompress_start(struct decompress **out, const struct unpack_source *src,
+		     struct pupa_err *err);
+
+/* The decompressed stream, in unpack_read_fn's shape (opaque is the
+ * struct decompress). The block stays valid until the next call. */
+ssize_t decompress_read(void *opaque, const void **buf);
+
+uint64_t decompress_consumed(struct decompress *d);	/* compressed bytes taken */
+const char *decompress_filter(struct decompress *d);	/* "gzip", "none", ... */
+/* Why the stream ended early, or NULL. */
+const char *decompress_error(struct decompress *d);
+
+/* Stop the thread (if still running) and free everything. */
+void decompress_stop(struct decompress *d);
+
+#endif
