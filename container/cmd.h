@@ -34,6 +34,15 @@ enum {
 	{ "retries", required_argument, NULL, CMD_OPT_RETRIES }, \
 	{ "stall-timeout", required_argument, NULL, CMD_OPT_STALL }
 
+/* One line each, shared by the subcommand's usage and pupa --help. */
+#define CMD_PULL_SYNOPSIS \
+	"pupa pull [-q] [--cache-dir DIR] [--image-size SIZE] [--limit NAME=VALUE]\n" \
+	"                 [--progress MODE] [--retries N] [--sha256 HEX]\n" \
+	"                 [--stall-timeout SECONDS] [--verify no|checksum] IMAGE\n"
+#define CMD_IMAGES_SYNOPSIS "pupa images [--cache-dir DIR] [--no-trunc]\n"
+#define CMD_RMI_SYNOPSIS "pupa rmi [--cache-dir DIR] IMAGE...\n"
+#define CMD_PRUNE_SYNOPSIS "pupa prune [--cache-dir DIR]\n"
+
 int cmd_pull(int argc, char **argv);
 int cmd_images(int argc, char **argv);
 int cmd_rmi(int argc, char **argv);

@@ -145,10 +145,7 @@ int cmd_pull_option(int opt, const char *arg, struct pull_options *o, struct pup
 	return 0;
 }
 
-static const char pull_usage[] =
-	"usage: pupa pull [-q] [--cache-dir DIR] [--image-size SIZE] [--limit NAME=VALUE]\n"
-	"                 [--progress MODE] [--retries N] [--sha256 HEX]\n"
-	"                 [--stall-timeout SECONDS] [--verify no|checksum] IMAGE\n";
+static const char pull_usage[] = "usage: " CMD_PULL_SYNOPSIS;
 
 int cmd_pull(int argc, char **argv)
 {
@@ -223,7 +220,7 @@ int cmd_pull(int argc, char **argv)
 	return 0;
 }
 
-static const char images_usage[] = "usage: pupa images [--cache-dir DIR] [--no-trunc]\n";
+static const char images_usage[] = "usage: " CMD_IMAGES_SYNOPSIS;
 
 struct cmd_images_ctx {
 	int no_trunc;
@@ -290,8 +287,8 @@ int cmd_images(int argc, char **argv)
 	return 0;
 }
 
-static const char rmi_usage[] = "usage: pupa rmi [--cache-dir DIR] IMAGE...\n";
-static const char prune_usage[] = "usage: pupa prune [--cache-dir DIR]\n";
+static const char rmi_usage[] = "usage: " CMD_RMI_SYNOPSIS;
+static const char prune_usage[] = "usage: " CMD_PRUNE_SYNOPSIS;
 
 /* rmi and prune take the same options. */
 static int cmd__cache_args(int argc, char **argv, const char *usage, const char **cache_dir)

@@ -7,10 +7,10 @@
 #include "cmd.h"
 
 static const char usage[] =
-	"usage: pupa pull [OPTIONS] IMAGE\n"
-	"       pupa images [--cache-dir DIR] [--no-trunc]\n"
-	"       pupa rmi [--cache-dir DIR] IMAGE...\n"
-	"       pupa prune [--cache-dir DIR]\n"
+	"usage: " CMD_PULL_SYNOPSIS
+	"       " CMD_IMAGES_SYNOPSIS
+	"       " CMD_RMI_SYNOPSIS
+	"       " CMD_PRUNE_SYNOPSIS
 	"       pupa --help | --version\n"
 	"\n"
 	"IMAGE is a root filesystem tarball (tar, .gz, .xz, .zst, .bz2): an http://,\n"

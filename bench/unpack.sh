@@ -1,0 +1,109 @@
+#!/bin/bash
+# bench/unpack.sh [RUNS]: how fast a root filesystem tarball becomes
+# something a VM can boot, pupa pull against the tools one would use
+# instead, measured side by side in one run, served by nginx on 127.0.0.1:
+#
+#   pupa pull        URL -> finished, cached ext4 image
+#   curl | bsdtar    URL -> a directory
+#   bsdtar + mke2fs  URL -> a directory -> ext4 image (mke2fs -d)
+#   decompress only  gzip -dc / xz -dc / zstd -dc of the file > /dev/null
+#
+# The tree is Debian bookworm minbase from debootstrap (cached in
+# ~/.cache/pupa-build/minbase; needs root and Debian's mirror), tarred with
+# numeric owners and xattrs, compressed with gzip, xz and zstd. It also
+# checks the pulled image entry by entry against the tarball (imgcmp).
+# Prints min / median / max seconds per row and the ratios. No KVM needed.
+set -euo pipefail
+runs=${1:-5}
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir}
+pupa=$top_builddir/container/pupa
+imgcmp=$top_builddir/tests/tools/imgcmp
+cache=${PUPA_BUILD_CACHE:-$HOME/.cache/pupa-build}/minbase
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+export PATH=$PATH:/usr/sbin:/sbin
+. "$top_srcdir/tests/tools/nginx.sh"
+
+for tool in debootstrap bsdtar curl mke2fs gzip xz zstd nginx; do
+	command -v $tool > /dev/null || { echo "bench: $tool is missing (see .ci/run for the packages)" >&2; exit 1; }
+done
+[ -x "$pupa" ] && [ -x "$imgcmp" ] || { echo "bench: build first (make && make check)" >&2; exit 1; }
+
+# --- the tree and its tarballs (cached) -----------------------------------------------
+mkdir -p "$cache"
+if [ ! -d "$cache/rootfs" ]; then
+	[ "$(id -u)" -eq 0 ] || { echo "bench: debootstrap needs root" >&2; exit 1; }
+	rm -rf "$cache/rootfs.tmp"
+	echo "bench: debootstrap --variant=minbase bookworm (once; cached in $cache)"
+	debootstrap --variant=minbase bookworm "$cache/rootfs.tmp" "$mirror" > "$cache/debootstrap.log" 2>&1
+	# What Docker's Debian images drop too: the downloaded packages.
+	rm -f "$cache"/rootfs.tmp/var/cache/apt/archives/*.deb
+	mv "$cache/rootfs.tmp" "$cache/rootfs"
+fi
+tarball=$cache/bookworm-minbase.tar
+if [ ! -s "$tarball.zst" ]; then
+	tar --numeric-owner --xattrs --xattrs-include='*' -C "$cache/rootfs" -cf "$tarball.tmp" .
+	gzip -6 -c "$tarball.tmp" > "$tarball.gz"
+	xz -6 -T0 -c "$tarball.tmp" > "$tarball.xz"
+	zstd -q -19 -T0 -c "$tarball.tmp" > "$tarball.zst"
+	mv "$tarball.tmp" "$tarball"
+fi
+
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/pupa-bench.XXXXXX")
+trap 'nginx_stop; rm -rf "$work"' EXIT
+mkdir -p "$work/www"
+for c in gz xz zst; do ln "$tarball.$c" "$work/www/" 2> /dev/null || cp "$tarball.$c" "$work/www/"; done
+nginx_start "$work/www" "$work/nginx"
+
+now() { date +%s.%N; }
+# stats TIMES...: "min median max"
+stats() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f %.3f %.3f", v[1], v[int((NR + 1) / 2)], v[NR] }'; }
+median() { stats "$@" | cut -d' ' -f2; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+echo "bench: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $runs runs each"
+echo "tree: $(du -sh --apparent-size "$cache/rootfs" | cut -f1) in $(find "$cache/rootfs" | wc -l) entries;" \
+	"tarballs: gz $(du -h "$tarball.gz" | cut -f1), xz $(du -h "$tarball.xz" | cut -f1), zst $(du -h "$tarball.zst" | cut -f1)"
+printf '%-8s %-18s %8s %8s %8s\n' format method min median max
+for c in gz xz zst; do
+	url=http://127.0.0.1:$nginx_port/bookworm-minbase.tar.$c
+	case $c in gz) dec="gzip -dc" ;; xz) dec="xz -dc" ;; zst) dec="zstd -dc" ;; esac
+	declare -a t_pull=() t_bsdtar=() t_mke2fs=() t_dec=()
+	for i in $(seq "$runs"); do
+		rm -rf "$work/cache" "$work/dir" "$work/img"
+		t0=$(now); "$pupa" pull -q --cache-dir "$work/cache" "$url" > "$work/digest"; t1=$(now)
+		t_pull+=("$(echo "$t1 - $t0" | bc)")
+
+		mkdir "$work/dir"
+		t0=$(now); curl -s "$url" | bsdtar -x --xattrs --numeric-owner -p -f - -C "$work/dir"; t1=$(now)
+		t_bsdtar+=("$(echo "$t1 - $t0" | bc)")
+		rm -rf "$work/dir"; mkdir "$work/dir"
+
+		t0=$(now)
+		curl -s "$url" | bsdtar -x --xattrs --numeric-owner -p -f - -C "$work/dir"
+		size=$(( $(du -s -B1M "$work/dir" | cut -f1) * 5 / 4 + 256 ))
+		mke2fs -q -F -t ext4 -O ^has_journal -E lazy_itable_init=1,nodiscard -d "$work/dir" "$work/img" "${size}M"
+		t1=$(now)
+		t_mke2fs+=("$(echo "$t1 - $t0" | bc)")
+
+		t0=$(now); $dec < "$tarball.$c" > /dev/null; t1=$(now)
+		t_dec+=("$(echo "$t1 - $t0" | bc)")
+	done
+	printf '%-8s %-18s %8s %8s %8s\n' "tar.$c" "pupa pull" $(stats "${t_pull[@]}")
+	printf '%-8s %-18s %8s %8s %8s\n' "tar.$c" "curl | bsdtar -x" $(stats "${t_bsdtar[@]}")
+	printf '%-8s %-18s %8s %8s %8s\n' "tar.$c" "bsdtar + mke2fs -d" $(stats "${t_mke2fs[@]}")
+	printf '%-8s %-18s %8s %8s %8s\n' "tar.$c" "$dec (alone)" $(stats "${t_dec[@]}")
+	eval "r_mke2fs_$c=$(ratio "$(median "${t_pull[@]}")" "$(median "${t_mke2fs[@]}")")"
+	eval "r_dec_$c=$(ratio "$(median "${t_pull[@]}")" "$(median "${t_dec[@]}")")"
+	eval "r_bsdtar_$c=$(ratio "$(median "${t_pull[@]}")" "$(median "${t_bsdtar[@]}")")"
+	if [ "$c" = gz ]; then
+		digest=$(sed -n 's/^sha256://p' "$work/digest")
+		"$imgcmp" "$tarball.gz" "$work/cache/images/$digest.ext4" > "$work/cmp" || { cat "$work/cmp"; exit 1; }
+		check="$(tail -1 "$work/cmp")"
+	fi
+done
+echo "ratios of medians (pupa pull / other; below 1 is faster):"
+for c in gz xz zst; do
+	eval "echo \"  tar.$c: vs bsdtar + mke2fs -d \$r_mke2fs_$c; vs curl | bsdtar -x \$r_bsdtar_$c; vs decompression alone \$r_dec_$c\""
+done
+echo "image check (tar.gz): $check"
