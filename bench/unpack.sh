@@ -82,6 +82,7 @@ for c in gz xz zst; do
 		t0=$(now)
 		curl -s "$url" | bsdtar -x --xattrs --numeric-owner -p -f - -C "$work/dir"
 		size=$(( $(du -s -B1M "$work/dir" | cut -f1) * 5 / 4 + 256 ))
+		: > "$work/img"
 		mke2fs -q -F -t ext4 -O ^has_journal -E lazy_itable_init=1,nodiscard -d "$work/dir" "$work/img" "${size}M"
 		t1=$(now)
 		t_mke2fs+=("$(echo "$t1 - $t0" | bc)")

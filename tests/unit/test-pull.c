@@ -1,0 +1,215 @@
+/* The pull pipeline's pure parts: archive path rules, limits, sources,
+ * SHA256SUMS lines, the path map. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../container/digest.h"
+#include "../../container/pathmap.h"
+#include "../../container/source.h"
+#include "../../container/unpack.h"
+#include "unit.h"
+
+static const char *norm(const char *in)
+{
+	static char out[4096];
+	const char *why = NULL;
+
+	if (unpack_path_normalize(in, out, sizeof(out), &why) < 0)
+		return why;
+	return out;
+}
+
+START_TEST(test_normalize)
+{
+	ck_assert_str_eq(norm("./a//b/"), "a/b");
+	ck_assert_str_eq(norm("."), "");
+	ck_assert_str_eq(norm("./"), "");
+	ck_assert_str_eq(norm("a/./b/."), "a/b");
+	ck_assert_str_eq(norm("usr/bin/..."), "usr/bin/...");
+	ck_assert_str_eq(norm("a/..b/c.."), "a/..b/c..");
+	ck_assert_ptr_nonnull(strstr(norm("/etc/passwd"), "absolute path refused"));
+	ck_assert_ptr_nonnull(strstr(norm("a/../../x"), "'..' component refused"));
+	ck_assert_ptr_nonnull(strstr(norm(".."), "'..' component refused"));
+	ck_assert_ptr_nonnull(strstr(norm("a/.."), "'..' component refused"));
+}
+END_TEST
+
+START_TEST(test_normalize_too_long)
+{
+	char in[64], out[8];
+	const char *why;
+
+	memset(in, 'a', sizeof(in) - 1);
+	in[sizeof(in) - 1] = '\0';
+	ck_assert_int_eq(unpack_path_normalize(in, out, sizeof(out), &why), -1);
+	ck_assert_str_eq(why, "path too long");
+	ck_assert_int_eq(unpack_path_normalize("abcdefg", out, sizeof(out), &why), 0);
+	ck_assert_str_eq(out, "abcdefg");
+}
+END_TEST
+
+START_TEST(test_limits)
+{
+	struct unpack_limits lim;
+	struct pupa_err err = { 0 };
+
+	unpack_limits_default(&lim);
+	ck_assert_int_eq(unpack_limit_parse(&lim, "entries=10", &err), 0);
+	ck_assert_uint_eq(lim.entries, 10);
+	ck_assert_int_eq(unpack_limit_parse(&lim, "size=2G", &err), 0);
+	ck_assert_uint_eq(lim.size, 2ull << 30);
+	ck_assert_int_eq(unpack_limit_parse(&lim, "ratio=50", &err), 0);
+	ck_assert_uint_eq(lim.ratio, 50);
+	ck_assert_int_lt(unpack_limit_parse(&lim, "size=-1", &err), 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, "not a positive number"));
+	memset(&err, 0, sizeof(err));
+	ck_assert_int_lt(unpack_limit_parse(&lim, "bogus=1", &err), 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, "expected entries=N"));
+	memset(&err, 0, sizeof(err));
+	ck_assert_int_lt(unpack_limit_parse(&lim, "size=99999999999T", &err), 0);
+	memset(&err, 0, sizeof(err));
+	ck_assert_int_lt(unpack_limit_parse(&lim, "entries", &err), 0);
+}
+END_TEST
+
+START_TEST(test_sources)
+{
+	struct pupa_err err = { 0 };
+	struct source s;
+	char tmp[] = "/tmp/pupa-test-src.XXXXXX", url[128];
+	int fd = mkstemp(tmp);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "x", 1), 1);
+	close(fd);
+	ck_assert_int_eq(source_parse("http://h/r.tar.gz", &s, &err), 0);
+	ck_assert_int_eq(s.kind, SOURCE_HTTP);
+	ck_assert_str_eq(s.canonical, "http://h/r.tar.gz");
+	ck_assert_str_eq(s.digest, "");
+	ck_assert_int_eq(source_parse("https://h/r.tar@sha256:"
+				      "ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789",
+				      &s, &err), 0);
+	ck_assert_str_eq(s.canonical, "https://h/r.tar");
+	ck_assert_str_eq(s.digest, "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+	ck_assert_int_lt(source_parse("http://h/r.tar@sha256:abc", &s, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, "64 hex digits"));
+	memset(&err, 0, sizeof(err));
+	ck_assert_int_lt(source_parse("ftp://h/r.tar", &s, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, "unsupported scheme"));
+	memset(&err, 0, sizeof(err));
+	ck_assert_int_eq(source_parse(tmp, &s, &err), 0);
+	ck_assert_int_eq(s.kind, SOURCE_FILE);
+	ck_assert_uint_eq(s.size, 1);
+	snprintf(url, sizeof(url), "file://%s", tmp);
+	ck_assert_int_eq(source_parse(url, &s, &err), 0);
+	ck_assert_str_eq(s.path, tmp);
+	ck_assert_int_lt(source_parse("file://relative/x", &s, &err), 0);
+	memset(&err, 0, sizeof(err));
+	ck_assert_int_lt(source_parse("/nonexistent/rootfs.tar", &s, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/rootfs.tar: No such file"));
+	memset(&err, 0, sizeof(err));
+	ck_assert_int_lt(source_parse("/tmp", &s, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, "not a regular file"));
+	unlink(tmp);
+}
+END_TEST
+
+START_TEST(test_checksum_file)
+{
+	char dir[] = "/tmp/pupa-test-sums.XXXXXX", path[128], want[DIGEST_HEX_LEN + 1];
+	struct pupa_err err = { 0 };
+	struct source s;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/SHA256SUMS", dir);
+	f = fopen(path, "w");
+	fprintf(f, "1111111111111111111111111111111111111111111111111111111111111111  other.tar\n"
+		   "2222222222222222222222222222222222222222222222222222222222222222 *rootfs.tar\n");
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/rootfs.tar", dir);
+	f = fopen(path, "w");
+	fclose(f);
+	ck_assert_int_eq(source_parse(path, &s, &err), 0);
+	ck_assert_int_eq(source_checksum_lookup(&s, want, &err), 0);
+	ck_assert_str_eq(want, "2222222222222222222222222222222222222222222222222222222222222222");
+	snprintf(path, sizeof(path), "%s/other.tar", dir);
+	f = fopen(path, "w");
+	fclose(f);
+	ck_assert_int_eq(source_parse(path, &s, &err), 0);
+	ck_assert_int_eq(source_checksum_lookup(&s, want, &err), 0);
+	ck_assert_str_eq(want, "1111111111111111111111111111111111111111111111111111111111111111");
+	snprintf(path, sizeof(path), "%s/SHA256SUMS", dir);	/* itself: no line */
+	ck_assert_int_eq(source_parse(path, &s, &err), 0);
+	ck_assert_int_lt(source_checksum_lookup(&s, want, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, "has no line for SHA256SUMS"));
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	ck_assert_int_eq(system(path), 0);
+}
+END_TEST
+
+START_TEST(test_pathmap)
+{
+	struct pathmap m;
+	char key[32];
+
+	ck_assert_int_eq(pathmap_init(&m), 0);
+	for (int i = 0; i < 50000; i++) {
+		snprintf(key, sizeof(key), "d%d/f%d", i % 97, i);
+		ck_assert_ptr_nonnull(pathmap_put(&m, key, strlen(key), (uint32_t)i + 1, 0100644));
+	}
+	for (int i = 0; i < 50000; i += 2) {
+		snprintf(key, sizeof(key), "d%d/f%d", i % 97, i);
+		pathmap_del(&m, key, strlen(key));
+	}
+	for (int i = 0; i < 50000; i++) {
+		struct pathmap_ent *e;
+
+		snprintf(key, sizeof(key), "d%d/f%d", i % 97, i);
+		e = pathmap_get(&m, key, strlen(key));
+		if (i % 2)
+			ck_assert(e && e->ino == (uint32_t)i + 1);
+		else
+			ck_assert_ptr_null(e);
+	}
+	/* A prefix of a key is not the key. */
+	ck_assert_ptr_null(pathmap_get(&m, "d1/f1", 4));
+	ck_assert_uint_eq(m.used, 25000);
+	pathmap_free(&m);
+}
+END_TEST
+
+START_TEST(test_digest)
+{
+	char hex[DIGEST_HEX_LEN + 1];
+	struct digest *d = digest_new();
+
+	digest_update(d, "ab", 2);
+	digest_update(d, "c", 1);
+	digest_hex(d, hex);
+	ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	digest_free(d);
+	digest_string("", hex);
+	ck_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	ck_assert_int_lt(digest_parse("xyz", hex), 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("pull");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_normalize);
+	tcase_add_test(tc, test_normalize_too_long);
+	tcase_add_test(tc, test_limits);
+	tcase_add_test(tc, test_sources);
+	tcase_add_test(tc, test_checksum_file);
+	tcase_add_test(tc, test_pathmap);
+	tcase_add_test(tc, test_digest);
+	suite_add_tcase(s, tc);
+	return unit_run(s);
+}
