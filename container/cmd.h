@@ -39,10 +39,18 @@ enum {
 	"pupa pull [-q] [--cache-dir DIR] [--image-size SIZE] [--limit NAME=VALUE]\n" \
 	"                 [--progress MODE] [--retries N] [--sha256 HEX]\n" \
 	"                 [--stall-timeout SECONDS] [--verify no|checksum] IMAGE\n"
+#define CMD_START_SYNOPSIS \
+	"pupa start [-itqv] [-e NAME[=VALUE]] [-u USER] [-w DIR] [--cache-dir DIR]\n" \
+	"                  [--cpus N] [--hostname NAME] [--initrd PATH] [--keep-failed]\n" \
+	"                  [--kernel PATH] [--memory MIB] [--network none]\n" \
+	"                  [--progress MODE] [--rootfs-mode volatile|ro|rw]\n" \
+	"                  [--sha256 HEX] [--status-fd N] [--timeout SECONDS] [--timings]\n" \
+	"                  [IMAGE] [-- COMMAND [ARG...]]\n"
 #define CMD_IMAGES_SYNOPSIS "pupa images [--cache-dir DIR] [--no-trunc]\n"
 #define CMD_RMI_SYNOPSIS "pupa rmi [--cache-dir DIR] IMAGE...\n"
 #define CMD_PRUNE_SYNOPSIS "pupa prune [--cache-dir DIR]\n"
 
+int cmd_start(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_images(int argc, char **argv);
 int cmd_rmi(int argc, char **argv);

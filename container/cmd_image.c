@@ -211,7 +211,7 @@ int cmd_pull(int argc, char **argv)
 	cmd_pull_view_attach(&o, p, &view);
 	ret = pull_image(&c, &o, &res, &err);
 	if (ret < 0)
-		progress_fail(p, err.msg);
+		progress_fail(p, res.failed_stage, err.msg);
 	progress_free(p);
 	free(view);
 	if (ret < 0)

@@ -7,15 +7,18 @@
 #include "cmd.h"
 
 static const char usage[] =
-	"usage: " CMD_PULL_SYNOPSIS
+	"usage: " CMD_START_SYNOPSIS
+	"       " CMD_PULL_SYNOPSIS
 	"       " CMD_IMAGES_SYNOPSIS
 	"       " CMD_RMI_SYNOPSIS
 	"       " CMD_PRUNE_SYNOPSIS
 	"       pupa --help | --version\n"
 	"\n"
 	"IMAGE is a root filesystem tarball (tar, .gz, .xz, .zst, .bz2): an http://,\n"
-	"https:// or file:// URL or a path, optionally IMAGE@sha256:HEX.\n"
-	"'pupa COMMAND --help' lists a command's options; see pupa(1).\n";
+	"https:// or file:// URL or a path, optionally IMAGE@sha256:HEX; start's default\n"
+	"is a small busybox image installed with pupa. Containers have no network\n"
+	"(--network none). 'pupa COMMAND --help' lists a command's options.\n"
+	"See pupa(1).\n";
 
 int main(int argc, char **argv)
 {
@@ -23,6 +26,7 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int argc, char **argv);
 	} cmds[] = {
+		{ "start", cmd_start },
 		{ "pull", cmd_pull },
 		{ "images", cmd_images },
 		{ "rmi", cmd_rmi },

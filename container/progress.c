@@ -245,13 +245,12 @@ void progress_leave(struct progress *p)
 	p->live = 0;
 }
 
-void progress_fail(struct progress *p, const char *reason)
+void progress_fail(struct progress *p, enum container_status in, const char *reason)
 {
-	enum container_status in;
-
 	if (!p)
 		return;
-	in = p->state;
+	if (!in)
+		in = p->state;
 	if (p->mode == PROGRESS_TTY && p->live) {
 		fprintf(p->out, "\n");
 		p->live = 0;

@@ -33,7 +33,8 @@ void progress_bytes(struct progress *p, uint64_t bytes, uint64_t total, double r
 		    double eta_s, const char *note);
 /* The current state is done (tty marks it so). */
 void progress_leave(struct progress *p);
-void progress_fail(struct progress *p, const char *reason);
+/* kFailed; in is the state that failed (0: the current one). */
+void progress_fail(struct progress *p, enum container_status in, const char *reason);
 /* JSON only: the final {"exit":N} object (for --status-fd). */
 void progress_exit(struct progress *p, int status);
 

@@ -43,6 +43,8 @@ struct pull_run {
 	int extracted;			/* extractor finished (check ext_ret) */
 	int cancel;
 	int prod_ret, ext_ret;
+	int ext_first;			/* the extractor failed on its own */
+	int main_cancel;		/* the caller's thread stopped everything */
 	struct pupa_err prod_err, ext_err;
 
 	struct digest *digest;
@@ -292,8 +294,10 @@ static void *pull__extractor(void *opaque)
 	pthread_mutex_lock(&r->lock);
 	r->ext_ret = ret;
 	r->extracted = 1;
-	if (ret < 0)
+	if (ret < 0) {
+		r->ext_first = !(r->produced && r->prod_ret < 0) && !r->main_cancel;
 		r->cancel = 1;	/* no use downloading the rest */
+	}
 	pull__signal(r);
 	return NULL;
 }
@@ -468,6 +472,7 @@ static int pull__attempt(struct pull_run *r, const char *tmp, struct pupa_err *e
 
 		if (pull__interrupted(o) || (produced && r->prod_ret < 0) || (extracted && r->ext_ret < 0)) {
 			r->cancel = 1;
+			r->main_cancel = 1;
 			pthread_cond_broadcast(&r->cond);
 			break;
 		}
@@ -499,6 +504,9 @@ judge:
 		r->cancel = 2;
 	} else if (ret < 0) {
 		/* already set */
+	} else if (r->ext_first) {
+		ret = pupa_err_set(err, r->ext_err.type, r->ext_err.code, "%s: %s",
+				   r->src.canonical, r->ext_err.msg);
 	} else if (r->prod_ret == -EAGAIN) {
 		ret = -EAGAIN;
 	} else if (r->prod_ret < 0) {
@@ -536,6 +544,7 @@ static void pull__reset(struct pull_run *r)
 	r->tee_fd = -1;
 	r->written = r->consumed = r->total = r->resumed_at = 0;
 	r->ready = r->produced = r->extracted = r->cancel = 0;
+	r->ext_first = r->main_cancel = 0;
 	r->prod_ret = r->ext_ret = 0;
 	memset(&r->prod_err, 0, sizeof(r->prod_err));
 	memset(&r->ext_err, 0, sizeof(r->ext_err));
@@ -584,6 +593,7 @@ int pull_image(const struct cache *c, const struct pull_options *o, struct pull_
 	int ret, lock_fd = -1, tmp_fd = -1, waited = 0, restarts = 0;
 
 	memset(res, 0, sizeof(*res));
+	res->failed_stage = CONTAINER_STATUS_DOWNLOADING;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
@@ -646,6 +656,8 @@ int pull_image(const struct cache *c, const struct pull_options *o, struct pull_
 	}
 	if (ret < 0) {
 		res->interrupted = r->cancel == 2;
+		if (r->ext_first || (r->prod_ret >= 0 && r->produced))
+			res->failed_stage = CONTAINER_STATUS_EXTRACTING;
 		/* Keep a partial download worth resuming; drop one that is not. */
 		if (r->src.kind == SOURCE_HTTP && !res->interrupted &&
 		    err->type == PUPA_GUEST_MANAGER_ERROR &&
@@ -668,6 +680,7 @@ int pull_image(const struct cache *c, const struct pull_options *o, struct pull_
 
 		snprintf(m.digest, sizeof(m.digest), "%s", got);
 		snprintf(m.source, sizeof(m.source), "%s", r->src.canonical);
+		res->failed_stage = CONTAINER_STATUS_EXTRACTING;
 		ret = cache_publish(c, tmp, &m, err);
 		if (ret < 0)
 			goto out;

@@ -48,6 +48,7 @@ struct pull_result {
 	uint64_t compressed;
 	uint64_t entries;
 	int interrupted;		/* stopped by *interrupted (err says so too) */
+	enum container_status failed_stage;	/* kDownloading or kExtracting */
 };
 
 void pull_options_default(struct pull_options *o);

@@ -3,7 +3,10 @@
  * libarchive, as an ordinary user: owners and device nodes come from the
  * list, not from the files on disk.
  *
- *   mkcpio [-o OUTPUT] LIST
+ *   mkcpio [-t] [-o OUTPUT] LIST
+ *
+ * -t writes a gzip-compressed pax tar instead (a root filesystem tarball,
+ * such as the default image).
  *
  * One entry a line; blank lines and lines starting with '#' are skipped:
  *   dir   NAME MODE UID GID
@@ -28,7 +31,7 @@
 
 static void usage(FILE *out)
 {
-	fputs("usage: mkcpio [-o OUTPUT] LIST\n", out);
+	fputs("usage: mkcpio [-t] [-o OUTPUT] LIST\n", out);
 }
 
 static int parse_octal(const char *s, unsigned int *v)
@@ -174,11 +177,12 @@ int main(int argc, char *argv[])
 	char *tmp = NULL;
 	struct archive *a;
 	FILE *list;
-	int c, ret = 1;
+	int c, ret = 1, tar = 0;
 
-	while ((c = getopt(argc, argv, "o:h")) != -1) {
+	while ((c = getopt(argc, argv, "o:th")) != -1) {
 		switch (c) {
 		case 'o': output = optarg; break;
+		case 't': tar = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -193,7 +197,14 @@ int main(int argc, char *argv[])
 		return 1;
 	}
 	a = archive_write_new();
-	archive_write_set_format_cpio_newc(a);
+	if (tar) {
+		archive_write_set_format_pax_restricted(a);
+		archive_write_add_filter_gzip(a);
+		/* No name or time in the gzip header: the same bytes every build. */
+		archive_write_set_filter_option(a, "gzip", "timestamp", NULL);
+	} else {
+		archive_write_set_format_cpio_newc(a);
+	}
 	archive_write_set_bytes_in_last_block(a, 1);
 	if (output) {
 		/* Written under a temporary name and renamed: no half archive is left. */

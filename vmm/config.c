@@ -146,7 +146,10 @@ static int add_disk(struct vmm_config *cfg, const char *arg, int slot, struct pu
 			return bad(err, "--disk-slot %s: the name must be 1-20 characters without ','%s",
 				   arg, "");
 		snprintf(d->serial, sizeof(d->serial), "%s", arg);
-		d->mode = BLOCK_MODE_READ_ONLY;
+		/* Not read-only: the guest reads VIRTIO_BLK_F_RO once, at probe,
+		 * and a medium attached later may be writable. A read-only one
+		 * has its writes refused by the device. */
+		d->mode = BLOCK_MODE_READ_WRITE;
 	} else {
 		copy = strdup(arg);
 		if (!copy)

@@ -304,6 +304,8 @@ static int setup_virtio(struct vm *vm, struct pupa_err *err)
 		vm->blk[vm->nr_blk++] = blk;
 		if (d->path)
 			ret = virtio_blk__attach(blk, d->path, d->mode, err);
+		else
+			blk->mode = d->mode;	/* what an empty slot offers (config.c) */
 		if (!ret)
 			ret = add_virtio(vm, &blk->vdev, err);
 	}

@@ -1,0 +1,412 @@
+/*
+ * One poll loop carries a command from START to its exit: the agent's
+ * control stream, the stdio listeners until the guest connects, the three
+ * streams, this process's stdin. Container output is not read before
+ * STARTED, so the progress display is finished before it appears.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent_link.h"
+#include "agent_proto.h"
+
+#define AGENT_REPLY_MS 30000
+#define AGENT_DRAIN_MS 3000
+#define AGENT_SIGNAL_GRACE_MS 2000
+
+static long agent__ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+int agent_link_listen(struct agent_link *a, const char *uds, unsigned int port,
+		      struct pupa_err *err)
+{
+	memset(a, 0, sizeof(*a));
+	a->fd = -1;
+	snprintf(a->uds, sizeof(a->uds), "%s", uds);
+	a->port = port;
+	for (int i = 0; i < 4; i++)
+		a->listen_fd[i] = -1;
+	for (int i = 0; i < 4; i++) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+		if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", uds, port + i) >=
+		    sizeof(sa.sun_path)) {
+			if (fd >= 0)
+				close(fd);
+			return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
+				       "the socket path %s_%u is too long", uds, port + i);
+		}
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 2) < 0) {
+			int e = errno;
+
+			if (fd >= 0)
+				close(fd);
+			return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "cannot listen on %s: %s",
+				       sa.sun_path, strerror(e));
+		}
+		a->listen_fd[i] = fd;
+	}
+	return 0;
+}
+
+int agent_link_hello_fd(const struct agent_link *a)
+{
+	return a->listen_fd[0];
+}
+
+/* A message of one of the wanted types, or an error naming what came. */
+static int agent__expect(struct agent_link *a, uint16_t want, const char *what,
+			 struct proto_msg *m, struct pupa_err *err)
+{
+	int rc = proto_recv(a->fd, &a->rb, m, AGENT_REPLY_MS);
+	char msg[AGENT_MAX_STR] = "";
+
+	if (rc < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
+			       "pupa-init did not answer %s: %s", what,
+			       rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
+	if (m->type == PROTO_ERROR) {
+		proto_get_str(m, F_MESSAGE, msg, sizeof(msg));
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "pupa-init: %s: %s", what, msg);
+	}
+	if (m->type != want)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
+			       "pupa-init answered %s with message type %u", what, m->type);
+	return 0;
+}
+
+int agent_link_hello(struct agent_link *a, struct pupa_err *err)
+{
+	struct proto_msg m;
+	uint32_t version = 0;
+	int ret;
+
+	a->fd = accept4(a->listen_fd[0], NULL, NULL, SOCK_CLOEXEC);
+	if (a->fd < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "accepting pupa-init: %s",
+			       strerror(errno));
+	ret = agent__expect(a, PROTO_HELLO, "HELLO", &m, err);
+	if (ret < 0)
+		return ret;
+	if (proto_get_u32(&m, F_VERSION, &version) < 0 || version != AGENT_PROTO_VERSION)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
+			       "pupa-init speaks protocol version %u, pupa %u: install matching versions",
+			       version, AGENT_PROTO_VERSION);
+	return 0;
+}
+
+int agent_link_attach(struct agent_link *a, const char *serial, uint32_t mount_mode,
+		      struct pupa_err *err)
+{
+	struct proto_msg m;
+
+	proto_begin(&a->w, PROTO_ATTACHED);
+	proto_put_str(&a->w, F_SERIAL, serial);
+	proto_put_u32(&a->w, F_MOUNT_MODE, mount_mode);
+	if (proto_send(a->fd, &a->w) < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "pupa-init went away");
+	return agent__expect(a, PROTO_ACK, "the root disk", &m, err);
+}
+
+static int agent__send_start(struct agent_link *a, const struct agent_command *cmd)
+{
+	struct winsize ws = { 0 };
+
+	proto_begin(&a->w, PROTO_START);
+	for (char **p = cmd->argv; *p; p++)
+		proto_put_str(&a->w, F_ARG, *p);
+	for (char **p = cmd->env; p && *p; p++)
+		proto_put_str(&a->w, F_ENV, *p);
+	if (cmd->user)
+		proto_put_str(&a->w, F_USER, cmd->user);
+	if (cmd->cwd)
+		proto_put_str(&a->w, F_CWD, cmd->cwd);
+	if (cmd->hostname)
+		proto_put_str(&a->w, F_HOSTNAME, cmd->hostname);
+	proto_put_u32(&a->w, F_TTY, (uint32_t)cmd->tty);
+	if (cmd->tty && ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row) {
+		proto_put_u32(&a->w, F_ROWS, ws.ws_row);
+		proto_put_u32(&a->w, F_COLS, ws.ws_col);
+	}
+	proto_put_u32(&a->w, F_STDIN_PORT, cmd->interactive ? a->port + 1 : 0);
+	proto_put_u32(&a->w, F_STDOUT_PORT, a->port + 2);
+	proto_put_u32(&a->w, F_STDERR_PORT, a->port + 3);
+	return proto_send(a->fd, &a->w);
+}
+
+static void agent__send_u32(struct agent_link *a, uint16_t type, uint16_t tag, uint32_t v,
+			    uint16_t tag2, uint32_t v2)
+{
+	proto_begin(&a->w, type);
+	proto_put_u32(&a->w, tag, v);
+	if (tag2)
+		proto_put_u32(&a->w, tag2, v2);
+	proto_send(a->fd, &a->w);
+}
+
+/* The relay's state, one slot per stream. */
+struct agent_run {
+	int sock[3];			/* guest's stdin, stdout, stderr streams */
+	int open[3];
+	char inbuf[65536];
+	size_t in_len, in_off;
+	int local_in_open;
+	int started, exited, code;
+	long exit_at;
+	struct termios saved;
+	int raw;
+};
+
+static void agent__raw(struct agent_run *r, const struct agent_command *cmd)
+{
+	struct termios t;
+
+	if (!cmd->tty || !isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &r->saved) < 0)
+		return;
+	t = r->saved;
+	cfmakeraw(&t);
+	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) == 0)
+		r->raw = 1;
+}
+
+/* Copy a stream to a local descriptor; 0 at its end. */
+static int agent__pump_out(int from, int to)
+{
+	char buf[65536];
+	ssize_t n = read(from, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 1;
+	if (n <= 0)
+		return 0;
+	for (ssize_t off = 0; off < n;) {
+		ssize_t w = write(to, buf + off, (size_t)(n - off));
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return 1;	/* nobody reads our output: drop it, keep going */
+		off += w;
+	}
+	return 1;
+}
+
+/* Messages from the agent: STARTED, EXIT (or ERROR). */
+static int agent__control(struct agent_link *a, struct agent_run *r, const struct agent_hooks *h,
+			  struct pupa_err *err)
+{
+	struct proto_msg m;
+	long n = proto_rbuf_read(&a->rb, a->fd);
+
+	if (n <= 0)
+		return r->exited ? 0 : mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
+					      "pupa-init went away without an exit status");
+	while (proto_rbuf_next(&a->rb, &m) == 0) {
+		char msg[AGENT_MAX_STR] = "";
+		uint32_t v;
+
+		proto_get_str(&m, F_MESSAGE, msg, sizeof(msg));
+		if (m.type == PROTO_STARTED && !r->started) {
+			r->started = 1;
+			if (h->started)
+				h->started(h->opaque);
+		} else if (m.type == PROTO_EXIT && !r->exited) {
+			if (proto_get_u32(&m, F_EXIT_SIGNAL, &v) == 0 && v > 0 && v < 128)
+				r->code = 128 + (int)v;
+			else if (proto_get_u32(&m, F_EXIT_CODE, &v) == 0 && v < 256)
+				r->code = (int)v;
+			else
+				r->code = EXIT_RUNTIME_FAILURE;
+			if (!r->started)
+				mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "%s",
+					msg[0] ? msg : "the command did not start");
+			r->exited = 1;
+			r->exit_at = agent__ms();
+			proto_begin(&a->w, PROTO_ACK);
+			proto_send(a->fd, &a->w);
+		} else if (m.type == PROTO_ERROR) {
+			return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "pupa-init: %s", msg);
+		}
+	}
+	return 1;
+}
+
+int agent_link_run(struct agent_link *a, const struct agent_command *cmd,
+		   const struct agent_hooks *h, int *code, struct pupa_err *err)
+{
+	struct agent_run r = { .sock = { -1, -1, -1 }, .local_in_open = cmd->interactive };
+	long last_signal = -100000, term_at = 0;
+	int result = AGENT_RUN_LOST, ret;
+
+	*code = EXIT_RUNTIME_FAILURE;
+	if (agent__send_start(a, cmd) < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "pupa-init went away"),
+		       AGENT_RUN_LOST;
+	for (;;) {
+		struct pollfd p[9];
+		int np = 0, idx_ctl = -1, idx_l[3] = { -1, -1, -1 }, idx_s[3] = { -1, -1, -1 };
+		int idx_in = -1, idx_out_w = -1;
+		long now = agent__ms();
+
+		if (r.exited && ((!r.open[1] && !r.open[2]) || now - r.exit_at > AGENT_DRAIN_MS ||
+				 !r.started)) {
+			result = r.started ? AGENT_RUN_EXITED : AGENT_RUN_NOT_STARTED;
+			*code = r.code;
+			break;
+		}
+		if (h->vmm_gone && h->vmm_gone(h->opaque) && !r.exited) {
+			mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "pupa-vmm ended");
+			break;
+		}
+		if (h->deadline_ms && now >= h->deadline_ms && !r.exited) {
+			if (!term_at) {
+				agent__send_u32(a, PROTO_SIGNAL, F_SIGNO, SIGTERM, 0, 0);
+				term_at = now;
+			} else if (now - term_at > AGENT_SIGNAL_GRACE_MS) {
+				result = AGENT_RUN_TIMEOUT;
+				break;
+			}
+		}
+		if (h->signal && *h->signal) {
+			int sig = *h->signal;
+
+			*h->signal = 0;
+			if (!r.started) {
+				mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "interrupted");
+				*code = 128 + sig;
+				break;
+			}
+			/* A second Ctrl-C within a second: stop it now. */
+			if (now - last_signal < 1000 && h->force_stop && h->force_stop(h->opaque)) {
+				*code = 128 + sig;
+				result = AGENT_RUN_EXITED;
+				break;
+			}
+			last_signal = now;
+			agent__send_u32(a, PROTO_SIGNAL, F_SIGNO, (uint32_t)sig, 0, 0);
+		}
+		if (h->winch && *h->winch && r.started && cmd->tty) {
+			struct winsize ws;
+
+			*h->winch = 0;
+			if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
+				agent__send_u32(a, PROTO_WINSIZE, F_ROWS, ws.ws_row, F_COLS, ws.ws_col);
+		}
+
+		if (a->fd >= 0) {
+			idx_ctl = np;
+			p[np++] = (struct pollfd){ .fd = a->fd, .events = POLLIN };
+		}
+		for (int i = 0; i < 3; i++) {
+			if (r.sock[i] < 0 && a->listen_fd[i + 1] >= 0) {
+				idx_l[i] = np;
+				p[np++] = (struct pollfd){ .fd = a->listen_fd[i + 1], .events = POLLIN };
+			}
+		}
+		/* Output only once the container runs (see the top). */
+		for (int i = 1; i < 3; i++) {
+			if (r.started && r.open[i]) {
+				idx_s[i] = np;
+				p[np++] = (struct pollfd){ .fd = r.sock[i], .events = POLLIN };
+			}
+		}
+		if (r.sock[0] >= 0 && r.open[0] && r.in_len) {
+			idx_out_w = np;
+			p[np++] = (struct pollfd){ .fd = r.sock[0], .events = POLLOUT };
+		} else if (r.sock[0] >= 0 && r.open[0] && r.local_in_open && r.started) {
+			idx_in = np;
+			p[np++] = (struct pollfd){ .fd = STDIN_FILENO, .events = POLLIN };
+		}
+		if (poll(p, (nfds_t)np, 100) < 0 && errno != EINTR) {
+			mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "poll: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < 3; i++) {
+			if (idx_l[i] >= 0 && (p[idx_l[i]].revents & POLLIN)) {
+				int fd = accept4(a->listen_fd[i + 1], NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+				if (fd >= 0) {
+					r.sock[i] = fd;
+					r.open[i] = 1;
+				}
+			}
+		}
+		if (idx_ctl >= 0 && p[idx_ctl].revents) {
+			ret = agent__control(a, &r, h, err);
+			if (ret < 0)
+				break;
+			if (ret == 0) {	/* it rebooted after our ACK */
+				close(a->fd);
+				a->fd = -1;
+			}
+			if (r.started && !r.raw && cmd->tty)
+				agent__raw(&r, cmd);
+		}
+		for (int i = 1; i < 3; i++) {
+			if (idx_s[i] >= 0 && p[idx_s[i]].revents &&
+			    !agent__pump_out(r.sock[i], i == 1 ? STDOUT_FILENO : STDERR_FILENO))
+				r.open[i] = 0;
+		}
+		if (idx_in >= 0 && p[idx_in].revents) {
+			ssize_t n = read(STDIN_FILENO, r.inbuf, sizeof(r.inbuf));
+
+			if (n > 0) {
+				r.in_len = (size_t)n;
+				r.in_off = 0;
+			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+				r.local_in_open = 0;
+				shutdown(r.sock[0], SHUT_WR);
+			}
+		}
+		if (idx_out_w >= 0 && p[idx_out_w].revents) {
+			ssize_t n = write(r.sock[0], r.inbuf + r.in_off, r.in_len - r.in_off);
+
+			if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				r.open[0] = 0;
+				r.in_len = 0;
+			} else if (n > 0 && (r.in_off += (size_t)n) == r.in_len) {
+				r.in_len = 0;
+			}
+		}
+	}
+	if (r.raw)
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &r.saved);
+	for (int i = 0; i < 3; i++)
+		if (r.sock[i] >= 0)
+			close(r.sock[i]);
+	return result;
+}
+
+void agent_link_close(struct agent_link *a)
+{
+	char path[4300];
+
+	if (a->fd >= 0)
+		close(a->fd);
+	a->fd = -1;
+	for (int i = 0; i < 4; i++) {
+		if (a->listen_fd[i] < 0)
+			continue;
+		close(a->listen_fd[i]);
+		a->listen_fd[i] = -1;
+		snprintf(path, sizeof(path), "%s_%u", a->uds, a->port + i);
+		unlink(path);
+	}
+}

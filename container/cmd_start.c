@@ -1,0 +1,719 @@
+/*
+ * pupa start: the one-shot container. The walk through ContainerStatus is
+ * the spine of this file: each state is entered in order, every time, and
+ * the work behind the states overlaps (the image is pulled on a thread from
+ * kTransient on, while the guest boots).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent_link.h"
+#include "agent_proto.h"
+#include "cache.h"
+#include "cmd.h"
+#include "datadir.h"
+#include "fetch.h"
+#include "progress.h"
+#include "pull.h"
+#include "rootfs_disk.h"
+#include "vmm_proc.h"
+
+#define START_AGENT_PORT 1024
+#define START_BOOT_TIMEOUT_MS 60000
+
+struct start_opts {
+	struct pull_options pull;
+	const char *cache_dir;
+	const char *image;
+	char **argv;
+	char *env[AGENT_MAX_ENV + 1];
+	unsigned int nenv;
+	const char *user, *workdir, *hostname;
+	const char *kernel, *initrd;
+	int interactive, tty, quiet, verbose, timings, keep_failed;
+	int progress_mode;
+	int status_fd;
+	unsigned int memory_mib, cpus, timeout_s;
+	enum rootfs_mode rootfs_mode;
+};
+
+/* The pull, on its own thread, as the walk sees it. */
+struct start_pull {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	const struct cache *cache;
+	struct pull_options o;
+	struct pull_progress last[2];	/* Downloading, Extracting */
+	int seen[2];
+	int done, ret;
+	struct pull_result res;
+	struct pupa_err err;
+	volatile sig_atomic_t abort;
+};
+
+struct start {
+	struct start_opts *o;
+	struct progress *p;
+	FILE *status_out;
+	struct datadir dd;
+	struct cache cache;
+	char rundir[4096];
+	struct vmm_proc vmm;
+	int vmm_started;
+	struct agent_link agent;
+	int agent_listening;
+	struct start_pull pull;
+	int pull_started;
+	int image_hold;
+	struct rootfs_disk disk;
+	enum container_status state;
+	double t_state[9];		/* when each state was entered */
+	double t_end;
+	volatile sig_atomic_t *sig;
+	volatile sig_atomic_t winch;
+};
+
+static struct start *start_self;	/* for the SIGWINCH handler */
+
+static double start__now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void start__on_winch(int sig)
+{
+	(void)sig;
+	if (start_self)
+		start_self->winch = 1;
+}
+
+/* ---- the walk ------------------------------------------------------------ */
+
+static void start__enter(struct start *s, enum container_status st)
+{
+	if (s->state)
+		progress_leave(s->p);
+	s->state = st;
+	s->t_state[st] = start__now();
+	progress_enter(s->p, st);
+}
+
+static int start__fail(struct start *s, enum container_status in, int status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int start__fail(struct start *s, enum container_status in, int status, const char *fmt, ...)
+{
+	char reason[1200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	progress_fail(s->p, in ? in : s->state, reason);
+	fprintf(stderr, "pupa: failed in %s: %s\n",
+		pupa_enum_human(PUPA_CONTAINER_STATUS, in ? in : s->state), reason);
+	s->state = CONTAINER_STATUS_FAILED;
+	return status;
+}
+
+static int start__fail_err(struct start *s, enum container_status in, int status,
+			   const struct pupa_err *err)
+{
+	char msg[1024];
+
+	pupa_err_format(err, msg, sizeof(msg));
+	return start__fail(s, in, status, "%s", msg);
+}
+
+/* ---- the pull thread -------------------------------------------------------- */
+
+static void start__pull_progress(void *opaque, const struct pull_progress *pp)
+{
+	struct start_pull *sp = opaque;
+	int i = pp->stage == CONTAINER_STATUS_EXTRACTING;
+
+	pthread_mutex_lock(&sp->lock);
+	sp->last[i] = *pp;
+	sp->last[i].note = NULL;	/* its storage is the pull's */
+	sp->seen[i] = 1;
+	pthread_mutex_unlock(&sp->lock);
+}
+
+static void *start__pull_thread(void *opaque)
+{
+	struct start_pull *sp = opaque;
+	int ret = pull_image(sp->cache, &sp->o, &sp->res, &sp->err);
+
+	pthread_mutex_lock(&sp->lock);
+	sp->ret = ret;
+	sp->done = 1;
+	pthread_mutex_unlock(&sp->lock);
+	return NULL;
+}
+
+static int start__pull_begin(struct start *s, struct pupa_err *err)
+{
+	struct start_pull *sp = &s->pull;
+
+	pthread_mutex_init(&sp->lock, NULL);
+	sp->cache = &s->cache;
+	sp->o = s->o->pull;
+	sp->o.image = s->o->image ? s->o->image : s->dd.default_image;
+	sp->o.progress = start__pull_progress;
+	sp->o.opaque = sp;
+	sp->o.interrupted = &sp->abort;
+	if (pthread_create(&sp->thread, NULL, start__pull_thread, sp))
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "cannot start a thread");
+	s->pull_started = 1;
+	return 0;
+}
+
+/* Show the pull's latest numbers for stage i; returns 1 once it is done. */
+static int start__pull_show(struct start *s, int i)
+{
+	struct start_pull *sp = &s->pull;
+	struct pull_progress pp;
+	int seen, done;
+
+	pthread_mutex_lock(&sp->lock);
+	pp = sp->last[i];
+	seen = sp->seen[i];
+	done = sp->done;
+	pthread_mutex_unlock(&sp->lock);
+	if (seen)
+		progress_bytes(s->p, pp.bytes, pp.total, pp.rate_bps, pp.eta_s, NULL);
+	return (seen && pp.done) || done;
+}
+
+static int start__pull_failed(struct start *s)
+{
+	int failed;
+
+	pthread_mutex_lock(&s->pull.lock);
+	failed = s->pull.done && s->pull.ret < 0;
+	pthread_mutex_unlock(&s->pull.lock);
+	return failed;
+}
+
+/* ---- waiting in a state ------------------------------------------------------- */
+
+enum start_wait { WAIT_OK, WAIT_SIGNAL, WAIT_VMM_GONE, WAIT_PULL_FAILED, WAIT_TIMEOUT };
+
+/* Sleep up to ms, waking for fd (if >= 0); say why we should stop waiting. */
+static enum start_wait start__tick(struct start *s, int fd, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	if (*s->sig)
+		return WAIT_SIGNAL;
+	if (s->vmm_started && vmm_proc_reap(&s->vmm))
+		return WAIT_VMM_GONE;
+	if (s->pull_started && start__pull_failed(s))
+		return WAIT_PULL_FAILED;
+	poll(&pfd, fd >= 0 ? 1 : 0, ms);
+	return WAIT_OK;
+}
+
+static int start__wait_failed(struct start *s, enum start_wait w)
+{
+	char why[1400];
+
+	switch (w) {
+	case WAIT_SIGNAL:
+		return start__fail(s, 0, 128 + *s->sig, "interrupted by %s",
+				   strsignal(*s->sig));
+	case WAIT_VMM_GONE:
+		vmm_proc_why(&s->vmm, why, sizeof(why));
+		return start__fail(s, 0, CMD_EXIT_FAILURE, "%s", why);
+	case WAIT_PULL_FAILED:
+		return start__fail_err(s, s->pull.res.failed_stage, CMD_EXIT_FAILURE, &s->pull.err);
+	case WAIT_TIMEOUT:
+		return start__fail(s, 0, CMD_EXIT_FAILURE, "timed out");
+	default:
+		return CMD_EXIT_FAILURE;
+	}
+}
+
+/* ---- the states ----------------------------------------------------------------- */
+
+static int start__rundir(struct start *s, struct pupa_err *err)
+{
+	const char *base = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+
+	if (!base || stat(base, &st) < 0 || !S_ISDIR(st.st_mode) || access(base, W_OK) < 0)
+		base = getenv("TMPDIR");
+	if (!base || !*base)
+		base = "/tmp";
+	snprintf(s->rundir, sizeof(s->rundir), "%s/pupa-run.XXXXXX", base);
+	if (!mkdtemp(s->rundir))
+		return mgr_err(err, GUEST_MANAGER_ERR_NO_STORAGE, "cannot create a run folder in %s: %s",
+			       base, strerror(errno));
+	return 0;
+}
+
+static void start__hostname(struct start *s, char *buf, size_t len)
+{
+	const char *x = "0123456789abcdef";
+	unsigned char r[6];
+	int fd;
+
+	if (s->o->hostname) {
+		snprintf(buf, len, "%s", s->o->hostname);
+		return;
+	}
+	/* Docker's habit: a short random id. */
+	fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || read(fd, r, sizeof(r)) != (ssize_t)sizeof(r))
+		memset(r, 0x5a, sizeof(r));
+	if (fd >= 0)
+		close(fd);
+	for (int i = 0; i < 6 && (size_t)(2 * i + 2) < len; i++) {
+		buf[2 * i] = x[r[i] >> 4];
+		buf[2 * i + 1] = x[r[i] & 15];
+		buf[2 * i + 2] = '\0';
+	}
+}
+
+static int start__launch(struct start *s, const char *hostname, struct pupa_err *err)
+{
+	char uds[4300];
+	struct vmm_spec spec = {
+		.vmm = s->dd.vmm,
+		.kernel = s->o->kernel ? s->o->kernel : s->dd.kernel,
+		.initrd = s->o->initrd ? s->o->initrd : s->dd.initrd,
+		.rundir = s->rundir,
+		.memory_mib = s->o->memory_mib,
+		.cpus = s->o->cpus,
+		.agent_port = START_AGENT_PORT,
+		.hostname = hostname,
+		.verbose = s->o->verbose,
+	};
+	int ret;
+
+	snprintf(uds, sizeof(uds), "%s/vsock", s->rundir);
+	ret = agent_link_listen(&s->agent, uds, START_AGENT_PORT, err);
+	if (ret < 0)
+		return ret;
+	s->agent_listening = 1;
+	ret = vmm_proc_spawn(&s->vmm, &spec, err);
+	if (ret == 0)
+		s->vmm_started = 1;
+	return ret;
+}
+
+static int start__vmm_force_stop(void *opaque)
+{
+	struct start *s = opaque;
+
+	vmm_proc_stop(&s->vmm, 0);
+	return 1;
+}
+
+static int start__vmm_gone(void *opaque)
+{
+	struct start *s = opaque;
+
+	return vmm_proc_reap(&s->vmm);
+}
+
+static void start__ready(void *opaque)
+{
+	struct start *s = opaque;
+
+	start__enter(s, CONTAINER_STATUS_READY);
+	progress_leave(s->p);
+	if (s->status_out)
+		fflush(s->status_out);
+	fflush(stdout);
+}
+
+static void start__timings(struct start *s)
+{
+	fprintf(stderr, "pupa: timings:");
+	for (int st = CONTAINER_STATUS_TRANSIENT; st <= CONTAINER_STATUS_READY; st++) {
+		double end = st < CONTAINER_STATUS_READY && s->t_state[st + 1] ? s->t_state[st + 1] : s->t_end;
+
+		if (s->t_state[st])
+			fprintf(stderr, " %s %.3fs", pupa_enum_human(PUPA_CONTAINER_STATUS, (uint32_t)st),
+				end - s->t_state[st]);
+	}
+	fprintf(stderr, " total %.3fs\n", s->t_end - s->t_state[CONTAINER_STATUS_TRANSIENT]);
+}
+
+static int start__rm_rf(const char *dir)
+{
+	char cmd[4200];
+
+	if (!dir[0])
+		return 0;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+/* Leave nothing behind: the VM, the pull thread, sockets, the run folder. */
+static void start__cleanup(struct start *s, int failed)
+{
+	if (s->vmm_started)
+		vmm_proc_stop(&s->vmm, 2000);
+	if (s->pull_started) {
+		s->pull.abort = 1;
+		pthread_join(s->pull.thread, NULL);
+	}
+	if (s->agent_listening)
+		agent_link_close(&s->agent);
+	rootfs_disk_release(&s->disk);
+	if (s->image_hold >= 0)
+		close(s->image_hold);
+	if (failed && s->o->keep_failed && s->rundir[0])
+		fprintf(stderr, "pupa: kept the console log and run folder: %s\n", s->rundir);
+	else
+		start__rm_rf(s->rundir);
+}
+
+static int start__run(struct start *s)
+{
+	struct pupa_err err = { 0 };
+	struct agent_command cmd;
+	struct agent_hooks hooks;
+	char hostname[256], *default_argv[] = { "/bin/sh", NULL };
+	enum start_wait w;
+	int ret, code;
+	double boot_deadline;
+
+	/* kTransient: plan, and start the pull at once. */
+	start__enter(s, CONTAINER_STATUS_TRANSIENT);
+	if (datadir_find(&s->dd, &err) < 0 || cache_open(&s->cache, s->o->cache_dir, &err) < 0 ||
+	    start__rundir(s, &err) < 0)
+		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
+	if (s->o->verbose)
+		fprintf(stderr, "pupa: run folder %s, kernel %s, initramfs %s\n", s->rundir,
+			s->o->kernel ? s->o->kernel : s->dd.kernel,
+			s->o->initrd ? s->o->initrd : s->dd.initrd);
+	if (start__pull_begin(s, &err) < 0)
+		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
+	start__hostname(s, hostname, sizeof(hostname));
+
+	/* kLaunchingGuest: pupa-vmm runs and answers on its control socket. */
+	start__enter(s, CONTAINER_STATUS_LAUNCHING_GUEST);
+	if (start__launch(s, hostname, &err) < 0)
+		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
+	while (!vmm_proc_control_ready(&s->vmm)) {
+		w = start__tick(s, -1, 5);
+		if (w != WAIT_OK)
+			return start__wait_failed(s, w);
+	}
+
+	/* kStartingVm: the kernel boots until pupa-init says hello. */
+	start__enter(s, CONTAINER_STATUS_STARTING_VM);
+	boot_deadline = start__now() + START_BOOT_TIMEOUT_MS / 1000.0;
+	for (;;) {
+		struct pollfd pfd = { .fd = agent_link_hello_fd(&s->agent), .events = POLLIN };
+
+		if (poll(&pfd, 1, 0) == 1)
+			break;
+		if (start__now() > boot_deadline) {
+			char why[1400];
+
+			vmm_proc_why(&s->vmm, why, sizeof(why));
+			return start__fail(s, 0, CMD_EXIT_FAILURE,
+					   "pupa-init did not say hello within %d s (console: %s/console.log%s)",
+					   START_BOOT_TIMEOUT_MS / 1000, s->rundir,
+					   s->o->keep_failed ? "" : "; --keep-failed keeps it");
+		}
+		w = start__tick(s, pfd.fd, 50);
+		if (w != WAIT_OK && w != WAIT_PULL_FAILED)
+			return start__wait_failed(s, w);
+		if (w == WAIT_PULL_FAILED)
+			return start__wait_failed(s, w);
+	}
+	if (agent_link_hello(&s->agent, &err) < 0)
+		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
+
+	/* kDownloading, then kExtracting: shown from the pull's own numbers. */
+	for (int i = 0; i < 2; i++) {
+		start__enter(s, i ? CONTAINER_STATUS_EXTRACTING : CONTAINER_STATUS_DOWNLOADING);
+		while (!start__pull_show(s, i)) {
+			w = start__tick(s, -1, 100);
+			if (w != WAIT_OK)
+				return start__wait_failed(s, w);
+		}
+		if (start__pull_failed(s))
+			return start__wait_failed(s, WAIT_PULL_FAILED);
+	}
+	pthread_join(s->pull.thread, NULL);
+	s->pull_started = 0;
+	if (s->pull.ret < 0)
+		return start__fail_err(s, s->pull.res.failed_stage, CMD_EXIT_FAILURE, &s->pull.err);
+
+	/* kStarting: the disk in, the command on its way. */
+	start__enter(s, CONTAINER_STATUS_STARTING);
+	s->image_hold = cache_hold(&s->cache, s->pull.res.digest, &err);
+	if (s->image_hold < 0 ||
+	    rootfs_disk_prepare(&s->disk, s->o->rootfs_mode, s->pull.res.image_path, s->rundir, &err) < 0 ||
+	    vmm_proc_attach(&s->vmm, "rootfs", s->disk.path, s->disk.block_mode, &err) < 0 ||
+	    agent_link_attach(&s->agent, "rootfs", s->disk.mount_mode, &err) < 0)
+		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
+
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.argv = s->o->argv && s->o->argv[0] ? s->o->argv : default_argv;
+	cmd.env = s->o->env;
+	cmd.user = s->o->user;
+	cmd.cwd = s->o->workdir;
+	cmd.hostname = hostname;
+	cmd.tty = s->o->tty;
+	cmd.interactive = s->o->interactive;
+	memset(&hooks, 0, sizeof(hooks));
+	hooks.started = start__ready;
+	hooks.vmm_gone = start__vmm_gone;
+	hooks.signal = s->sig;
+	hooks.winch = &s->winch;
+	hooks.force_stop = start__vmm_force_stop;
+	hooks.opaque = s;
+	if (s->o->timeout_s)
+		hooks.deadline_ms = (long)((s->t_state[CONTAINER_STATUS_TRANSIENT] + s->o->timeout_s) * 1000);
+	ret = agent_link_run(&s->agent, &cmd, &hooks, &code, &err);
+	switch (ret) {
+	case AGENT_RUN_EXITED:
+		return code;
+	case AGENT_RUN_NOT_STARTED:
+		return start__fail(s, 0, code, "%s", err.msg);
+	case AGENT_RUN_TIMEOUT:
+		return start__fail(s, 0, 124, "--timeout %u s passed; the container was stopped",
+				   s->o->timeout_s);
+	default:
+		if (vmm_proc_reap(&s->vmm)) {
+			char why[1400];
+
+			vmm_proc_why(&s->vmm, why, sizeof(why));
+			return start__fail(s, 0, CMD_EXIT_FAILURE, "%s", why);
+		}
+		if (strcmp(err.msg, "interrupted") == 0)
+			return start__fail(s, 0, code, "interrupted");
+		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
+	}
+}
+
+/* ---- options ---------------------------------------------------------------------- */
+
+static const char start_usage[] = "usage: " CMD_START_SYNOPSIS;
+
+enum {
+	OPT_HOSTNAME = 0x200, OPT_MEMORY, OPT_CPUS, OPT_ROOTFS_MODE, OPT_TIMEOUT, OPT_STATUS_FD,
+	OPT_TIMINGS, OPT_KEEP_FAILED, OPT_KERNEL, OPT_INITRD, OPT_NETWORK,
+};
+
+static int start__options(int argc, char **argv, struct start_opts *o, struct pupa_err *err)
+{
+	static const struct option opts[] = {
+		CMD_PULL_LONG_OPTIONS,
+		{ "cache-dir", required_argument, NULL, CMD_OPT_CACHE_DIR },
+		{ "progress", required_argument, NULL, CMD_OPT_PROGRESS },
+		{ "env", required_argument, NULL, 'e' },
+		{ "workdir", required_argument, NULL, 'w' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "hostname", required_argument, NULL, OPT_HOSTNAME },
+		{ "interactive", no_argument, NULL, 'i' },
+		{ "tty", no_argument, NULL, 't' },
+		{ "memory", required_argument, NULL, OPT_MEMORY },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "rootfs-mode", required_argument, NULL, OPT_ROOTFS_MODE },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "status-fd", required_argument, NULL, OPT_STATUS_FD },
+		{ "timings", no_argument, NULL, OPT_TIMINGS },
+		{ "keep-failed", no_argument, NULL, OPT_KEEP_FAILED },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "kernel", required_argument, NULL, OPT_KERNEL },
+		{ "initrd", required_argument, NULL, OPT_INITRD },
+		{ "network", required_argument, NULL, OPT_NETWORK },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	unsigned int v;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "+e:w:u:itqvh", opts, NULL)) != -1) {
+		if (cmd_pull_option(opt, optarg, &o->pull, err, &ret)) {
+			if (ret < 0)
+				return ret;
+			continue;
+		}
+		switch (opt) {
+		case CMD_OPT_CACHE_DIR: o->cache_dir = optarg; break;
+		case CMD_OPT_PROGRESS:
+			o->progress_mode = progress_mode_parse(optarg);
+			if (o->progress_mode < 0)
+				return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+					       "--progress '%s': expected auto, tty, plain, json or none", optarg);
+			break;
+		case 'e':
+			if (o->nenv == AGENT_MAX_ENV)
+				return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "more than %d -e options",
+					       AGENT_MAX_ENV);
+			if (!strchr(optarg, '=')) {
+				/* Docker's -e NAME: the value from here, if set. */
+				const char *val = getenv(optarg);
+				char *kv;
+
+				if (!val)
+					break;
+				kv = malloc(strlen(optarg) + strlen(val) + 2);
+				if (!kv)
+					return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
+				sprintf(kv, "%s=%s", optarg, val);
+				o->env[o->nenv++] = kv;
+			} else {
+				o->env[o->nenv++] = optarg;
+			}
+			break;
+		case 'w':
+			if (optarg[0] != '/')
+				return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+					       "--workdir '%s': must be an absolute path", optarg);
+			o->workdir = optarg;
+			break;
+		case 'u': o->user = optarg; break;
+		case OPT_HOSTNAME:
+			if (!*optarg || strlen(optarg) > 64 || strchr(optarg, '/'))
+				return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+					       "--hostname '%s': 1 to 64 characters, no '/'", optarg);
+			o->hostname = optarg;
+			break;
+		case 'i': o->interactive = 1; break;
+		case 't': o->tty = 1; break;
+		case OPT_MEMORY:
+			if (cmd_parse_uint("--memory", optarg, 65536, &v, err) < 0)
+				return -1;
+			if (v < 64)
+				return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+					       "--memory %u: 64 MiB at least", v);
+			o->memory_mib = v;
+			break;
+		case OPT_CPUS:
+			if (cmd_parse_uint("--cpus", optarg, 64, &v, err) < 0)
+				return -1;
+			if (v == 0)
+				return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "--cpus 0: 1 at least");
+			o->cpus = v;
+			break;
+		case OPT_ROOTFS_MODE:
+			if (rootfs_mode_parse(optarg, &o->rootfs_mode) < 0)
+				return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+					       "--rootfs-mode '%s': expected volatile, ro or rw", optarg);
+			break;
+		case OPT_TIMEOUT:
+			if (cmd_parse_uint("--timeout", optarg, 86400 * 365, &o->timeout_s, err) < 0)
+				return -1;
+			break;
+		case 'q': o->quiet = 1; break;
+		case OPT_STATUS_FD:
+			if (cmd_parse_uint("--status-fd", optarg, 1024, &v, err) < 0)
+				return -1;
+			if (v < 3 || fcntl((int)v, F_GETFD) < 0)
+				return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+					       "--status-fd %u: not an open descriptor above 2", v);
+			o->status_fd = (int)v;
+			break;
+		case OPT_TIMINGS: o->timings = 1; break;
+		case OPT_KEEP_FAILED: o->keep_failed = 1; break;
+		case 'v': o->verbose = 1; break;
+		case OPT_KERNEL: o->kernel = optarg; break;
+		case OPT_INITRD: o->initrd = optarg; break;
+		case OPT_NETWORK:
+			if (strcmp(optarg, "none") != 0)
+				return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+					       "--network '%s': only none (containers have no network yet)",
+					       optarg);
+			break;
+		case 'h':
+			fputs(start_usage, stdout);
+			return 1;
+		default:
+			fputs(start_usage, stderr);
+			return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "bad option (see above)");
+		}
+	}
+	/* [IMAGE] [-- COMMAND...]: getopt stops at IMAGE, or takes the "--". */
+	if (strcmp(argv[optind - 1], "--") != 0 && optind < argc) {
+		o->image = argv[optind++];
+		if (optind < argc && strcmp(argv[optind], "--") != 0)
+			return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+				       "'%s': the command goes after '--' (pupa start [OPTIONS] "
+				       "[IMAGE] -- COMMAND)", argv[optind]);
+		if (optind < argc)
+			optind++;
+	}
+	o->argv = argv + optind;
+	if (o->tty && !isatty(STDIN_FILENO))
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "--tty: the input device is not a terminal");
+	return 0;
+}
+
+int cmd_start(int argc, char **argv)
+{
+	struct start_opts o = {
+		.memory_mib = 512, .cpus = 1, .rootfs_mode = ROOTFS_VOLATILE,
+		.progress_mode = PROGRESS_AUTO, .status_fd = -1,
+	};
+	struct pupa_err err = { 0 };
+	struct start s;
+	struct sigaction sa = { .sa_handler = start__on_winch };
+	int status, ret;
+
+	pull_options_default(&o.pull);
+	ret = start__options(argc, argv, &o, &err);
+	if (ret > 0)
+		return 0;
+	if (ret < 0)
+		return cmd_fail(&err);
+
+	memset(&s, 0, sizeof(s));
+	s.o = &o;
+	s.image_hold = -1;
+	s.disk.copy_fd = -1;
+	if (o.status_fd >= 0) {
+		s.status_out = fdopen(o.status_fd, "w");
+		s.p = progress_new(PROGRESS_JSON, s.status_out);
+	} else {
+		s.p = progress_new(o.quiet ? PROGRESS_NONE : (enum progress_mode)o.progress_mode, stdout);
+	}
+	fetch_global_init();
+	cmd_catch_signals();
+	s.sig = cmd_signal_flag();
+	start_self = &s;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGWINCH, &sa, NULL);
+
+	status = start__run(&s);
+	s.t_end = start__now();
+	if (!s.t_state[CONTAINER_STATUS_READY])
+		progress_leave(s.p);
+	start__cleanup(&s, s.state == CONTAINER_STATUS_FAILED);
+	if (o.timings)
+		start__timings(&s);
+	if (s.status_out)
+		progress_exit(s.p, status);
+	progress_free(s.p);
+	if (s.status_out)
+		fclose(s.status_out);
+	start_self = NULL;
+	return status;
+}

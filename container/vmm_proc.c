@@ -1,0 +1,270 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmm_proc.h"
+
+#define VMM_CMDLINE "console=ttyS0 quiet loglevel=1"
+
+static int vmm_proc__connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int vmm_proc_spawn(struct vmm_proc *v, const struct vmm_spec *s, struct pupa_err *err)
+{
+	char mem[16], cpus[16], port[32], host[300];
+	const char *argv[40];
+	int n = 0, logfd;
+	pid_t parent = getpid();
+
+	memset(v, 0, sizeof(*v));
+	snprintf(v->control, sizeof(v->control), "%s/control", s->rundir);
+	snprintf(v->vsock, sizeof(v->vsock), "%s/vsock", s->rundir);
+	snprintf(v->console, sizeof(v->console), "%s/console.log", s->rundir);
+	snprintf(v->log, sizeof(v->log), "%s/vmm.log", s->rundir);
+	snprintf(mem, sizeof(mem), "%u", s->memory_mib);
+	snprintf(cpus, sizeof(cpus), "%u", s->cpus);
+	snprintf(port, sizeof(port), "agent-port=%u", s->agent_port);
+	snprintf(host, sizeof(host), "hostname=%s", s->hostname);
+	argv[n++] = s->vmm;
+	argv[n++] = "--kernel";
+	argv[n++] = s->kernel;
+	argv[n++] = "--initrd";
+	argv[n++] = s->initrd;
+	argv[n++] = "--cmdline";
+	argv[n++] = VMM_CMDLINE;
+	argv[n++] = "--memory";
+	argv[n++] = mem;
+	argv[n++] = "--cpus";
+	argv[n++] = cpus;
+	argv[n++] = "--serial";
+	argv[n++] = v->console;
+	argv[n++] = "--vsock-cid";
+	argv[n++] = "3";
+	argv[n++] = "--vsock-uds";
+	argv[n++] = v->vsock;
+	argv[n++] = "--boot-prop";
+	argv[n++] = port;
+	argv[n++] = "--boot-prop";
+	argv[n++] = host;
+	argv[n++] = "--boot-prop";
+	argv[n++] = "version=1";
+	argv[n++] = "--disk-slot";
+	argv[n++] = "rootfs";
+	argv[n++] = "--control";
+	argv[n++] = v->control;
+	argv[n] = NULL;
+	if (s->verbose) {
+		fprintf(stderr, "pupa: starting");
+		for (int i = 0; i < n; i++)
+			fprintf(stderr, " %s", argv[i]);
+		fprintf(stderr, "\n");
+	}
+
+	logfd = open(v->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (logfd < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "cannot create %s: %s",
+			       v->log, strerror(errno));
+	v->pid = fork();
+	if (v->pid < 0) {
+		close(logfd);
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "cannot start pupa-vmm: %s",
+			       strerror(errno));
+	}
+	if (v->pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		sigset_t none;
+
+		/* Its own process group: the terminal's Ctrl-C is pupa's to
+		 * handle. And it dies with pupa, whatever kills pupa. */
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		dup2(null, 0);
+		dup2(logfd, 1);
+		dup2(logfd, 2);
+		execv(s->vmm, (char *const *)argv);
+		dprintf(2, "pupa: cannot run %s: %s\n", s->vmm, strerror(errno));
+		_exit(127);
+	}
+	close(logfd);
+	return 0;
+}
+
+int vmm_proc_reap(struct vmm_proc *v)
+{
+	if (v->exited || v->pid <= 0)
+		return 1;
+	if (waitpid(v->pid, &v->status, WNOHANG) == v->pid)
+		v->exited = 1;
+	return v->exited;
+}
+
+int vmm_proc_control_ready(struct vmm_proc *v)
+{
+	int fd = vmm_proc__connect(v->control);
+
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
+/* One request line, one reply line. */
+static int vmm_proc__request(struct vmm_proc *v, const char *req, char *reply, size_t len)
+{
+	int fd = vmm_proc__connect(v->control);
+	size_t got = 0;
+
+	if (fd < 0)
+		return fd;
+	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+		close(fd);
+		return -EIO;
+	}
+	while (got < len - 1) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 30000) != 1)
+			break;
+		n = read(fd, reply + got, len - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (memchr(reply, '\n', got))
+			break;
+	}
+	reply[got] = '\0';
+	close(fd);
+	return got ? 0 : -EPIPE;
+}
+
+int vmm_proc_attach(struct vmm_proc *v, const char *slot, const char *path, const char *mode,
+		    struct pupa_err *err)
+{
+	char req[4600], reply[2048];
+	int rc;
+
+	snprintf(req, sizeof(req),
+		 "{\"request\":\"attach\",\"slot\":\"%s\",\"path\":\"%s\",\"mode\":\"%s\"}\n",
+		 slot, path, mode);
+	rc = vmm_proc__request(v, req, reply, sizeof(reply));
+	if (rc < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
+			       "attaching the root disk: no answer from pupa-vmm (%s)", strerror(-rc));
+	if (!strstr(reply, "\"reply\":\"attach\"")) {
+		reply[strcspn(reply, "\n")] = '\0';
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
+			       "attaching the root disk %s: pupa-vmm said %s", path, reply);
+	}
+	return 0;
+}
+
+static long vmm_proc__ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+void vmm_proc_stop(struct vmm_proc *v, unsigned int timeout_ms)
+{
+	char req[128], reply[512];
+	long deadline;
+
+	if (v->pid <= 0 || vmm_proc_reap(v))
+		return;
+	snprintf(req, sizeof(req), "{\"request\":\"stop\",\"timeout_ms\":%u}\n", timeout_ms);
+	if (vmm_proc__request(v, req, reply, sizeof(reply)) < 0)
+		kill(v->pid, SIGTERM);
+	deadline = vmm_proc__ms() + timeout_ms + 3000;
+	while (!vmm_proc_reap(v)) {
+		struct timespec ts = { 0, 20 * 1000000L };
+
+		if (vmm_proc__ms() > deadline) {
+			kill(v->pid, SIGKILL);
+			waitpid(v->pid, &v->status, 0);
+			v->exited = 1;
+			break;
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* The last non-empty line of a file, or "". */
+static void vmm_proc__last_line(const char *path, const char *match, char *buf, size_t len)
+{
+	char line[1024];
+	FILE *f = fopen(path, "re");
+
+	buf[0] = '\0';
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] && (!match || strstr(line, match)))
+			snprintf(buf, len, "%s", line);
+	}
+	fclose(f);
+}
+
+void vmm_proc_why(const struct vmm_proc *v, char *buf, size_t len)
+{
+	char last[1024], panic[1024];
+
+	vmm_proc__last_line(v->log, NULL, last, sizeof(last));
+	vmm_proc__last_line(v->console, "Kernel panic", panic, sizeof(panic));
+	if (panic[0]) {
+		char tail[1024];
+
+		vmm_proc__last_line(v->console, NULL, tail, sizeof(tail));
+		snprintf(buf, len, "the guest kernel panicked: %s%s%s", panic,
+			 strcmp(tail, panic) ? " / " : "", strcmp(tail, panic) ? tail : "");
+	} else if (!v->exited) {
+		snprintf(buf, len, "pupa-vmm is still running");
+	} else if (WIFSIGNALED(v->status)) {
+		snprintf(buf, len, "VmmUnexpectedTermination (GuestStatus 6): pupa-vmm was killed "
+			 "by signal %d (%s)", WTERMSIG(v->status), strsignal(WTERMSIG(v->status)));
+	} else if (WEXITSTATUS(v->status) >= 1 && WEXITSTATUS(v->status) <= 15) {
+		/* pupa-vmm's exit status is the GuestError; its message says more. */
+		char *colon = strstr(last, "pupa-vmm: ");
+
+		snprintf(buf, len, "VmmUnexpectedTermination (GuestStatus 6): %s",
+			 last[0] ? (colon ? colon + 10 : last) : "pupa-vmm failed");
+	} else {
+		snprintf(buf, len, "VmmUnexpectedTermination (GuestStatus 6): pupa-vmm exited "
+			 "with status %d%s%s", WEXITSTATUS(v->status), last[0] ? ": " : "", last);
+	}
+}

@@ -1,0 +1,51 @@
+/*
+ * pupa-vmm as pupa sees it: a child process (in its own process group, so a
+ * terminal's Ctrl-C reaches pupa only, and killed if pupa dies), its
+ * control socket, and, when it ends, why.
+ */
+#ifndef PUPA_VMM_PROC_H
+#define PUPA_VMM_PROC_H
+
+#include <sys/types.h>
+
+#include "error.h"
+
+struct vmm_spec {
+	const char *vmm, *kernel, *initrd;
+	const char *rundir;		/* sockets and logs go here */
+	unsigned int memory_mib, cpus;
+	unsigned int agent_port;
+	const char *hostname;
+	int verbose;
+};
+
+struct vmm_proc {
+	pid_t pid;
+	int exited;
+	int status;			/* wait status once exited */
+	char control[4200];
+	char vsock[4200];
+	char console[4200];		/* the guest's serial console */
+	char log[4200];			/* pupa-vmm's own stderr */
+};
+
+int vmm_proc_spawn(struct vmm_proc *v, const struct vmm_spec *s, struct pupa_err *err);
+
+/* Has it ended? Non-blocking; 1 when it has. */
+int vmm_proc_reap(struct vmm_proc *v);
+
+/* Its control socket answers (the VM is set up and running). */
+int vmm_proc_control_ready(struct vmm_proc *v);
+
+/* Attach a disk image to slot; mode is a BlockMode name. */
+int vmm_proc_attach(struct vmm_proc *v, const char *slot, const char *path, const char *mode,
+		    struct pupa_err *err);
+
+/* Stop it: ask the guest to end within timeout_ms, then force; wait for it. */
+void vmm_proc_stop(struct vmm_proc *v, unsigned int timeout_ms);
+
+/* Why it ended, in one line: a GuestError by name with pupa-vmm's message,
+ * a kernel panic with the console's last lines, or a signal. */
+void vmm_proc_why(const struct vmm_proc *v, char *buf, size_t len);
+
+#endif
