@@ -370,12 +370,14 @@ static int start__rm_rf(const char *dir)
 /* Leave nothing behind: the VM, the pull thread, sockets, the run folder. */
 static void start__cleanup(struct start *s, int failed)
 {
+	/* The pull first: a download cut short is kept for resuming, not
+	 * finished while the VM stops. */
+	if (s->pull_started)
+		s->pull.abort = 1;
 	if (s->vmm_started)
 		vmm_proc_stop(&s->vmm, 2000);
-	if (s->pull_started) {
-		s->pull.abort = 1;
+	if (s->pull_started)
 		pthread_join(s->pull.thread, NULL);
-	}
 	if (s->agent_listening)
 		agent_link_close(&s->agent);
 	rootfs_disk_release(&s->disk);
@@ -498,6 +500,10 @@ static int start__run(struct start *s)
 		return start__fail(s, 0, 124, "--timeout %u s passed; the container was stopped",
 				   s->o->timeout_s);
 	default:
+		/* The agent's stream ends as pupa-vmm dies: give it a moment to
+		 * be reaped, so the reason is the VMM's. */
+		for (int i = 0; i < 20 && !vmm_proc_reap(&s->vmm); i++)
+			poll(NULL, 0, 50);
 		if (vmm_proc_reap(&s->vmm)) {
 			char why[1400];
 

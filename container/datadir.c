@@ -32,6 +32,14 @@ static int datadir__files(struct datadir *d, const char *dir)
 	return 0;
 }
 
+static void datadir__canonical(char *path)
+{
+	char real[PATH_MAX];
+
+	if (realpath(path, real) && strlen(real) < 4096)
+		strcpy(path, real);
+}
+
 int datadir_find(struct datadir *d, struct pupa_err *err)
 {
 	static const char *const vmm[] = { "pupa-vmm", "../vmm/pupa-vmm", NULL };
@@ -62,5 +70,10 @@ int datadir_find(struct datadir *d, struct pupa_err *err)
 	else if (datadir__pick(d->vmm, sizeof(d->vmm), bindir, vmm) < 0)
 		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
 			       "pupa-vmm is not beside %s: install both, or set PUPA_VMM", exe);
+	/* Plain paths in ps(1) and in messages. */
+	datadir__canonical(d->vmm);
+	datadir__canonical(d->kernel);
+	datadir__canonical(d->initrd);
+	datadir__canonical(d->default_image);
 	return 0;
 }
