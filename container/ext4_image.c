@@ -73,19 +73,39 @@ static int ext4_image__fail(struct ext4_image *img, errcode_t rc, const char *wh
 		       ext4_image__strerror(rc));
 }
 
-static int ext4_image__format(const char *path, uint64_t bytes, struct pupa_err *err)
+static int ext4_image__format(const char *path, uint64_t bytes, uint64_t inodes,
+			      struct pupa_err *err)
 {
-	char size[32], out[512];
-	const char *argv[] = {
-		"mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-m", "0",
-		/* No journal: the image is built once and used volatile or as a
-		 * private copy. Lazy inode tables keep the file sparse. */
-		"-O", "^has_journal", "-E", "lazy_itable_init=1,nodiscard",
-		"-L", "pupa-rootfs", path, size, NULL
-	};
-	int rc;
+	char size[32], out[512], n[32];
+	const char *argv[24];
+	int rc, i = 0;
 
 	snprintf(size, sizeof(size), "%" PRIu64 "k", bytes / 1024);
+	snprintf(n, sizeof(n), "%" PRIu64, inodes);
+	argv[i++] = "mke2fs";
+	argv[i++] = "-q";
+	argv[i++] = "-F";
+	argv[i++] = "-t";
+	argv[i++] = "ext4";
+	argv[i++] = "-b";
+	argv[i++] = "4096";
+	argv[i++] = "-m";
+	argv[i++] = "0";
+	/* No journal: the image is built once and used volatile or as a
+	 * private copy. Lazy inode tables keep the file sparse. */
+	argv[i++] = "-O";
+	argv[i++] = "^has_journal";
+	argv[i++] = "-E";
+	argv[i++] = "lazy_itable_init=1,nodiscard";
+	argv[i++] = "-L";
+	argv[i++] = "pupa-rootfs";
+	if (inodes) {
+		argv[i++] = "-N";
+		argv[i++] = n;
+	}
+	argv[i++] = path;
+	argv[i++] = size;
+	argv[i] = NULL;
 	rc = run_tool(argv, out, sizeof(out));
 	if (rc == 0)
 		return 0;
@@ -97,7 +117,7 @@ static int ext4_image__format(const char *path, uint64_t bytes, struct pupa_err 
 		       "mke2fs failed on %s (status %d): %s", path, rc, out);
 }
 
-int ext4_image_create(const char *path, uint64_t bytes, int fixed_size,
+int ext4_image_create(const char *path, uint64_t bytes, uint64_t inodes, int fixed_size,
 		      struct ext4_image **out, struct pupa_err *err)
 {
 	struct ext4_image *img;
@@ -115,7 +135,7 @@ int ext4_image_create(const char *path, uint64_t bytes, int fixed_size,
 			       GUEST_MANAGER_ERR_NO_STORAGE : GUEST_MANAGER_ERR_START_FAILURE,
 			       "cannot size %s to %" PRIu64 " bytes: %s", path, bytes,
 			       strerror(errno));
-	ret = ext4_image__format(path, bytes, err);
+	ret = ext4_image__format(path, bytes, inodes, err);
 	if (ret < 0)
 		return ret;
 

@@ -26,11 +26,12 @@ struct ext4_meta {
 struct ext4_image;
 
 /*
- * Format path (an existing, empty file) as ext4 of `bytes` bytes with
- * mke2fs, then open it for writing. fixed_size: the user chose the size;
- * keep it. Otherwise bytes is an upper bound and finish shrinks the image.
+ * Format path (an existing, empty file) as ext4 of `bytes` bytes (and
+ * `inodes` inodes; 0 for mke2fs's ratio) with mke2fs, then open it for
+ * writing. fixed_size: the user chose the size; keep it. Otherwise bytes is
+ * an upper bound and finish shrinks the image.
  */
-int ext4_image_create(const char *path, uint64_t bytes, int fixed_size,
+int ext4_image_create(const char *path, uint64_t bytes, uint64_t inodes, int fixed_size,
 		      struct ext4_image **out, struct pupa_err *err);
 
 int ext4_image_mkdir(struct ext4_image *img, const char *path,

@@ -401,6 +401,32 @@ static int pull__open_tee(struct pull_run *r, struct pupa_err *err)
 	return 0;
 }
 
+/*
+ * How large the image must be able to grow, before anything is known of
+ * the content: the size limit, or less when the archive's size is known.
+ * The ratio limit bounds what it can expand to, and ext4 takes at most four
+ * times a tar's bytes (a 4 KiB block for each 1 KiB header + data pair).
+ * A smaller start makes mke2fs and the final resize2fs cheaper.
+ */
+static uint64_t pull__image_bound(const struct pull_options *o, uint64_t total,
+				  uint64_t *inodes)
+{
+	uint64_t cap = o->limits.size + o->limits.size / 8 + (1ull << 30), expand;
+
+	*inodes = 0;
+	if (!total || total > cap / o->limits.ratio)
+		return cap;
+	expand = total * o->limits.ratio;
+	if (expand < o->limits.ratio_after)
+		expand = o->limits.ratio_after;
+	/* An entry takes 512 bytes of tar at least: that many inodes. */
+	*inodes = expand / 512 + 65536;
+	expand = 4 * expand + (64ull << 20);
+	if (expand >= cap)
+		*inodes = 0;
+	return expand < cap ? expand : cap;
+}
+
 /* Stop both threads and wait for them. */
 static void pull__stop(struct pull_run *r, pthread_t prod, int have_ext, pthread_t ext)
 {
@@ -448,10 +474,10 @@ static int pull__attempt(struct pull_run *r, const char *tmp, struct pupa_err *e
 		pull__wait_tick(r);
 	pthread_mutex_unlock(&r->lock);
 	if (r->ready && !pull__interrupted(o)) {
-		uint64_t size = o->image_size ? o->image_size :
-				o->limits.size + o->limits.size / 8 + (1ull << 30);
+		uint64_t inodes = 0;
+		uint64_t size = o->image_size ? o->image_size : pull__image_bound(o, r->total, &inodes);
 
-		ret = ext4_image_create(tmp, size, o->image_size != 0, &r->img, err);
+		ret = ext4_image_create(tmp, size, inodes, o->image_size != 0, &r->img, err);
 		if (ret == 0 && pthread_create(&ext, NULL, pull__extractor, r) == 0)
 			have_ext = 1;
 		else if (ret == 0)
