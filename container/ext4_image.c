@@ -30,6 +30,8 @@
 
 /* Room left for the container to write, beyond what the archive holds. */
 #define EXT4_IMAGE_HEADROOM (1ull << 30)
+/* Files up to this size get their blocks in one allocation. */
+#define EXT4_IMAGE_PREALLOC_MAX (32ull << 20)
 /* ext4's limit on links to one inode (dir_nlink counts directories as 1 beyond it). */
 #define EXT4_IMAGE_LINK_MAX 65000
 
@@ -627,9 +629,11 @@ int ext4_image_file_begin(struct ext4_image *img, const char *path,
 	ret = ext4_image__write_inode(img, ino, &in, path, err);
 	if (ret < 0)
 		return ret;
-	if (size && !sparse) {
+	if (size && !sparse && size <= EXT4_IMAGE_PREALLOC_MAX) {
 		/* Allocate the whole file at once: one contiguous run instead
-		 * of a block at a time as writes arrive. */
+		 * of a block at a time as writes arrive. Not for big files:
+		 * their size is only the archive's word until the data comes
+		 * (a decompression bomb must meet the ratio check first). */
 		rc = ext2fs_fallocate(img->fs, EXT2_FALLOCATE_FORCE_INIT, ino, NULL,
 				      ~0ULL, 0, (size + img->fs->blocksize - 1) / img->fs->blocksize);
 		if (rc)
