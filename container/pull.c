@@ -22,6 +22,8 @@
 #include "source.h"
 
 #define PULL_CHUNK (1u << 20)
+/* Images bounded below this start small (see pull__image_bound). */
+#define PULL_SMALL_IMAGE (4ull << 30)
 
 struct pull_run {
 	const struct cache *cache;
@@ -419,12 +421,17 @@ static uint64_t pull__image_bound(const struct pull_options *o, uint64_t total,
 	expand = total * o->limits.ratio;
 	if (expand < o->limits.ratio_after)
 		expand = o->limits.ratio_after;
-	/* An entry takes 512 bytes of tar at least: that many inodes. */
+	/* An entry takes 512 bytes of tar at least: that many inodes. Dense
+	 * inode tables make resize2fs -M keep a large image, so only small
+	 * bounds are worth it; a large one starts at the cap (mke2fs's ratio
+	 * gives it inodes for the entry limit). */
 	*inodes = expand / 512 + 65536;
 	expand = 4 * expand + (64ull << 20);
-	if (expand >= cap)
+	if (expand > PULL_SMALL_IMAGE) {
 		*inodes = 0;
-	return expand < cap ? expand : cap;
+		return cap;
+	}
+	return expand;
 }
 
 /* Stop both threads and wait for them. */
