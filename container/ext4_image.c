@@ -575,22 +575,35 @@ int ext4_image_hardlink(struct ext4_image *img, const char *path, const char *ta
 	return ext4_image__link(img, dir, name, ino, mode, path, err);
 }
 
-int ext4_image_mknod(struct ext4_image *img, const char *path, const struct ext4_meta *meta,
-		     dev_t rdev, struct pupa_err *err)
+/* A new inode for a device, FIFO, socket or file, linked at path. */
+static int ext4_image__add(struct ext4_image *img, const char *path, const struct ext4_meta *meta,
+			   ext2_ino_t *ino, struct ext2_inode_large *in, struct pupa_err *err)
 {
-	struct ext2_inode_large in;
-	unsigned int major = major(rdev), minor = minor(rdev);
 	const char *name;
-	ext2_ino_t dir, ino;
+	ext2_ino_t dir;
 	int ret;
 
 	ret = ext4_image__prepare(img, path, meta->mode, &dir, &name, err);
 	if (ret < 0)
 		return ret;
-	ret = ext4_image__new_entry(img, dir, name, path, meta->mode, &ino, err);
+	ret = ext4_image__new_entry(img, dir, name, path, meta->mode, ino, err);
 	if (ret < 0)
 		return ret;
-	ext4_image__new_inode_init(img, &in, meta);
+	ext4_image__new_inode_init(img, in, meta);
+	return 0;
+}
+
+int ext4_image_mknod(struct ext4_image *img, const char *path, const struct ext4_meta *meta,
+		     dev_t rdev, struct pupa_err *err)
+{
+	struct ext2_inode_large in;
+	unsigned int major = major(rdev), minor = minor(rdev);
+	ext2_ino_t ino;
+	int ret;
+
+	ret = ext4_image__add(img, path, meta, &ino, &in, err);
+	if (ret < 0)
+		return ret;
 	if (S_ISCHR(meta->mode) || S_ISBLK(meta->mode)) {
 		/* Linux's two encodings: 8:8 in block 0 when it fits, else the
 		 * new 12:20 one in block 1 (the kernel reads both). */
@@ -608,18 +621,13 @@ int ext4_image_file_begin(struct ext4_image *img, const char *path,
 {
 	struct ext2_inode_large in;
 	ext2_extent_handle_t eh;
-	const char *name;
-	ext2_ino_t dir, ino;
+	ext2_ino_t ino;
 	errcode_t rc;
 	int ret;
 
-	ret = ext4_image__prepare(img, path, meta->mode, &dir, &name, err);
+	ret = ext4_image__add(img, path, meta, &ino, &in, err);
 	if (ret < 0)
 		return ret;
-	ret = ext4_image__new_entry(img, dir, name, path, meta->mode, &ino, err);
-	if (ret < 0)
-		return ret;
-	ext4_image__new_inode_init(img, &in, meta);
 	in.i_flags = EXT4_EXTENTS_FL;
 	/* An empty extent tree in i_block, so the file can take blocks. */
 	rc = ext2fs_extent_open2(img->fs, ino, (struct ext2_inode *)&in, &eh);
