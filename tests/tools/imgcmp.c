@@ -117,6 +117,7 @@ static int read_archive(const char *file)
 				memcpy(w->sha, tw->sha, sizeof(w->sha));
 				w->target_gen = tw->gen;
 				w->hardlink = strdup(t);
+				EVP_MD_CTX_free(md);
 				continue;
 			}
 			w->hardlink = strdup(t);
