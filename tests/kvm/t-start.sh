@@ -108,6 +108,23 @@ expect killvmm "SIGKILL of pupa-vmm mid-run: kFailed with VmmUnexpectedTerminati
 	bash -c "[ $st -eq 125 ] && grep -q '\"name\":\"kFailed\".*VmmUnexpectedTermination' '$WORK/killvmm.out'"
 expect killvmm "... nothing left behind" no_leftovers
 
+# After kReady a signal is the container's: it may handle it and exit.
+"$PUPA" start -q -- sh -c 'trap "echo got TERM; exit 7" TERM; echo ready; sleep 60 & wait' \
+	> "$WORK/sigterm.out" 2> "$WORK/sigterm.err" < /dev/null &
+victim=$!
+for _ in $(seq 300); do grep -q ready "$WORK/sigterm.out" 2> /dev/null && break; sleep 0.1; done
+kill -TERM $victim
+wait $victim
+st=$?
+expect sigterm "SIGTERM after kReady goes to the container, which exits 7" \
+	test "$st" -eq 7 -a "$(tail -1 "$WORK/sigterm.out")" = "got TERM"
+
+# A kernel panic: an initramfs with no init.
+: > "$WORK/empty.cpio"
+start panic --initrd "$WORK/empty.cpio" -- true
+expect panic "a kernel panic: kFailed in StartingVm with the console's panic line" \
+	bash -c "[ $st -eq 125 ] && grep -q 'failed in StartingVm: the guest kernel panicked: Kernel panic' '$WORK/panic.err'"
+
 # SIGINT while downloading (a slow server), then a start that resumes.
 gzip -dc "$top_builddir/images/default-rootfs.tar.gz" > "$WORK/www/big.tar"
 "$T/faultd" "$WORK/www" "$WORK/faultd.port" "$WORK/faultd.log" &
