@@ -233,9 +233,14 @@ static void vmm_proc__last_line(const char *path, const char *match, char *buf, 
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f)) {
+		char *text = line;
+
 		line[strcspn(line, "\r\n")] = '\0';
-		if (line[0] && (!match || strstr(line, match)))
-			snprintf(buf, len, "%s", line);
+		/* The kernel's "[    1.165331] " says nothing the reader needs. */
+		if (text[0] == '[' && strchr(text, ']'))
+			text = strchr(text, ']') + 1 + (strchr(text, ']')[1] == ' ');
+		if (text[0] && (!match || strstr(text, match)))
+			snprintf(buf, len, "%s", text);
 	}
 	fclose(f);
 }

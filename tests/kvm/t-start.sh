@@ -120,8 +120,9 @@ expect sigterm "SIGTERM after kReady goes to the container, which exits 7" \
 	test "$st" -eq 7 -a "$(tail -1 "$WORK/sigterm.out")" = "got TERM"
 
 # A kernel panic: an initramfs with no init.
-: > "$WORK/empty.cpio"
-start panic --initrd "$WORK/empty.cpio" -- true
+echo "dir /nothing 0755 0 0" > "$WORK/noinit.list"
+"$MKCPIO" -o "$WORK/noinit.cpio" "$WORK/noinit.list"
+start panic --initrd "$WORK/noinit.cpio" -- true
 expect panic "a kernel panic: kFailed in StartingVm with the console's panic line" \
 	bash -c "[ $st -eq 125 ] && grep -q 'failed in StartingVm: the guest kernel panicked: Kernel panic' '$WORK/panic.err'"
 
