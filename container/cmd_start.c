@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -85,6 +86,7 @@ struct start {
 	double t_end;
 	volatile sig_atomic_t *sig;
 	volatile sig_atomic_t winch;
+	int exited;			/* the command ran and ended */
 };
 
 static struct start *start_self;	/* for the SIGWINCH handler */
@@ -357,14 +359,19 @@ static void start__timings(struct start *s)
 	fprintf(stderr, " total %.3fs\n", s->t_end - s->t_state[CONTAINER_STATUS_TRANSIENT]);
 }
 
+static int start__rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
 static int start__rm_rf(const char *dir)
 {
-	char cmd[4200];
-
 	if (!dir[0])
 		return 0;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	return nftw(dir, start__rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* Leave nothing behind: the VM, the pull thread, sockets, the run folder. */
@@ -374,7 +381,12 @@ static void start__cleanup(struct start *s, int failed)
 	 * finished while the VM stops. */
 	if (s->pull_started)
 		s->pull.abort = 1;
-	if (s->vmm_started)
+	/* Once the command has ended, nothing in the VM is worth waiting
+	 * for: its disk is the read-only cache, a volatile overlay, or a
+	 * private copy about to be removed. */
+	if (s->vmm_started && s->exited)
+		vmm_proc_kill(&s->vmm);
+	else if (s->vmm_started)
 		vmm_proc_stop(&s->vmm, 2000);
 	if (s->pull_started)
 		pthread_join(s->pull.thread, NULL);
@@ -493,6 +505,7 @@ static int start__run(struct start *s)
 	ret = agent_link_run(&s->agent, &cmd, &hooks, &code, &err);
 	switch (ret) {
 	case AGENT_RUN_EXITED:
+		s->exited = 1;
 		return code;
 	case AGENT_RUN_NOT_STARTED:
 		return start__fail(s, 0, code, "%s", err.msg);

@@ -223,6 +223,16 @@ void vmm_proc_stop(struct vmm_proc *v, unsigned int timeout_ms)
 	}
 }
 
+void vmm_proc_kill(struct vmm_proc *v)
+{
+	if (v->pid <= 0 || vmm_proc_reap(v))
+		return;
+	kill(v->pid, SIGKILL);
+	while (waitpid(v->pid, &v->status, 0) < 0 && errno == EINTR)
+		;
+	v->exited = 1;
+}
+
 /* The last non-empty line of a file, or "". */
 static void vmm_proc__last_line(const char *path, const char *match, char *buf, size_t len)
 {

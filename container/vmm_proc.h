@@ -44,6 +44,9 @@ int vmm_proc_attach(struct vmm_proc *v, const char *slot, const char *path, cons
 /* Stop it: ask the guest to end within timeout_ms, then force; wait for it. */
 void vmm_proc_stop(struct vmm_proc *v, unsigned int timeout_ms);
 
+/* End it now (SIGKILL) and reap it: for a VM with nothing left to keep. */
+void vmm_proc_kill(struct vmm_proc *v);
+
 /* Why it ended, in one line: a GuestError by name with pupa-vmm's message,
  * a kernel panic with the console's last lines, or a signal. */
 void vmm_proc_why(const struct vmm_proc *v, char *buf, size_t len);

@@ -1,0 +1,133 @@
+#!/bin/bash
+# make bench: every benchmark in one run, measured side by side with the
+# tools one would use instead, then docs/benchmarks.md rewritten from it.
+#   unpack  bench/unpack.sh, natively (no KVM needed)
+#   boot, VMM memory, warm and cold start: bench/boot.sh, on this machine's
+#           /dev/kvm when it boots Linux quickly, else inside the KVM test host
+# PUPA_BENCH_RUNS (5) and PUPA_BENCH_BOOT_RUNS (10) set the run counts.
+set -euo pipefail
+: "${top_srcdir:?}" "${top_builddir:?}"
+export top_srcdir top_builddir
+runs=${PUPA_BENCH_RUNS:-5}
+boot_runs=${PUPA_BENCH_BOOT_RUNS:-10}
+work=$top_builddir/bench/work
+cache=${PUPA_BUILD_CACHE:-$HOME/.cache/pupa-build}/minbase
+export MINBASE=$cache/bookworm-minbase.tar.gz
+started=$(date +%s)
+rm -rf "$work"
+mkdir -p "$work"
+
+# The boot benchmark's initramfs: a static init that says hello, padded to
+# the size of pupa's own initramfs.
+cc -static -O2 -s -o "$work/hello-init" "$top_srcdir/bench/hello-init.c"
+pad=$(( $(stat -c %s "$top_builddir/images/initramfs.cpio") - $(stat -c %s "$work/hello-init") - 1024 ))
+[ "$pad" -gt 0 ] || pad=0
+head -c "$pad" /dev/urandom > "$work/pad"
+printf '%s\n' "dir /dev 0755 0 0" "nod /dev/console 0600 0 0 c 5 1" \
+	"file /init $work/hello-init 0755 0 0" "file /pad $work/pad 0644 0 0" > "$work/hello.list"
+"$top_builddir/images/mkcpio" -o "$work/hello.cpio" "$work/hello.list"
+
+echo "== unpack (native) =="
+bash "$top_srcdir/bench/unpack.sh" "$runs" | tee "$work/unpack.txt"
+
+echo "== boot, memory, warm and cold start =="
+if why=$("$top_srcdir/tests/testhost/probe-native" 2>&1); then
+	where="native KVM ($why)"
+	bash "$top_srcdir/bench/boot.sh" "$boot_runs" "$work/boot.txt"
+	kernel_where=$(uname -r)
+else
+	where="nested: inside the KVM test host (QEMU TCG, emulated AMD-V), since this machine's KVM cannot boot Linux ($why)"
+	MKCPIO=$top_builddir/images/mkcpio "$top_srcdir/tests/testhost/run" --stall 600 --share "$top_builddir" \
+		-- env MINBASE="$MINBASE" PUPA_BENCH_RUNS="$runs" \
+		bash "$top_srcdir/bench/boot.sh" "$boot_runs" "$work/boot.txt"
+	kernel_where="test host: Debian $(ls ~/.cache/pupa-build/testhost 2> /dev/null | head -1)"
+fi
+
+# ---- the table --------------------------------------------------------------------
+# stats ROW: "min median max" of the values of that row
+stats() {
+	awk -v row="$1" '$1 == row { print $2 }' "$work/boot.txt" | sort -g |
+		awk '{ v[NR] = $1 } END { if (!NR) print "- - -";
+			else printf "%.3f %.3f %.3f", v[1], v[int((NR + 1) / 2)], v[NR] }'
+}
+med() { stats "$1" | cut -d' ' -f2; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
+row() { local s; s=$(stats "$2"); printf '| %s | %s | %s | %s |\n' "$1" $s; }
+
+boot_ratio=$(ratio "$(med boot-pupa)" "$(med boot-qemu)")
+rss_pupa=$(med rss-pupa)
+rss_qemu=$(med rss-qemu)
+warm_ratio=$(ratio "$(med warm)" "$(med boot-pupa)")
+sum=$(awk -v a="$(med boot-pupa)" -v b="$(med pull)" 'BEGIN { printf "%.3f", a + b }')
+cold_ratio=$(ratio "$(med cold)" "$sum")
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
+elapsed=$(( $(date +%s) - started ))
+
+doc=$top_srcdir/docs/benchmarks.md
+mkdir -p "$top_srcdir/docs"
+{
+	echo "# Benchmarks"
+	echo
+	echo "One run of \`make bench\` on $(date -u +%Y-%m-%d): $(nproc) cores ($cpu), Linux $(uname -r)."
+	echo "Boot and start rows: $where; unpack rows: natively."
+	echo "The whole run took $((elapsed / 60)) min $((elapsed % 60)) s. Reproduce with \`make bench\`"
+	echo "(debootstrap and the kernel build are cached after the first run)."
+	echo
+	echo "## Ratios (medians)"
+	echo
+	echo "| what | ratio | target |"
+	echo "|---|---|---|"
+	echo "| boot to the init's hello: pupa-vmm / QEMU microvm, same kernel and initramfs | $boot_ratio | ≤ 0.4 nested |"
+	echo "| VMM's own memory (resident minus guest RAM): pupa-vmm / QEMU | $(ratio "$rss_pupa" "$rss_qemu") | pupa-vmm ≤ 5 MiB |"
+	echo "| warm start (\`pupa start -- true\`, image cached) / bare pupa-vmm boot | $warm_ratio | ≤ 1.5 |"
+	echo "| cold start (minbase over HTTP, empty cache) / (bare boot + \`pupa pull\`) | $cold_ratio | < 1 |"
+	sed -n 's/^  tar\.\([a-z]*\): vs bsdtar + mke2fs -d \([0-9.]*\); vs curl | bsdtar -x \([0-9.]*\); vs decompression alone \([0-9.]*\)$/| `pupa pull` .tar.\1 \/ bsdtar + `mke2fs -d` (\/ curl \\| bsdtar -x; \/ decompression alone) | \2 (\3; \4) | < 1 (gz: ≤ 1.3 of gzip -dc) |/p' "$work/unpack.txt"
+	echo
+	echo "## Seconds (min / median / max)"
+	echo
+	echo "| row | min | median | max |"
+	echo "|---|---|---|---|"
+	row "boot to hello: pupa-vmm ($boot_runs runs)" boot-pupa
+	row "boot to hello: QEMU microvm ($boot_runs runs)" boot-qemu
+	row "warm start: pupa start -- true ($boot_runs runs)" warm
+	row "cold start: pupa start URL -- true, minbase ($runs runs)" cold
+	row "pupa pull URL, minbase, alone ($runs runs)" pull
+	for st in Transient LaunchingGuest StartingVm Downloading Extracting Starting Ready; do
+		row "cold start, state $st" "coldstage-$st"
+	done
+	echo
+	echo "VMM memory, KiB resident besides guest RAM (median): pupa-vmm $rss_pupa, QEMU microvm $rss_qemu."
+	echo
+	echo "## Unpack (native, $runs runs)"
+	echo
+	echo '```'
+	cat "$work/unpack.txt"
+	echo '```'
+	echo
+	echo "## Where the time of a cold start goes"
+	echo
+	echo "![cold start timeline](cold-start.svg)"
+} > "$doc"
+
+# The timeline: one bar a state, from the medians.
+t=0
+for st in Transient LaunchingGuest StartingVm Downloading Extracting Starting Ready; do
+	d=$(med "coldstage-$st")
+	[ "$d" = - ] && d=0
+	echo "$st $t $(awk -v a="$t" -v b="$d" 'BEGIN { print a + b }')"
+	t=$(awk -v a="$t" -v b="$d" 'BEGIN { print a + b }')
+done > "$work/timeline.dat"
+if command -v gnuplot > /dev/null; then
+	gnuplot <<-PLOT
+	set terminal svg size 800,300 font "sans,11"
+	set output "$top_srcdir/docs/cold-start.svg"
+	set title "pupa start of Debian minbase over HTTP, empty cache (medians, $where)" noenhanced
+	set xlabel "seconds"
+	set yrange [-0.5:6.5]
+	set ytics ("Transient" 0, "LaunchingGuest" 1, "StartingVm" 2, "Downloading" 3, "Extracting" 4, "Starting" 5, "Ready" 6)
+	set style fill solid 0.6
+	unset key
+	plot "$work/timeline.dat" using ((\$2+\$3)/2):0:2:3:(\$0-0.35):(\$0+0.35) with boxxyerror
+	PLOT
+fi
+cat "$doc"
