@@ -1,5 +1,6 @@
 #!/bin/bash
-# bench/boot.sh RUNS OUT: the boot and VM rows of make bench, run where
+# bench/boot.sh RUNS OUT: the boot and VM rows of make bench (RUNS boots
+# each; PUPA_BENCH_RUNS, default 5, warm and cold starts), run where
 # /dev/kvm works (natively, or inside the KVM test host). Writes
 # "row value" lines to OUT:
 #   boot-pupa / boot-qemu     wall seconds from exec to the init's hello on
@@ -12,7 +13,8 @@
 #                             served by nginx on 127.0.0.1 here)
 #   pull                      pupa pull URL alone, empty cache
 set -euo pipefail
-runs=$1
+runs=$1			# boot rows
+other_runs=${PUPA_BENCH_RUNS:-5}	# warm and cold start
 out=$2
 : "${top_builddir:?}" "${top_srcdir:?}"
 vmm=$top_builddir/vmm/pupa-vmm
@@ -35,7 +37,7 @@ own_rss() {
 			total=$((total + $2))
 			[ "$big" -eq 1 ] && guest=$((guest + $2))
 		fi
-	done < "/proc/$1/smaps"
+	done < <(cat "/proc/$1/smaps" 2> /dev/null)
 	echo $((total - guest))
 }
 # note ROW VALUE: to the results, and to stdout (the test host runner
@@ -81,7 +83,7 @@ if [ -n "${MINBASE:-}" ] && [ -s "$MINBASE" ]; then
 	trap nginx_stop EXIT
 	url=http://127.0.0.1:$nginx_port/$(basename "$MINBASE")
 	export XDG_CACHE_HOME=$top_builddir/bench/work/cold-cache
-	for i in $(seq "$runs"); do
+	for i in $(seq "$other_runs"); do
 		rm -rf "$XDG_CACHE_HOME"
 		t0=$(now)
 		"$pupa" start -q --timings "$url" -- true 2> "$top_builddir/bench/work/timings"
@@ -99,7 +101,7 @@ fi
 # Warm start: the default image cached by a first run.
 export XDG_CACHE_HOME=$top_builddir/bench/work/cache
 "$pupa" start -q -- true
-for i in $(seq "$runs"); do
+for i in $(seq "$other_runs"); do
 	t0=$(now)
 	"$pupa" start -q --timings -- true 2> "$top_builddir/bench/work/timings"
 	note warm "$(echo "$(now) - $t0" | bc)"

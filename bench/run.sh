@@ -89,7 +89,7 @@ mkdir -p "$top_srcdir/docs"
 	echo "|---|---|---|---|"
 	row "boot to hello: pupa-vmm ($boot_runs runs)" boot-pupa
 	row "boot to hello: QEMU microvm ($boot_runs runs)" boot-qemu
-	row "warm start: pupa start -- true ($boot_runs runs)" warm
+	row "warm start: pupa start -- true ($runs runs)" warm
 	row "cold start: pupa start URL -- true, minbase ($runs runs)" cold
 	row "pupa pull URL, minbase, alone ($runs runs)" pull
 	for st in Transient LaunchingGuest StartingVm Downloading Extracting Starting Ready; do
