@@ -37,7 +37,7 @@ own_rss() {
 			total=$((total + $2))
 			[ "$big" -eq 1 ] && guest=$((guest + $2))
 		fi
-	done < <(cat "/proc/$1/smaps" 2> /dev/null)
+	done <<< "$(cat "/proc/$1/smaps" 2> /dev/null)"
 	echo $((total - guest))
 }
 # note ROW VALUE: to the results, and to stdout (the test host runner
