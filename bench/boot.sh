@@ -79,10 +79,12 @@ done
 # empty cache, against a bare pull of the same tarball.
 if [ -n "${MINBASE:-}" ] && [ -s "$MINBASE" ]; then
 	. "$top_srcdir/tests/tools/nginx.sh"
-	nginx_start "$(dirname "$MINBASE")" "$top_builddir/bench/work/nginx-$$"
+	nginx_start "$(dirname "$MINBASE")" "${TMPDIR:-/tmp}/pupa-bench-nginx"
 	trap nginx_stop EXIT
 	url=http://127.0.0.1:$nginx_port/$(basename "$MINBASE")
-	export XDG_CACHE_HOME=$top_builddir/bench/work/cold-cache
+	# Caches on local disk or tmpfs, never on the test host's 9p share
+	# (mke2fs of a large sparse image over 9p once locked a vCPU up).
+	export XDG_CACHE_HOME=${TMPDIR:-/tmp}/pupa-bench-cold
 	for i in $(seq "$other_runs"); do
 		rm -rf "$XDG_CACHE_HOME"
 		t0=$(now)
@@ -99,7 +101,7 @@ if [ -n "${MINBASE:-}" ] && [ -s "$MINBASE" ]; then
 fi
 
 # Warm start: the default image cached by a first run.
-export XDG_CACHE_HOME=$top_builddir/bench/work/cache
+export XDG_CACHE_HOME=${TMPDIR:-/tmp}/pupa-bench-warm
 "$pupa" start -q -- true
 for i in $(seq "$other_runs"); do
 	t0=$(now)

@@ -452,9 +452,7 @@ static int start__run(struct start *s)
 					   s->o->keep_failed ? "" : "; --keep-failed keeps it");
 		}
 		w = start__tick(s, pfd.fd, 50);
-		if (w != WAIT_OK && w != WAIT_PULL_FAILED)
-			return start__wait_failed(s, w);
-		if (w == WAIT_PULL_FAILED)
+		if (w != WAIT_OK)
 			return start__wait_failed(s, w);
 	}
 	if (agent_link_hello(&s->agent, &err) < 0)
@@ -513,6 +511,8 @@ static int start__run(struct start *s)
 		return start__fail(s, 0, 124, "--timeout %u s passed; the container was stopped",
 				   s->o->timeout_s);
 	default:
+		if (strcmp(err.msg, "interrupted") == 0)
+			return start__fail(s, 0, code, "interrupted");
 		/* The agent's stream ends as pupa-vmm dies: give it a moment to
 		 * be reaped, so the reason is the VMM's. */
 		for (int i = 0; i < 20 && !vmm_proc_reap(&s->vmm); i++)
@@ -523,8 +523,6 @@ static int start__run(struct start *s)
 			vmm_proc_why(&s->vmm, why, sizeof(why));
 			return start__fail(s, 0, CMD_EXIT_FAILURE, "%s", why);
 		}
-		if (strcmp(err.msg, "interrupted") == 0)
-			return start__fail(s, 0, code, "interrupted");
 		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
 	}
 }
