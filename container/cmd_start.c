@@ -442,15 +442,11 @@ static int start__run(struct start *s)
 
 		if (poll(&pfd, 1, 0) == 1)
 			break;
-		if (start__now() > boot_deadline) {
-			char why[1400];
-
-			vmm_proc_why(&s->vmm, why, sizeof(why));
+		if (start__now() > boot_deadline)
 			return start__fail(s, 0, CMD_EXIT_FAILURE,
 					   "pupa-init did not say hello within %d s (console: %s/console.log%s)",
 					   START_BOOT_TIMEOUT_MS / 1000, s->rundir,
 					   s->o->keep_failed ? "" : "; --keep-failed keeps it");
-		}
 		w = start__tick(s, pfd.fd, 50);
 		if (w != WAIT_OK)
 			return start__wait_failed(s, w);
