@@ -24,7 +24,7 @@ static int vmm_proc__connect(const char *path)
 
 	if (fd < 0)
 		return -errno;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.*s", (int)sizeof(sa.sun_path) - 1, path);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int e = errno;
 
@@ -130,14 +130,17 @@ int vmm_proc_reap(struct vmm_proc *v)
 	return v->exited;
 }
 
+static int vmm_proc__request(struct vmm_proc *v, const char *req, char *reply, size_t len);
+
 int vmm_proc_control_ready(struct vmm_proc *v)
 {
-	int fd = vmm_proc__connect(v->control);
+	char reply[1024];
 
-	if (fd < 0)
+	/* The control socket opens before the guest is loaded: only a VM
+	 * whose GuestStatus is kRunning has launched. */
+	if (vmm_proc__request(v, "{\"request\":\"status\"}\n", reply, sizeof(reply)) < 0)
 		return 0;
-	close(fd);
-	return 1;
+	return strstr(reply, "\"name\":\"kRunning\"") != NULL;
 }
 
 /* One request line, one reply line. */
