@@ -62,6 +62,8 @@ void cmd_catch_signals(void);
 volatile sig_atomic_t *cmd_signal_flag(void);
 
 int cmd_parse_size(const char *opt, const char *s, uint64_t *out, struct pupa_err *err);
+/* --progress MODE into a progress_mode. */
+int cmd_parse_progress(const char *s, int *mode, struct pupa_err *err);
 int cmd_parse_uint(const char *opt, const char *s, unsigned int max, unsigned int *out,
 		   struct pupa_err *err);
 int cmd_pull_option(int opt, const char *arg, struct pull_options *o, struct pupa_err *err,

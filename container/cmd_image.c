@@ -63,6 +63,15 @@ int cmd_parse_size(const char *opt, const char *s, uint64_t *out, struct pupa_er
 	return 0;
 }
 
+int cmd_parse_progress(const char *s, int *mode, struct pupa_err *err)
+{
+	*mode = progress_mode_parse(s);
+	if (*mode < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "--progress '%s': expected auto, tty, plain, json or none", s);
+	return 0;
+}
+
 int cmd_parse_uint(const char *opt, const char *s, unsigned int max, unsigned int *out,
 		   struct pupa_err *err)
 {
@@ -178,12 +187,8 @@ int cmd_pull(int argc, char **argv)
 			cache_dir = optarg;
 			break;
 		case CMD_OPT_PROGRESS:
-			mode = progress_mode_parse(optarg);
-			if (mode < 0) {
-				mgr_err(&err, GUEST_MANAGER_ERR_BAD_CONFIG,
-					"--progress '%s': expected auto, tty, plain, json or none", optarg);
+			if (cmd_parse_progress(optarg, &mode, &err) < 0)
 				return cmd_fail(&err);
-			}
 			break;
 		case 'q':
 			mode = PROGRESS_NONE;

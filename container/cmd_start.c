@@ -571,10 +571,8 @@ static int start__options(int argc, char **argv, struct start_opts *o, struct pu
 		switch (opt) {
 		case CMD_OPT_CACHE_DIR: o->cache_dir = optarg; break;
 		case CMD_OPT_PROGRESS:
-			o->progress_mode = progress_mode_parse(optarg);
-			if (o->progress_mode < 0)
-				return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-					       "--progress '%s': expected auto, tty, plain, json or none", optarg);
+			if (cmd_parse_progress(optarg, &o->progress_mode, err) < 0)
+				return -1;
 			break;
 		case 'e':
 			if (o->nenv == AGENT_MAX_ENV)
