@@ -16,9 +16,11 @@
 
 #define MIB(x) ((unsigned long long)(x) >> 20)
 
+/* Mapped for parsing the headers; the bulk is read with pread() (below). */
 struct mapped_file {
 	const uint8_t *data;
 	size_t len;
+	int fd;
 };
 
 static int map_file(const char *path, struct mapped_file *f, const char *what,
@@ -39,19 +41,50 @@ static int map_file(const char *path, struct mapped_file *f, const char *what,
 		return guest_err(err, GUEST_ERR_KERNEL_LOAD, "%s %s: file is empty", what, path);
 	}
 	p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
+	if (p == MAP_FAILED) {
+		close(fd);
 		return guest_err(err, GUEST_ERR_KERNEL_LOAD, "%s %s: %s", what, path, strerror(errno));
+	}
 	f->data = p;
 	f->len = st.st_size;
+	f->fd = fd;
 	return 0;
 }
 
 static void unmap_file(struct mapped_file *f)
 {
-	if (f->data)
+	if (f->data) {
 		munmap((void *)f->data, f->len);
+		close(f->fd);
+	}
 	f->data = NULL;
+}
+
+/*
+ * Copy len bytes at offset off of the file to guest address gpa. pread()
+ * straight into guest RAM instead of memcpy() from the mapping: one copy
+ * from the page cache and no page faults on the file, which under nested
+ * virtualization made loading a 10 MiB vmlinux take 70 to 200 ms.
+ */
+static int copy_in(struct guest_mem *mem, uint64_t gpa, const struct mapped_file *f,
+		   uint64_t off, uint64_t len)
+{
+	uint8_t *dst = guest_mem__ptr(mem, gpa, len);
+
+	if (!dst || off > f->len || len > f->len - off)
+		return -EINVAL;
+	while (len > 0) {
+		ssize_t n = pread(f->fd, dst, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;	/* the file shrank under us */
+		dst += n;
+		off += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+	return 0;
 }
 
 static uint64_t low_ram_end(const struct guest_mem *mem)
@@ -73,8 +106,9 @@ static int load_bzimage(struct guest_mem *mem, const struct mapped_file *k, cons
 				 "kernel %s needs memory up to %llu MiB but the guest has %llu MiB "
 				 "below the MMIO hole; raise --memory",
 				 path, MIB(end), MIB(low_ram_end(mem)));
-	if (guest_mem__write(mem, bz->load_addr, k->data + bz->payload_offset, bz->payload_size))
-		return guest_err(err, GUEST_ERR_KERNEL_LOAD, "kernel %s does not fit guest RAM", path);
+	if (copy_in(mem, bz->load_addr, k, bz->payload_offset, bz->payload_size) < 0)
+		return guest_err(err, GUEST_ERR_KERNEL_LOAD, "kernel %s: cannot read it into guest RAM",
+				 path);
 	boot->mode = X86_BOOT_BZIMAGE;
 	boot->entry = bz->entry64;
 	boot->kernel_end = end;
@@ -98,8 +132,11 @@ static int load_pvh(struct guest_mem *mem, const struct mapped_file *k, const ch
 					 "kernel %s: segment at %#llx (%llu KiB) lies outside guest RAM; "
 					 "raise --memory", path, (unsigned long long)s->paddr,
 					 (unsigned long long)s->memsz >> 10);
-		memcpy(dst, k->data + s->offset, s->filesz);
-		memset(dst + s->filesz, 0, s->memsz - s->filesz);
+		/* The rest up to memsz (.bss) is zero already: guest RAM is
+		 * fresh anonymous memory, and writing it would only fault it in. */
+		if (copy_in(mem, s->paddr, k, s->offset, s->filesz) < 0)
+			return guest_err(err, GUEST_ERR_KERNEL_LOAD,
+					 "kernel %s: cannot read it into guest RAM", path);
 	}
 	boot->mode = X86_BOOT_PVH;
 	boot->entry = elf.entry;
@@ -126,7 +163,11 @@ static int load_initrd(struct guest_mem *mem, const char *path, uint64_t addr_ma
 				"raise --memory", path, MIB(f.len));
 		goto out;
 	}
-	guest_mem__write(mem, addr, f.data, f.len);
+	if (copy_in(mem, addr, &f, 0, f.len) < 0) {
+		ret = guest_err(err, GUEST_ERR_KERNEL_LOAD, "initrd %s: cannot read it into guest RAM",
+				path);
+		goto out;
+	}
 	boot->initrd_addr = addr;
 	boot->initrd_size = f.len;
 out:

@@ -32,6 +32,23 @@
 #define APIC_MODE_NMI		0x4
 #define APIC_MODE_EXTINT	0x7
 
+#define CPUID_1_ECX_TSC_DEADLINE	(1u << 24)
+
+/*
+ * Features KVM emulates but leaves out of KVM_GET_SUPPORTED_CPUID. The
+ * TSC-deadline timer matters: without it Linux calibrates the local APIC
+ * timer against the PIT at boot (a quarter of a second under nested KVM),
+ * and may then disable it.
+ */
+static void add_emulated_features(int kvm_fd, struct kvm_cpuid2 *c)
+{
+	int deadline = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+
+	for (unsigned int i = 0; i < c->nent; i++)
+		if (c->entries[i].function == 1 && deadline)
+			c->entries[i].ecx |= CPUID_1_ECX_TSC_DEADLINE;
+}
+
 struct kvm_cpuid2 *x86_cpu__supported_cpuid(int kvm_fd, struct pupa_err *err)
 {
 	for (unsigned int n = 128; n <= 4096; n *= 2) {
@@ -40,8 +57,10 @@ struct kvm_cpuid2 *x86_cpu__supported_cpuid(int kvm_fd, struct pupa_err *err)
 		if (!c)
 			break;
 		c->nent = n;
-		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			add_emulated_features(kvm_fd, c);
 			return c;
+		}
 		free(c);
 		if (errno != E2BIG) {
 			guest_err(err, GUEST_ERR_VCPU_START, "KVM_GET_SUPPORTED_CPUID: %s",
