@@ -4,7 +4,9 @@
 # /dev/kvm works (natively, or inside the KVM test host). Writes
 # "row value" lines to OUT:
 #   boot-pupa / boot-qemu     wall seconds from exec to the init's hello on
-#                             the console, same kernel, same initramfs
+#                             the console, same kernel, initramfs and
+#                             command line (bench/boottime measures)
+#   uptime-pupa / uptime-qemu the guest's own uptime at that hello
 #   rss-pupa / rss-qemu       KiB resident: the VMM's own (total minus the
 #                             guest RAM mapping) while the guest idles
 #   warm                      pupa start -- true, image cached, wall seconds
@@ -19,61 +21,44 @@ out=$2
 : "${top_builddir:?}" "${top_srcdir:?}"
 vmm=$top_builddir/vmm/pupa-vmm
 pupa=$top_builddir/container/pupa
-kernel=$top_builddir/images/kernel/bzImage
-cpio=$top_builddir/bench/work/hello.cpio
+boottime=$top_builddir/bench/work/boottime
+# Both VMMs read the kernel and initramfs from tmpfs: in the test host the
+# build tree is a 9p share, slow in a way no installation is.
+files=${TMPDIR:-/tmp}/pupa-bench-boot
+mkdir -p "$files"
+cp "$top_builddir/images/kernel/bzImage" "$top_builddir/bench/work/hello.cpio" "$files/"
+kernel=$files/bzImage
+cpio=$files/hello.cpio
+# pupa start's own guest command line (container/vmm_proc.c), for both.
+cmdline="console=ttyS0 quiet loglevel=1"
 export PATH=$PATH:/usr/sbin:/sbin
 : > "$out"
 
 now() { date +%s.%N; }
 
-# own_rss PID: total Rss minus the guest RAM mapping (the one of 256 MiB).
-own_rss() {
-	local line big=0 total=0 guest=0 re='^([0-9a-f]+)-([0-9a-f]+) '
-	while read -r line; do
-		if [[ $line =~ $re ]]; then
-			big=$(( 16#${BASH_REMATCH[2]} - 16#${BASH_REMATCH[1]} >= 256 * 1048576 ))
-		elif [[ $line == Rss:* ]]; then
-			set -- $line
-			total=$((total + $2))
-			[ "$big" -eq 1 ] && guest=$((guest + $2))
-		fi
-	done <<< "$(cat "/proc/$1/smaps" 2> /dev/null)"
-	echo $((total - guest))
-}
 # note ROW VALUE: to the results, and to stdout (the test host runner
 # takes a silent command for a frozen one).
 note() { echo "$1 $2" | tee -a "$out"; }
 
-# timed NAME COMMAND...: run a VMM, time the hello, sample its memory.
+# timed NAME COMMAND...: boot with a VMM, time the hello, sample its memory.
 timed() {
-	local name=$1 t0 pid line fd fifo=${TMPDIR:-/tmp}/pupa-bench-console.$$
+	local name=$1 r
 	shift
-	rm -f "$fifo"
-	mkfifo "$fifo"
-	t0=$(now)
-	"$@" > "$fifo" 2>&1 < /dev/null &
-	pid=$!
-	exec {fd}< "$fifo"
-	while IFS= read -r line <&$fd; do
-		case $line in *PUPA-BENCH-HELLO*)
-			note "boot-$name" "$(echo "$(now) - $t0" | bc)"
-			sleep 0.5	# the guest idles 3 s before it reboots
-			note "rss-$name" "$(own_rss "$pid")"
-			;;
-		esac
-	done
-	exec {fd}<&-
-	wait "$pid" 2> /dev/null || true
-	rm -f "$fifo"
+	r=$("$boottime" PUPA-BENCH-HELLO 256 -- "$@")
+	note "boot-$name" "$(awk '$1 == "boot" { print $2 }' <<< "$r")"
+	note "uptime-$name" "$(awk '$1 == "line" { print $3 }' <<< "$r")"
+	note "rss-$name" "$(awk '$1 == "rss" { print $2 }' <<< "$r")"
 }
 
 for i in $(seq "$runs"); do
 	timed pupa "$vmm" --kernel "$kernel" --initrd "$cpio" --memory 256 --cpus 1 \
-		--cmdline "console=ttyS0 quiet loglevel=1" --serial stdio
+		--cmdline "$cmdline" --serial stdio
+	# reboot=t: QEMU microvm has no i8042 for reboot=k (pupa-vmm's).
 	timed qemu qemu-system-x86_64 -M microvm,acpi=off -enable-kvm -cpu host -m 256 -smp 1 \
 		-nodefaults -no-user-config -nographic -no-reboot -serial stdio \
-		-kernel "$kernel" -initrd "$cpio" -append "console=ttyS0 quiet loglevel=1 reboot=t panic=-1"
+		-kernel "$kernel" -initrd "$cpio" -append "$cmdline reboot=t panic=-1"
 done
+rm -rf "$files"
 
 # Cold start: the Debian minbase tarball over HTTP (nginx, here) with an
 # empty cache, against a bare pull of the same tarball.

@@ -20,6 +20,7 @@ mkdir -p "$work"
 # The boot benchmark's initramfs: a static init that says hello, padded to
 # the size of pupa's own initramfs.
 cc -static -O2 -s -o "$work/hello-init" "$top_srcdir/bench/hello-init.c"
+cc -O2 -o "$work/boottime" "$top_srcdir/bench/boottime.c"
 pad=$(( $(stat -c %s "$top_builddir/images/initramfs.cpio") - $(stat -c %s "$work/hello-init") - 1024 ))
 [ "$pad" -gt 0 ] || pad=0
 head -c "$pad" /dev/urandom > "$work/pad"
