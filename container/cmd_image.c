@@ -209,7 +209,6 @@ int cmd_pull(int argc, char **argv)
 	ret = cache_open(&c, cache_dir, &err);
 	if (ret < 0)
 		return cmd_fail(&err);
-	fetch_global_init();
 	cmd_catch_signals();
 	o.interrupted = cmd_signal_flag();
 	p = progress_new((enum progress_mode)mode, stdout);

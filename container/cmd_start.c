@@ -706,7 +706,6 @@ int cmd_start(int argc, char **argv)
 	} else {
 		s.p = progress_new(o.quiet ? PROGRESS_NONE : (enum progress_mode)o.progress_mode, stdout);
 	}
-	fetch_global_init();
 	cmd_catch_signals();
 	s.sig = cmd_signal_flag();
 	start_self = &s;

@@ -13,11 +13,11 @@
 #include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
+#include "curl_lib.h"
 #include "fetch.h"
 
 struct fetch_xfer {
+	const struct curl_lib *curl;
 	struct fetch_request *req;
 	const struct fetch_sink *sink;
 	struct fetch_response *resp;
@@ -31,11 +31,6 @@ struct fetch_xfer {
 	int too_big;
 	size_t body;
 };
-
-void fetch_global_init(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 static void fetch__trim(char *s)
 {
@@ -141,7 +136,7 @@ static size_t fetch__body_cb(char *buf, size_t size, size_t nmemb, void *opaque)
 	if (!cb->x->judged) {
 		long status = 0;
 
-		curl_easy_getinfo(cb->c, CURLINFO_RESPONSE_CODE, &status);
+		cb->x->curl->easy_getinfo(cb->c, CURLINFO_RESPONSE_CODE, &status);
 		fetch__judge(cb->x, status);
 	}
 	return fetch__write_cb(buf, size, nmemb, cb->x);
@@ -173,8 +168,8 @@ static int fetch__transient(CURLcode rc)
 }
 
 /* One line for a libcurl failure, naming the URL. */
-static void fetch__describe(CURLcode rc, const char *url, const char *detail,
-			    unsigned int stall_s, char *buf, size_t len)
+static void fetch__describe(const struct curl_lib *L, CURLcode rc, const char *url,
+			    const char *detail, unsigned int stall_s, char *buf, size_t len)
 {
 	const char *what;
 
@@ -207,7 +202,7 @@ static void fetch__describe(CURLcode rc, const char *url, const char *detail,
 		what = "malformed URL";
 		break;
 	default:
-		what = curl_easy_strerror(rc);
+		what = L->easy_strerror(rc);
 	}
 	if (rc == CURLE_OPERATION_TIMEDOUT && stall_s)
 		snprintf(buf, len, "%s: %s (%s; a stall is less than 1 byte/s for %u s)",
@@ -233,59 +228,60 @@ static void fetch__backoff(const struct fetch_sink *sink, unsigned int attempt)
 static CURL *fetch__easy(struct fetch_request *req, struct fetch_xfer *x, struct fetch_cb *cb,
 			 struct curl_slist **hdrs, char *range, char *errbuf)
 {
-	CURL *c = curl_easy_init();
+	const struct curl_lib *L = x->curl;
+	CURL *c = L->easy_init();
 
 	if (!c)
 		return NULL;
 	cb->x = x;
 	cb->c = c;
-	curl_easy_setopt(c, CURLOPT_URL, req->url);
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "pupa/" PACKAGE_VERSION);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, fetch__header_cb);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fetch__body_cb);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, cb);
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, fetch__progress_cb);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)(req->connect_s ? req->connect_s : 30));
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)(req->stall_s ? req->stall_s : 30));
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 512L * 1024);
+	L->easy_setopt(c, CURLOPT_URL, req->url);
+	L->easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	L->easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+	L->easy_setopt(c, CURLOPT_USERAGENT, "pupa/" PACKAGE_VERSION);
+	L->easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	L->easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	L->easy_setopt(c, CURLOPT_HEADERFUNCTION, fetch__header_cb);
+	L->easy_setopt(c, CURLOPT_HEADERDATA, x);
+	L->easy_setopt(c, CURLOPT_WRITEFUNCTION, fetch__body_cb);
+	L->easy_setopt(c, CURLOPT_WRITEDATA, cb);
+	L->easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	L->easy_setopt(c, CURLOPT_XFERINFOFUNCTION, fetch__progress_cb);
+	L->easy_setopt(c, CURLOPT_XFERINFODATA, x);
+	L->easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)(req->connect_s ? req->connect_s : 30));
+	L->easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	L->easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)(req->stall_s ? req->stall_s : 30));
+	L->easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	L->easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	L->easy_setopt(c, CURLOPT_BUFFERSIZE, 512L * 1024);
 	/* Content digests are of the bytes as served: no transfer decoding. */
 	*hdrs = NULL;
 	if (req->offset) {
 		snprintf(range, 48, "%" PRIu64 "-", req->offset);
-		curl_easy_setopt(c, CURLOPT_RANGE, range);
+		L->easy_setopt(c, CURLOPT_RANGE, range);
 		x->asked_range = 1;
 		if (req->if_range && *req->if_range) {
 			char h[320];
 
 			snprintf(h, sizeof(h), "If-Range: %s", req->if_range);
-			*hdrs = curl_slist_append(*hdrs, h);
+			*hdrs = L->slist_append(*hdrs, h);
 		}
 	} else {
 		if (req->etag && *req->etag) {
 			char h[300];
 
 			snprintf(h, sizeof(h), "If-None-Match: %s", req->etag);
-			*hdrs = curl_slist_append(*hdrs, h);
+			*hdrs = L->slist_append(*hdrs, h);
 		}
 		if (req->last_modified && *req->last_modified) {
 			char h[128];
 
 			snprintf(h, sizeof(h), "If-Modified-Since: %s", req->last_modified);
-			*hdrs = curl_slist_append(*hdrs, h);
+			*hdrs = L->slist_append(*hdrs, h);
 		}
 	}
 	if (*hdrs)
-		curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
+		L->easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
 	return c;
 }
 
@@ -293,11 +289,15 @@ int fetch_run(struct fetch_request *req, const struct fetch_sink *sink,
 	      struct fetch_response *resp, struct pupa_err *err)
 {
 	char errbuf[CURL_ERROR_SIZE], why[1024], range[48];
+	const struct curl_lib *L;
 	unsigned int attempt;
 
 	memset(resp, 0, sizeof(*resp));
+	L = curl_lib__get(why, sizeof(why));
+	if (!L)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "%s: %s", req->url, why);
 	for (attempt = 0;; attempt++) {
-		struct fetch_xfer x = { .req = req, .sink = sink, .resp = resp };
+		struct fetch_xfer x = { .curl = L, .req = req, .sink = sink, .resp = resp };
 		struct fetch_cb cb;
 		struct curl_slist *hdrs;
 		CURLcode rc;
@@ -310,12 +310,12 @@ int fetch_run(struct fetch_request *req, const struct fetch_sink *sink,
 			return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
 				       "%s: cannot set up libcurl", req->url);
 		resp->attempts = attempt + 1;
-		rc = curl_easy_perform(c);
+		rc = L->easy_perform(c);
 		status = 0;
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+		L->easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 		resp->status = status;
-		curl_easy_cleanup(c);
-		curl_slist_free_all(hdrs);
+		L->easy_cleanup(c);
+		L->slist_free_all(hdrs);
 
 		if (x.restart)
 			return -EAGAIN;
@@ -344,7 +344,7 @@ int fetch_run(struct fetch_request *req, const struct fetch_sink *sink,
 			if (status < 500)
 				return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "%s", why);
 		} else {
-			fetch__describe(rc, req->url, errbuf, req->stall_s, why, sizeof(why));
+			fetch__describe(L, rc, req->url, errbuf, req->stall_s, why, sizeof(why));
 			if (!fetch__transient(rc))
 				return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "%s", why);
 		}

@@ -59,7 +59,4 @@ int fetch_run(struct fetch_request *req, const struct fetch_sink *sink,
 /* A small resource (a SHA256SUMS file) into memory, NUL-terminated. */
 int fetch_small(const char *url, size_t max, char **out, size_t *len, struct pupa_err *err);
 
-/* Call once before threads start. */
-void fetch_global_init(void);
-
 #endif
