@@ -1,37 +1,39 @@
+/*
+ * SHA-256 from nettle, which libarchive loads anyway: OpenSSL's libcrypto
+ * (21000 relocations) would be loaded at every start for this alone.
+ * Both use the SHA instructions where the CPU has them.
+ */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 
 #include "digest.h"
 
 struct digest {
-	EVP_MD_CTX *ctx;
+	struct sha256_ctx ctx;
 };
 
 struct digest *digest_new(void)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	struct digest *d = malloc(sizeof(*d));
 
-	if (!ctx)
-		return NULL;
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(ctx);
-		return NULL;
-	}
-	return (struct digest *)ctx;
+	if (d)
+		sha256_init(&d->ctx);
+	return d;
 }
 
 void digest_update(struct digest *d, const void *buf, size_t len)
 {
-	EVP_DigestUpdate((EVP_MD_CTX *)d, buf, len);
+	sha256_update(&d->ctx, len, buf);
 }
 
 static void digest__hex(const unsigned char *md, char *hex)
 {
 	static const char x[] = "0123456789abcdef";
 
-	for (int i = 0; i < 32; i++) {
+	for (int i = 0; i < SHA256_DIGEST_SIZE; i++) {
 		hex[2 * i] = x[md[i] >> 4];
 		hex[2 * i + 1] = x[md[i] & 15];
 	}
@@ -40,28 +42,28 @@ static void digest__hex(const unsigned char *md, char *hex)
 
 void digest_hex(struct digest *d, char *hex)
 {
-	EVP_MD_CTX *copy = EVP_MD_CTX_new();
-	unsigned char md[32];
-	unsigned int n = 0;
+	/* Finish a copy (nettle's digest resets the context it finishes),
+	 * so the running digest is left as it was. */
+	struct sha256_ctx copy = d->ctx;
+	unsigned char md[SHA256_DIGEST_SIZE];
 
-	/* Finish a copy, so the running digest is left as it was. */
-	EVP_MD_CTX_copy_ex(copy, (EVP_MD_CTX *)d);
-	EVP_DigestFinal_ex(copy, md, &n);
-	EVP_MD_CTX_free(copy);
+	sha256_digest(&copy, sizeof(md), md);
 	digest__hex(md, hex);
 }
 
 void digest_free(struct digest *d)
 {
-	EVP_MD_CTX_free((EVP_MD_CTX *)d);
+	free(d);
 }
 
 void digest_string(const char *s, char *hex)
 {
-	unsigned char md[32];
-	unsigned int n = 0;
+	struct sha256_ctx ctx;
+	unsigned char md[SHA256_DIGEST_SIZE];
 
-	EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
+	sha256_init(&ctx);
+	sha256_update(&ctx, strlen(s), (const uint8_t *)s);
+	sha256_digest(&ctx, sizeof(md), md);
 	digest__hex(md, hex);
 }
 
