@@ -81,9 +81,6 @@ struct start {
 	int pull_started;
 	int image_hold;
 	struct rootfs_disk disk;
-	int disk_in;			/* attached to pupa-vmm's rootfs slot */
-	int disk_failed;		/* ... and that failed: disk_err says why */
-	struct pupa_err disk_err;
 	enum container_status state;
 	double t_state[9];		/* when each state was entered */
 	double t_end;
@@ -406,37 +403,6 @@ static void start__cleanup(struct start *s, int failed)
 		start__rm_rf(s->rundir);
 }
 
-/* Hold the image, make the disk of it and put it in pupa-vmm's slot. */
-static int start__disk_in(struct start *s, struct pupa_err *err)
-{
-	s->image_hold = cache_hold(&s->cache, s->pull.res.digest, err);
-	if (s->image_hold < 0 ||
-	    rootfs_disk_prepare(&s->disk, s->o->rootfs_mode, s->pull.res.image_path, s->rundir, err) < 0 ||
-	    vmm_proc_attach(&s->vmm, "rootfs", s->disk.path, s->disk.block_mode, err) < 0)
-		return -1;
-	s->disk_in = 1;
-	return 0;
-}
-
-/*
- * With the image ready before the guest (a cached image), the disk goes in
- * while the guest still boots; kStarting then only waits for the mount.
- * Its failure is kept and reported in kStarting, where the order of the
- * states puts it.
- */
-static void start__disk_early(struct start *s)
-{
-	int ready;
-
-	if (s->disk_in || s->disk_failed || !s->pull_started)
-		return;
-	pthread_mutex_lock(&s->pull.lock);
-	ready = s->pull.done && s->pull.ret >= 0;
-	pthread_mutex_unlock(&s->pull.lock);
-	if (ready && start__disk_in(s, &s->disk_err) < 0)
-		s->disk_failed = 1;
-}
-
 static int start__run(struct start *s)
 {
 	struct pupa_err err = { 0 };
@@ -476,7 +442,6 @@ static int start__run(struct start *s)
 	for (;;) {
 		struct pollfd pfd = { .fd = agent_link_hello_fd(&s->agent), .events = POLLIN };
 
-		start__disk_early(s);
 		if (poll(&pfd, 1, 0) == 1)
 			break;
 		if (start__now() > boot_deadline)
@@ -509,9 +474,10 @@ static int start__run(struct start *s)
 
 	/* kStarting: the disk in, the command on its way. */
 	start__enter(s, CONTAINER_STATUS_STARTING);
-	if (s->disk_failed)
-		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &s->disk_err);
-	if ((!s->disk_in && start__disk_in(s, &err) < 0) ||
+	s->image_hold = cache_hold(&s->cache, s->pull.res.digest, &err);
+	if (s->image_hold < 0 ||
+	    rootfs_disk_prepare(&s->disk, s->o->rootfs_mode, s->pull.res.image_path, s->rundir, &err) < 0 ||
+	    vmm_proc_attach(&s->vmm, "rootfs", s->disk.path, s->disk.block_mode, &err) < 0 ||
 	    agent_link_attach(&s->agent, "rootfs", s->disk.mount_mode, &err) < 0)
 		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
 
