@@ -34,7 +34,12 @@ cmdline="console=ttyS0 quiet loglevel=1"
 export PATH=$PATH:/usr/sbin:/sbin
 : > "$out"
 
-now() { date +%s.%N; }
+# exit_time COMMAND...: its wall seconds from fork to exit (bench/boottime,
+# like the boot rows: no date(1) forks inside the measurement); its stderr
+# into bench/work/timings, its stdout dropped.
+exit_time() {
+	"$boottime" - 0 -- "$@" 2> "$top_builddir/bench/work/timings" | awk '$1 == "exit" { print $2 }'
+}
 
 # note ROW VALUE: to the results, and to stdout (the test host runner
 # takes a silent command for a frozen one).
@@ -72,15 +77,13 @@ if [ -n "${MINBASE:-}" ] && [ -s "$MINBASE" ]; then
 	export XDG_CACHE_HOME=${TMPDIR:-/tmp}/pupa-bench-cold
 	for i in $(seq "$other_runs"); do
 		rm -rf "$XDG_CACHE_HOME"
-		t0=$(now)
-		"$pupa" start -q --timings "$url" -- true 2> "$top_builddir/bench/work/timings"
-		note cold "$(echo "$(now) - $t0" | bc)"
+		v=$(exit_time "$pupa" start -q --timings "$url" -- true)
+		note cold "$v"
 		sed -n 's/^pupa: timings: //p' "$top_builddir/bench/work/timings" |
 			awk '{ for (i = 1; i < NF; i += 2) { s = $(i + 1); sub(/s$/, "", s); print "coldstage-" $i, s } }' >> "$out"
 		rm -rf "$XDG_CACHE_HOME"
-		t0=$(now)
-		"$pupa" pull -q "$url" > /dev/null
-		note pull "$(echo "$(now) - $t0" | bc)"
+		v=$(exit_time "$pupa" pull -q "$url")
+		note pull "$v"
 	done
 	rm -rf "$XDG_CACHE_HOME"
 fi
@@ -89,9 +92,8 @@ fi
 export XDG_CACHE_HOME=${TMPDIR:-/tmp}/pupa-bench-warm
 "$pupa" start -q -- true
 for i in $(seq "$other_runs"); do
-	t0=$(now)
-	"$pupa" start -q --timings -- true 2> "$top_builddir/bench/work/timings"
-	note warm "$(echo "$(now) - $t0" | bc)"
+	v=$(exit_time "$pupa" start -q --timings -- true)
+	note warm "$v"
 	sed -n 's/^pupa: timings: //p' "$top_builddir/bench/work/timings" |
 		awk '{ for (i = 1; i < NF; i += 2) { s = $(i + 1); sub(/s$/, "", s); print "stage-" $i, s } }' >> "$out"
 done

@@ -3,6 +3,7 @@
  * its own memory while the guest idles after that.
  *
  *   boottime MARKER GUEST_MIB -- COMMAND [ARG...]
+ *   boottime - 0 -- COMMAND [ARG...]
  *
  * Prints "boot SECONDS" (monotonic clock, from just before fork to the
  * read that brought the marker), "line TEXT" (the rest of the marker's
@@ -10,7 +11,10 @@
  * 0.5 s later, not counting mappings of GUEST_MIB or more (guest RAM).
  * A shell and date(1) around each run would add tens of milliseconds of
  * forks under nested emulation, the same for both VMMs but blurring the
- * ratio; here the only fork is the one of the VMM.
+ * ratio; here the only fork is the one of the VMM. With "-" as the marker
+ * it prints "exit SECONDS", from before fork to the command's end (which
+ * keeps its own stdout and stderr), and fails if the command did: how
+ * `pupa start` is timed against the boot.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -54,6 +58,33 @@ static long own_rss(pid_t pid, unsigned long long guest_bytes)
 	return total;
 }
 
+static int time_to_exit(char **cmd)
+{
+	double t0 = now();
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		perror("boottime: fork");
+		return 1;
+	}
+	if (pid == 0) {
+		execvp(cmd[0], cmd);
+		fprintf(stderr, "boottime: %s: %s\n", cmd[0], strerror(errno));
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0) {
+		perror("boottime: waitpid");
+		return 1;
+	}
+	printf("exit %.4f\n", now() - t0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "boottime: %s failed (status %#x)\n", cmd[0], status);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static char acc[1 << 20];	/* console output not yet searched past */
@@ -75,6 +106,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "boottime: the marker must be 1 to 256 bytes\n");
 		return 2;
 	}
+	if (strcmp(marker, "-") == 0)
+		return time_to_exit(argv + 4);
 	if (pipe(p) < 0) {
 		perror("boottime: pipe");
 		return 1;
