@@ -64,6 +64,10 @@ stats() {
 med() { stats "$1" | cut -d' ' -f2; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 row() { local s; s=$(stats "$2"); printf '| %s | %s | %s | %s |\n' "$1" $s; }
+# The ContainerStatus states pupa start walks, in order.
+states="Transient LaunchingGuest StartingVm Downloading Extracting Starting Ready"
+# state_rows LABEL PREFIX: a row for each state's PREFIX-STATE values
+state_rows() { local st; for st in $states; do row "$1, state $st" "$2-$st"; done; }
 
 boot_ratio=$(ratio "$(med boot-pupa)" "$(med boot-qemu)")
 rss_pupa=$(med rss-pupa)
@@ -116,14 +120,10 @@ notes=
 	row "guest uptime at hello, under pupa-vmm" uptime-pupa
 	row "guest uptime at hello, under QEMU microvm" uptime-qemu
 	row "warm start: pupa start -- true ($runs runs)" warm
-	for st in Transient LaunchingGuest StartingVm Downloading Extracting Starting Ready; do
-		row "warm start, state $st" "stage-$st"
-	done
+	state_rows "warm start" stage
 	row "cold start: pupa start URL -- true, minbase ($runs runs)" cold
 	row "pupa pull URL, minbase, alone ($runs runs)" pull
-	for st in Transient LaunchingGuest StartingVm Downloading Extracting Starting Ready; do
-		row "cold start, state $st" "coldstage-$st"
-	done
+	state_rows "cold start" coldstage
 	echo
 	echo "VMM memory, KiB resident besides guest RAM (median): pupa-vmm $rss_pupa, QEMU microvm $rss_qemu."
 	echo "The guest's uptime is its own clock at the hello; the wall time minus it is roughly"
@@ -147,7 +147,7 @@ mv "$doc.tmp" "$doc"
 
 # The timeline: one bar a state, from the medians.
 t=0
-for st in Transient LaunchingGuest StartingVm Downloading Extracting Starting Ready; do
+for st in $states; do
 	d=$(med "coldstage-$st")
 	[ "$d" = - ] && d=0
 	echo "$st $t $(awk -v a="$t" -v b="$d" 'BEGIN { print a + b }')"
