@@ -120,10 +120,36 @@ static void *decompress__thread(void *opaque)
 	}
 }
 
+/*
+ * The compressions pupa supports, each decoded in process. Not
+ * archive_read_support_filter_all(): it also offers lrzip, lzop and grzip,
+ * which libarchive decodes by running an external program, and an archive
+ * from the network must never choose a program to run.
+ */
+static const char *decompress__filters(struct archive *a)
+{
+	static const struct {
+		const char *name;
+		int (*add)(struct archive *);
+	} filters[] = {
+		{ "gzip", archive_read_support_filter_gzip },
+		{ "xz", archive_read_support_filter_xz },
+		{ "zstd", archive_read_support_filter_zstd },
+		{ "bzip2", archive_read_support_filter_bzip2 },
+		{ "compress", archive_read_support_filter_compress },
+	};
+
+	for (size_t i = 0; i < sizeof(filters) / sizeof(filters[0]); i++)
+		if (filters[i].add(a) != ARCHIVE_OK)
+			return filters[i].name;
+	return NULL;
+}
+
 int decompress_start(struct decompress **out, const struct unpack_source *src,
 		     struct pupa_err *err)
 {
 	struct decompress *d = calloc(1, sizeof(*d));
+	const char *missing;
 
 	*out = NULL;
 	if (!d)
@@ -142,7 +168,13 @@ int decompress_start(struct decompress **out, const struct unpack_source *src,
 	d->a = archive_read_new();
 	if (!d->a)
 		goto nomem;
-	archive_read_support_filter_all(d->a);
+	missing = decompress__filters(d->a);
+	if (missing) {
+		decompress_stop(d);
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
+			       "this libarchive cannot decompress %s without an external "
+			       "program, which pupa never runs", missing);
+	}
 	archive_read_support_format_raw(d->a);
 	archive_read_support_format_empty(d->a);
 	if (archive_read_open(d->a, d, NULL, decompress__source, NULL) != ARCHIVE_OK) {

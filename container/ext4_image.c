@@ -262,6 +262,100 @@ static int ext4_image__make_dir(struct ext4_image *img, ext2_ino_t parent, const
 				const char *path, size_t len, const struct ext4_meta *meta,
 				struct pupa_err *err);
 
+/* Note a new entry in the path map, the one place whose memory the archive
+ * could otherwise grow without limit (implied directories repeat every
+ * prefix of a deep path). */
+static int ext4_image__remember(struct ext4_image *img, const char *path, size_t len,
+				ext2_ino_t ino, uint32_t mode, struct pupa_err *err)
+{
+	/* The name may be as long as the message: keep the reason in view. */
+	int shown = len > 200 ? 200 : (int)len;
+	const char *more = len > 200 ? "..." : "";
+
+	if (pathmap_put(&img->map, path, len, ino, (uint16_t)mode)) {
+		img->last_ino = ino;
+		return 0;
+	}
+	if (errno == E2BIG)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "entry '%.*s%s': refused, the image's paths would take more than "
+			       "%zu bytes (--limit names=)", shown, path, more, img->map.max_bytes);
+	return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory at '%.*s%s'",
+		       shown, path, more);
+}
+
+/* The directory an entry's path may be created in: it must be one, and
+ * never a symlink (the path would leave the tree the map describes). */
+static int ext4_image__check_dir(const struct pathmap_ent *e, const char *path,
+				 struct pupa_err *err)
+{
+	if (LINUX_S_ISLNK(e->mode))
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "entry '%s': refused, its path goes through the symlink '%s' "
+			       "(entries are confined to the image root)", path, e->path);
+	if (!LINUX_S_ISDIR(e->mode))
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "entry '%s': '%s' is not a directory", path, e->path);
+	return 0;
+}
+
+static int ext4_image__check_name(const char *name, size_t len, const char *path,
+				  struct pupa_err *err)
+{
+	if (len == 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "entry '%s': empty name", path);
+	if (len > EXT2_NAME_LEN)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "entry '%s': a name is longer than %d bytes", path, EXT2_NAME_LEN);
+	return 0;
+}
+
+/*
+ * Create the directories of path[0, plen) that the archive did not list.
+ * A loop, not a recursion: the archive chooses the depth (one 4 KiB name
+ * of 2048 components overflowed the stack when each level had a frame).
+ * First up to the deepest directory that exists (the root always does),
+ * then down, creating one level at a time in a copy of the prefix.
+ */
+static int ext4_image__implied_dirs(struct ext4_image *img, const char *path, size_t plen,
+				    struct pupa_err *err)
+{
+	struct ext4_meta implied = {
+		.mode = S_IFDIR | 0755,
+		.atime = img->now, .mtime = img->now, .ctime = img->now,
+	};
+	struct pathmap_ent *e;
+	size_t have = plen, end;
+	char *prefix;
+	int ret = 0;
+
+	do {
+		const char *s = memrchr(path, '/', have);
+
+		have = s ? (size_t)(s - path) : 0;
+	} while (have > 0 && !pathmap_get(&img->map, path, have));
+	prefix = strndup(path, plen);
+	if (!prefix)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory at '%s'", path);
+	for (; have < plen && ret == 0; have = end) {
+		size_t start = have ? have + 1 : 0;
+		const char *s = memchr(prefix + start, '/', plen - start);
+
+		end = s ? (size_t)(s - prefix) : plen;
+		prefix[end] = '\0';
+		e = pathmap_get(&img->map, prefix, have);
+		ret = ext4_image__check_dir(e, prefix, err);
+		if (ret == 0)
+			ret = ext4_image__check_name(prefix + start, end - start, prefix, err);
+		if (ret == 0)
+			ret = ext4_image__make_dir(img, e->ino, prefix + start, prefix, end,
+						   &implied, err);
+		prefix[end] = '/';
+	}
+	free(prefix);
+	return ret;
+}
+
 /*
  * The directory that holds path: its inode and the last component's name.
  * Missing directories are created the way tar does (0755, root). Never
@@ -276,40 +370,19 @@ static int ext4_image__parent(struct ext4_image *img, const char *path, ext2_ino
 	int ret;
 
 	*name = slash ? slash + 1 : path;
-	if (**name == '\0')
-		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "entry '%s': empty name", path);
-	if (strlen(*name) > EXT2_NAME_LEN)
-		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-			       "entry '%s': a name is longer than %d bytes", path, EXT2_NAME_LEN);
+	ret = ext4_image__check_name(*name, strlen(*name), path, err);
+	if (ret < 0)
+		return ret;
 	e = pathmap_get(&img->map, path, plen);
 	if (!e) {
-		struct ext4_meta implied = {
-			.mode = S_IFDIR | 0755,
-			.atime = img->now, .mtime = img->now, .ctime = img->now,
-		};
-		ext2_ino_t up;
-		const char *upname;
-		char parent[PATH_MAX];
-
-		if (plen >= sizeof(parent))
-			return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "entry '%s': path too long", path);
-		memcpy(parent, path, plen);
-		parent[plen] = '\0';
-		ret = ext4_image__parent(img, parent, &up, &upname, err);
-		if (ret < 0)
-			return ret;
-		ret = ext4_image__make_dir(img, up, upname, parent, plen, &implied, err);
+		ret = ext4_image__implied_dirs(img, path, plen, err);
 		if (ret < 0)
 			return ret;
 		e = pathmap_get(&img->map, path, plen);
 	}
-	if (LINUX_S_ISLNK(e->mode))
-		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-			       "entry '%s': refused, its path goes through the symlink '%s' "
-			       "(entries are confined to the image root)", path, e->path);
-	if (!LINUX_S_ISDIR(e->mode))
-		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-			       "entry '%s': '%s' is not a directory", path, e->path);
+	ret = ext4_image__check_dir(e, path, err);
+	if (ret < 0)
+		return ret;
 	*dir = e->ino;
 	return 0;
 }
@@ -320,13 +393,14 @@ static int ext4_image__new_entry(struct ext4_image *img, ext2_ino_t dir, const c
 				 struct pupa_err *err)
 {
 	errcode_t rc = ext2fs_new_inode(img->fs, dir, (int)mode, NULL, ino);
+	int ret;
 
 	if (rc)
 		return ext4_image__fail(img, rc, "allocating an inode", path, err);
 	ext2fs_inode_alloc_stats2(img->fs, *ino, +1, 0);
-	if (!pathmap_put(&img->map, path, strlen(path), *ino, (uint16_t)mode))
-		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory at '%s'", path);
-	img->last_ino = *ino;
+	ret = ext4_image__remember(img, path, strlen(path), *ino, mode, err);
+	if (ret < 0)
+		return ret;
 	return ext4_image__link(img, dir, name, *ino, mode, path, err);
 }
 
@@ -373,9 +447,9 @@ static int ext4_image__make_dir(struct ext4_image *img, ext2_ino_t parent, const
 	ret = ext4_image__write_inode(img, ino, &in, path, err);
 	if (ret < 0)
 		return ret;
-	if (!pathmap_put(&img->map, path, len, ino, (uint16_t)(meta->mode)))
-		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory at '%s'", path);
-	img->last_ino = ino;
+	ret = ext4_image__remember(img, path, len, ino, meta->mode, err);
+	if (ret < 0)
+		return ret;
 	ret = ext4_image__link(img, parent, name, ino, LINUX_S_IFDIR, path, err);
 	if (ret < 0)
 		return ret;
@@ -522,9 +596,9 @@ int ext4_image_symlink(struct ext4_image *img, const char *path, const char *tar
 	}
 	if (rc)
 		return ext4_image__fail(img, rc, "creating the symlink", path, err);
-	if (!pathmap_put(&img->map, path, strlen(path), ino, LINUX_S_IFLNK | 0777))
-		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory at '%s'", path);
-	img->last_ino = ino;
+	ret = ext4_image__remember(img, path, strlen(path), ino, LINUX_S_IFLNK | 0777, err);
+	if (ret < 0)
+		return ret;
 	rc = ext2fs_read_inode_full(img->fs, ino, (struct ext2_inode *)&in, sizeof(in));
 	if (rc)
 		return ext4_image__fail(img, rc, "reading the symlink", path, err);
@@ -569,9 +643,9 @@ int ext4_image_hardlink(struct ext4_image *img, const char *path, const char *ta
 	ret = ext4_image__write_inode(img, ino, &in, path, err);
 	if (ret < 0)
 		return ret;
-	if (!pathmap_put(&img->map, path, strlen(path), ino, (uint16_t)mode))
-		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory at '%s'", path);
-	img->last_ino = ino;
+	ret = ext4_image__remember(img, path, strlen(path), ino, mode, err);
+	if (ret < 0)
+		return ret;
 	return ext4_image__link(img, dir, name, ino, mode, path, err);
 }
 
@@ -709,6 +783,11 @@ int ext4_image_xattr(struct ext4_image *img, const char *name, const void *value
 			       "extended attribute '%s' (%zu bytes) does not fit: %s",
 			       name, len, ext4_image__strerror(rc));
 	return rc ? ext4_image__fail(img, rc, "setting the extended attribute", name, err) : 0;
+}
+
+void ext4_image_limit_names(struct ext4_image *img, uint64_t bytes)
+{
+	img->map.max_bytes = bytes > SIZE_MAX ? SIZE_MAX : (size_t)bytes;
 }
 
 uint64_t ext4_image_data_bytes(const struct ext4_image *img)

@@ -34,6 +34,10 @@ struct ext4_image;
 int ext4_image_create(const char *path, uint64_t bytes, uint64_t inodes, int fixed_size,
 		      struct ext4_image **out, struct pupa_err *err);
 
+/* Bound the bytes of all the paths the image keeps in memory while it is
+ * written (0: no bound); past it, a new entry fails naming itself. */
+void ext4_image_limit_names(struct ext4_image *img, uint64_t bytes);
+
 int ext4_image_mkdir(struct ext4_image *img, const char *path,
 		     const struct ext4_meta *meta, struct pupa_err *err);
 int ext4_image_symlink(struct ext4_image *img, const char *path, const char *target,

@@ -102,10 +102,16 @@ struct pathmap_ent *pathmap_put(struct pathmap *m, const char *path, size_t len,
 		return NULL;
 	e = pathmap__find(m, path, len, 1);
 	if (!e->path || e->path == TOMB) {
-		char *copy = strndup(path, len);
+		char *copy;
 
+		if (m->max_bytes && len + 1 > m->max_bytes - m->bytes) {
+			errno = E2BIG;
+			return NULL;
+		}
+		copy = strndup(path, len);
 		if (!copy)
 			return NULL;
+		m->bytes += len + 1;
 		if (e->path == TOMB)
 			m->tombs--;
 		e->path = copy;
@@ -122,6 +128,7 @@ void pathmap_del(struct pathmap *m, const char *path, size_t len)
 
 	if (!e->path)
 		return;
+	m->bytes -= strlen(e->path) + 1;
 	free(e->path);
 	e->path = TOMB;
 	m->used--;

@@ -20,6 +20,8 @@ struct pathmap {
 	size_t cap;		/* power of two */
 	size_t used;		/* live entries */
 	size_t tombs;		/* deleted slots still probed through */
+	size_t bytes;		/* held by the paths, NULs included */
+	size_t max_bytes;	/* 0: no bound */
 };
 
 int pathmap_init(struct pathmap *m);
@@ -28,7 +30,8 @@ void pathmap_free(struct pathmap *m);
 /* NULL when absent. */
 struct pathmap_ent *pathmap_get(const struct pathmap *m, const char *path, size_t len);
 
-/* Insert or replace; returns the entry or NULL on ENOMEM. */
+/* Insert or replace; returns the entry, or NULL with errno ENOMEM, or E2BIG
+ * when a new path would take the map past max_bytes. */
 struct pathmap_ent *pathmap_put(struct pathmap *m, const char *path, size_t len,
 				uint32_t ino, uint16_t mode);
 

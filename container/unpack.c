@@ -29,6 +29,8 @@ void unpack_limits_default(struct unpack_limits *lim)
 	lim->size = 64ull << 30;
 	lim->ratio = 200;
 	lim->ratio_after = 256ull << 20;
+	/* 2 million entries of 256-byte paths; not entries * path (8 GiB). */
+	lim->names = 512ull << 20;
 }
 
 static int unpack__parse_size(const char *s, uint64_t *out)
@@ -60,6 +62,7 @@ int unpack_limit_parse(struct unpack_limits *lim, const char *spec, struct pupa_
 		{ "path", offsetof(struct unpack_limits, path) },
 		{ "size", offsetof(struct unpack_limits, size) },
 		{ "ratio", offsetof(struct unpack_limits, ratio) },
+		{ "names", offsetof(struct unpack_limits, names) },
 	};
 	const char *eq = strchr(spec, '=');
 	uint64_t v;
@@ -75,7 +78,8 @@ int unpack_limit_parse(struct unpack_limits *lim, const char *spec, struct pupa_
 		return 0;
 	}
 	return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-		       "--limit '%s': expected entries=N, path=N, size=BYTES or ratio=N", spec);
+		       "--limit '%s': expected entries=N, path=N, size=BYTES, ratio=N "
+		       "or names=BYTES", spec);
 }
 
 int unpack_path_normalize(const char *in, char *out, size_t outlen, const char **why)
@@ -266,6 +270,11 @@ static int unpack__entry(struct unpack_ctx *u, struct archive_entry *e)
 			       ", --limit path=)", name, strlen(name), u->lim->path);
 	if (unpack_path_normalize(name, u->path, sizeof(u->path), &why) < 0)
 		return mgr_err(u->err, GUEST_MANAGER_ERR_BAD_CONFIG, "entry '%s': %s", name, why);
+	/* Per header too, not only per data block: an archive of directories,
+	 * links or empty files is all headers, and they compress well. */
+	ret = unpack__check_ratio(u, u->path);
+	if (ret < 0)
+		return ret;
 
 	unpack__meta(e, &m);
 	if (hardlink) {
@@ -318,6 +327,7 @@ int unpack_archive(struct ext4_image *img, const struct unpack_source *src,
 	if (!u)
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
 	*u = (struct unpack_ctx){ .img = img, .lim = lim, .stats = stats, .err = err };
+	ext4_image_limit_names(img, lim->names);
 	ret = decompress_start(&u->dec, src, err);
 	if (ret < 0) {
 		free(u);

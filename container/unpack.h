@@ -20,6 +20,7 @@ struct unpack_limits {
 	uint64_t size;		/* bytes of file data, all entries */
 	uint64_t ratio;		/* uncompressed / compressed bytes ... */
 	uint64_t ratio_after;	/* ... checked once this much came out */
+	uint64_t names;		/* bytes of all paths the image holds together */
 };
 
 void unpack_limits_default(struct unpack_limits *lim);

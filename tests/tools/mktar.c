@@ -12,6 +12,11 @@
  *              through it
  *   hardlink   a hard link whose target climbs out with ".."
  *   replace    names replaced by later entries of other types
+ *   deep       one file whose path has N components "a/a/.../f" (default
+ *              2048: 4095 bytes), none of its directories listed
+ *   headers    N hard links (default 200000) with 200-byte names, 100
+ *              to a directory, each to a file of its directory: all
+ *              headers, no data
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,6 +187,36 @@ static void kind_bomb(long mib)
 	free(zero);
 }
 
+static void kind_deep(long n)
+{
+	size_t len = (size_t)n * 2 - 1;
+	char *path = malloc(len + 2);
+
+	for (long i = 0; i < n; i++)
+		memcpy(path + 2 * i, "a/", 2);
+	path[len - 1] = 'f';
+	path[len] = '\0';
+	file(path, 0644, 0, 0, "deep\n", 5);
+	free(path);
+}
+
+#define PER_DIR 100
+static void kind_headers(long n)
+{
+	char path[256], target[32], pad[201];
+
+	memset(pad, 'h', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	for (long i = 0; i < n; i++) {
+		if (i % PER_DIR == 0) {
+			snprintf(target, sizeof(target), "d%05ld/target", i / PER_DIR);
+			file(target, 0644, 0, 0, "t", 1);
+		}
+		snprintf(path, sizeof(path), "d%05ld/%s%07ld", i / PER_DIR, pad, i);
+		hardlink(path, target);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *kind, *filter = argc > 3 ? argv[3] : "none";
@@ -227,6 +262,10 @@ int main(int argc, char **argv)
 	} else if (strcmp(kind, "hardlink") == 0) {
 		file("ok", 0644, 0, 0, "ok", 2);
 		hardlink("grab", "../../etc/passwd");
+	} else if (strcmp(kind, "deep") == 0) {
+		kind_deep(arg ? atol(arg) : 2048);
+	} else if (strcmp(kind, "headers") == 0) {
+		kind_headers(arg ? atol(arg) : 200000);
 	} else if (strcmp(kind, "replace") == 0) {
 		file("x", 0644, 0, 0, "first", 5);
 		hardlink("x-link", "x");

@@ -1,6 +1,7 @@
 /* The pull pipeline's pure parts: archive path rules, limits, sources,
  * SHA256SUMS lines, the path map. */
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,8 @@ START_TEST(test_limits)
 	ck_assert_uint_eq(lim.size, 2ull << 30);
 	ck_assert_int_eq(unpack_limit_parse(&lim, "ratio=50", &err), 0);
 	ck_assert_uint_eq(lim.ratio, 50);
+	ck_assert_int_eq(unpack_limit_parse(&lim, "names=1M", &err), 0);
+	ck_assert_uint_eq(lim.names, 1ull << 20);
 	ck_assert_int_lt(unpack_limit_parse(&lim, "size=-1", &err), 0);
 	ck_assert_ptr_nonnull(strstr(err.msg, "not a positive number"));
 	memset(&err, 0, sizeof(err));
@@ -182,6 +185,29 @@ START_TEST(test_pathmap)
 }
 END_TEST
 
+/* The map's bytes are bounded: a new path past max_bytes is refused with
+ * E2BIG, replacing an existing one costs nothing, and a delete gives its
+ * bytes back. */
+START_TEST(test_pathmap_bytes_bounded)
+{
+	struct pathmap m;
+
+	ck_assert_int_eq(pathmap_init(&m), 0);
+	m.max_bytes = 10;
+	ck_assert_ptr_nonnull(pathmap_put(&m, "abcd", 4, 1, 0100644));
+	ck_assert_ptr_nonnull(pathmap_put(&m, "efgh", 4, 2, 0100644));
+	ck_assert_uint_eq(m.bytes, 10);
+	errno = 0;
+	ck_assert_ptr_null(pathmap_put(&m, "i", 1, 3, 0100644));
+	ck_assert_int_eq(errno, E2BIG);
+	ck_assert_ptr_nonnull(pathmap_put(&m, "abcd", 4, 4, 0100644));
+	pathmap_del(&m, "abcd", 4);
+	ck_assert_uint_eq(m.bytes, 5);
+	ck_assert_ptr_nonnull(pathmap_put(&m, "i", 1, 3, 0100644));
+	pathmap_free(&m);
+}
+END_TEST
+
 START_TEST(test_digest)
 {
 	char hex[DIGEST_HEX_LEN + 1];
@@ -209,6 +235,7 @@ int main(void)
 	tcase_add_test(tc, test_sources);
 	tcase_add_test(tc, test_checksum_file);
 	tcase_add_test(tc, test_pathmap);
+	tcase_add_test(tc, test_pathmap_bytes_bounded);
 	tcase_add_test(tc, test_digest);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
