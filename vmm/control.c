@@ -297,6 +297,10 @@ int control__open(struct control **out, const char *path, struct event_loop *loo
 		if (fd == -EADDRINUSE)
 			return pupa_err_set(err, PUPA_GUEST_ERROR, GUEST_ERR_ALREADY_RUNNING,
 					    "--control %s: another VMM is running there", path);
+		if (fd == -ENOTSOCK)
+			return guest_err(err, GUEST_ERR_BAD_CONFIG, "--control %s: something that "
+					 "is not a socket is there; pupa-vmm replaces only stale "
+					 "sockets", path);
 		return guest_err(err, GUEST_ERR_BAD_CONFIG, "--control %s: %s", path, strerror(-fd));
 	}
 	ctl->fd = fd;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -36,6 +37,32 @@ int unix_socket__connect(const char *path)
 	return fd;
 }
 
+/*
+ * A path that may be taken over is a socket nobody answers on: 1. A live
+ * socket is another VMM's (0); anything that is not a socket (a file, a
+ * directory, a symlink) is someone's, and stays (-ENOTSOCK).
+ */
+static int unix_socket__stale(const char *path)
+{
+	struct stat st;
+	int peer;
+
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode))
+		return -ENOTSOCK;
+	peer = unix_socket__connect(path);
+	if (peer >= 0) {
+		close(peer);
+		return 0;
+	}
+	return peer == -ECONNREFUSED;
+}
+
+/*
+ * Bound, made 0600, then listening: a connect() before listen() is refused,
+ * so nobody else gets in during the moment the socket has the umask's mode.
+ */
 int unix_socket__listen(const char *path)
 {
 	struct sockaddr_un sa;
@@ -44,26 +71,21 @@ int unix_socket__listen(const char *path)
 	if (fd < 0)
 		return fd;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int peer;
-
 		ret = -errno;
 		if (ret != -EADDRINUSE)
 			goto fail;
-		/* Someone answering means a live owner; silence means a stale file. */
-		peer = unix_socket__connect(path);
-		if (peer >= 0) {
-			close(peer);
+		ret = unix_socket__stale(path);
+		if (ret <= 0) {
+			ret = ret ? ret : -EADDRINUSE;
 			goto fail;
 		}
-		if (peer != -ECONNREFUSED && peer != -ENOENT)
-			goto fail;
 		unlink(path);
 		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 			ret = -errno;
 			goto fail;
 		}
 	}
-	if (listen(fd, 64) < 0) {
+	if (chmod(path, 0600) < 0 || listen(fd, 64) < 0) {
 		ret = -errno;
 		unlink(path);
 		goto fail;

@@ -64,7 +64,15 @@ start_sleeper() {	# NAME [extra args]: pupa-vmm in the background, waits for the
 	return 1
 }
 
-if start_sleeper stop --control "$ctl" --vsock-cid 3 --vsock-uds "$WORK/v2.sock"; then
+# Under umask 000 too, the sockets are the owner's alone.
+saved_umask=$(umask)
+umask 000
+start_sleeper stop --control "$ctl" --vsock-cid 3 --vsock-uds "$WORK/v2.sock"
+started=$?
+umask "$saved_umask"
+if [ $started = 0 ]; then
+	modes="$(stat -c %a "$ctl") $(stat -c %a "$WORK/v2.sock")"
+	check "control and vsock sockets are 0600 under umask 000 (saw: $modes)" [ "$modes" = "600 600" ]
 	# Garbage first: each line gets an error and the VMM keeps serving.
 	long=$(head -c 10000 /dev/zero | tr '\0' x)
 	"$HV" ctl "$ctl" 4 'not json' '[1,2]' "$long" '{"request":"status"}' > "$WORK/bad.out"

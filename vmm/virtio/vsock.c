@@ -700,6 +700,10 @@ int virtio_vsock__init(struct virtio_vsock *vs, uint64_t guest_cid, const char *
 	if (vs->listen_fd == -EADDRINUSE)
 		return pupa_err_set(err, PUPA_GUEST_ERROR, GUEST_ERR_ALREADY_RUNNING,
 				    "--vsock-uds %s: another VMM is listening there", uds_path);
+	if (vs->listen_fd == -ENOTSOCK)
+		return guest_err(err, GUEST_ERR_BAD_CONFIG, "--vsock-uds %s: something that is "
+				 "not a socket is there; pupa-vmm replaces only stale sockets",
+				 uds_path);
 	if (vs->listen_fd < 0)
 		return guest_err(err, GUEST_ERR_DEVICE_INITIALIZATION, "--vsock-uds %s: %s", uds_path,
 				 strerror(-vs->listen_fd));
