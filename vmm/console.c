@@ -3,12 +3,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CONSOLE_ESCAPE 0x01	/* Ctrl-A */
 
 int console__open(struct console *con, const char *spec, struct pupa_err *err)
 {
+	struct stat st;
+
 	memset(con, 0, sizeof(*con));
 	con->out_fd = -1;
 	con->in_fd = -1;
@@ -29,10 +32,14 @@ int console__open(struct console *con, const char *spec, struct pupa_err *err)
 		}
 		return 0;
 	}
-	con->out_fd = open(spec, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	con->out_fd = open(spec, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (con->out_fd < 0)
 		return guest_err(err, GUEST_ERR_BAD_CONFIG, "--serial %s: %s", spec, strerror(errno));
 	con->owns_out = 1;
+	if (fstat(con->out_fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		capped_log__init(&con->log, con->out_fd, CAPPED_LOG_HEAD, CAPPED_LOG_TAIL);
+		con->capped = 1;
+	}
 	return 0;
 }
 
@@ -43,6 +50,11 @@ void console__write(struct console *con, const void *buf, size_t len)
 	if (con->out_fd < 0)
 		return;
 	pthread_mutex_lock(&con->lock);
+	if (con->capped) {
+		/* A full disk must not stop the guest either. */
+		(void)capped_log__write(&con->log, buf, len);
+		len = 0;
+	}
 	while (len > 0) {
 		ssize_t n = write(con->out_fd, p, len);
 

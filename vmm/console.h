@@ -11,11 +11,14 @@
 #include <stddef.h>
 #include <termios.h>
 
+#include "capped_log.h"
 #include "error.h"
 
 struct console {
 	int out_fd;		/* -1: discard */
 	int owns_out;
+	int capped;		/* a regular file: written through log */
+	struct capped_log log;
 	int in_fd;		/* -1: no input */
 	int raw;		/* terminal state saved in saved_tio */
 	int escape;		/* saw Ctrl-A */
@@ -23,7 +26,9 @@ struct console {
 	pthread_mutex_t lock;
 };
 
-/* spec is "stdio", "none" or a file path (created or truncated). */
+/* spec is "stdio", "none" or a file path (created or truncated). A regular
+ * file keeps the first and the last MiB of what the guest writes (see
+ * capped_log.h): the guest must not fill the host's disk. */
 int console__open(struct console *con, const char *spec, struct pupa_err *err);
 void console__write(struct console *con, const void *buf, size_t len);
 

@@ -67,3 +67,20 @@ if run_vm hvc --kernel "$BZIMAGE" --initrd "$WORK/marker.cpio" --cmdline "consol
 else
 	not_ok "virtio-console: with console=hvc0 the guest's output reaches the console log"
 fi
+
+# A guest that floods its console: the log keeps the first and the last MiB
+# with a marker between them, and stays bounded.
+cat > "$WORK/flood.sh" <<'T'
+head -c 6291456 /dev/zero | tr '\0' x
+echo
+echo FLOOD-END
+T
+make_initramfs "$WORK/flood.cpio" "$WORK/flood.sh"
+if run_vm flood --kernel "$BZIMAGE" --initrd "$WORK/flood.cpio" --cmdline "console=hvc0 quiet"; then
+	size=$(stat -c %s "$vm_console")
+	[ "$size" -le $((3 * 1048576 + 53)) ] && grep -q 'bytes dropped here]' "$vm_console" &&
+		grep -q '^FLOOD-END' "$vm_console" && grep -q 'PUPA-GUEST-BEGIN' "$vm_console"
+	check "a guest writing 6 MiB to its console: the log keeps head and tail, $size bytes" [ $? = 0 ]
+else
+	not_ok "a guest writing 6 MiB to its console: the VM did not finish cleanly"
+fi

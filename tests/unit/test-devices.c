@@ -2,8 +2,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "bus.h"
+#include "capped_log.h"
 #include "console.h"
 #include "devices/cmos.h"
 #include "devices/i8042.h"
@@ -237,6 +240,43 @@ START_TEST(console_escape)
 }
 END_TEST
 
+/* A guest that writes forever: the file keeps the head, a marker that says
+ * how much was dropped, and the tail in order, and stays bounded. */
+START_TEST(capped_log_keeps_head_and_tail)
+{
+	char path[] = "/tmp/pupa-capped-XXXXXX", buf[8192], line[16];
+	struct capped_log log;
+	struct stat st;
+	uint64_t written = 0;
+	ssize_t n;
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	capped_log__init(&log, fd, 1000, 500);
+	for (int i = 0; i < 100000; i++) {
+		snprintf(line, sizeof(line), "%07d\n", i);
+		ck_assert_int_eq(capped_log__write(&log, line, 8), 0);
+		written += 8;
+		ck_assert_uint_le(log.size, 1000 + 53 + 2 * 500);
+	}
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_uint_eq((uint64_t)st.st_size, log.size);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	ck_assert_int_eq(n, (ssize_t)log.size);
+	buf[n] = '\0';
+	/* The head: lines 0 to 124, exactly. */
+	ck_assert_int_eq(strncmp(buf, "0000000\n0000001\n", 16), 0);
+	ck_assert_int_eq(strncmp(buf + 992, "0000124\n", 8), 0);
+	ck_assert_ptr_nonnull(strstr(buf + 1000, "bytes dropped here]"));
+	/* The tail ends with the last line, and head + marker + tail + dropped
+	 * is everything written. */
+	ck_assert_str_eq(buf + n - 8, "0099999\n");
+	ck_assert_uint_eq(log.dropped + log.size - 53, written);
+	close(fd);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("devices");
@@ -250,6 +290,7 @@ int main(void)
 	tcase_add_test(tc, cmos_clock);
 	tcase_add_test(tc, bus_dispatch_and_overlap);
 	tcase_add_test(tc, console_escape);
+	tcase_add_test(tc, capped_log_keeps_head_and_tail);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

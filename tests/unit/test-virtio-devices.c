@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -195,6 +196,66 @@ START_TEST(blk_chain_without_status_needs_reset)
 }
 END_TEST
 
+/* stderr into a temporary file while a test runs; returns what it got. */
+static int stderr_saved = -1, stderr_file = -1;
+
+static void stderr_capture(void)
+{
+	char path[] = "/tmp/pupa-test-stderr.XXXXXX";
+
+	stderr_file = mkstemp(path);
+	ck_assert_int_ge(stderr_file, 0);
+	unlink(path);
+	fflush(stderr);
+	stderr_saved = dup(STDERR_FILENO);
+	dup2(stderr_file, STDERR_FILENO);
+}
+
+static char *stderr_release(void)
+{
+	static char buf[8192];
+	ssize_t n;
+
+	fflush(stderr);
+	dup2(stderr_saved, STDERR_FILENO);
+	close(stderr_saved);
+	n = pread(stderr_file, buf, sizeof(buf) - 1, 0);
+	close(stderr_file);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+/* A guest that breaks the device and resets it in a loop gets a bounded
+ * number of lines on pupa-vmm's stderr (the run folder's vmm.log). */
+START_TEST(needs_reset_warnings_rate_limited)
+{
+	struct virtio_blk blk;
+	int lines = 0;
+	char *out;
+
+	virtio_blk__init(&blk, "x", &mem);
+	stderr_capture();
+	for (int i = 0; i < 1000; i++) {
+		blk.vdev.status = VIRTIO_STATUS_DRIVER_OK;	/* the driver's reset */
+		virtio_dev__needs_reset(&blk.vdev, "broken chain");
+	}
+	out = stderr_release();
+	for (char *p = out; (p = strchr(p, '\n')); p++)
+		lines++;
+	ck_assert_int_eq(lines, VIRTIO_WARN_BURST);
+	ck_assert_uint_eq(blk.vdev.warn_suppressed, 1000 - VIRTIO_WARN_BURST);
+	/* A window later, the next warning says how many were not shown. */
+	blk.vdev.warn_window -= VIRTIO_WARN_WINDOW_S;
+	stderr_capture();
+	blk.vdev.status = VIRTIO_STATUS_DRIVER_OK;
+	virtio_dev__needs_reset(&blk.vdev, "broken chain");
+	out = stderr_release();
+	ck_assert_ptr_nonnull(strstr(out, "broken chain; device stopped until the driver resets it "
+				     "(995 more such warnings not shown)\n"));
+	virtio_blk__destroy(&blk);
+}
+END_TEST
+
 START_TEST(blk_modes)
 {
 	enum block_mode m;
@@ -364,6 +425,7 @@ int main(void)
 	tcase_add_test(tc, blk_volatile_keeps_file);
 	tcase_add_test(tc, blk_read_write_and_slots);
 	tcase_add_test(tc, blk_chain_without_status_needs_reset);
+	tcase_add_test(tc, needs_reset_warnings_rate_limited);
 	tcase_add_test(tc, blk_modes);
 	tcase_add_test(tc, vsock_malformed_packets);
 	tcase_add_test(tc, vsock_connection_and_credit);

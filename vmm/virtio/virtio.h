@@ -61,7 +61,15 @@ struct virtio_dev {
 	uint32_t config_generation;
 	virtio_irq_fn irq;		/* set by the transport */
 	void *irq_ctx;
+	/* A guest can break and reset a device in a loop: its warnings are
+	 * limited to VIRTIO_WARN_BURST per VIRTIO_WARN_WINDOW_S seconds. */
+	int64_t warn_window;		/* start, monotonic seconds */
+	unsigned int warn_count;	/* warnings in the window */
+	uint64_t warn_suppressed;	/* not printed since the last one that was */
 };
+
+#define VIRTIO_WARN_BURST 5
+#define VIRTIO_WARN_WINDOW_S 60
 
 void virtio_dev__init(struct virtio_dev *vdev, const struct virtio_dev_ops *ops, void *priv,
 		      const struct guest_mem *mem);
@@ -70,7 +78,8 @@ void virtio_dev__destroy(struct virtio_dev *vdev);
 /* Raise an interrupt for used buffers or a config change. Lock held. */
 void virtio_dev__signal(struct virtio_dev *vdev, uint32_t reason);
 
-/* A queue went bad: mark the device as needing a reset and tell the driver. */
+/* A queue went bad: mark the device as needing a reset, tell the driver,
+ * and say why on stderr (rate-limited). */
 void virtio_dev__needs_reset(struct virtio_dev *vdev, const char *why);
 
 /* Is the device live (DRIVER_OK, not broken)? */
