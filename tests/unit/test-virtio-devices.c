@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "disk/overlay.h"
 #include "event_loop.h"
 #include "virtio/blk.h"
 #include "virtio/vsock.h"
@@ -144,6 +145,47 @@ START_TEST(blk_volatile_keeps_file)
 	ck_assert_int_eq(f[3 * 512], 'D');			/* the file never changed */
 	virtio_blk__destroy(&blk);
 	unlink(img);
+}
+END_TEST
+
+/* The overlay keeps private sectors in a file that has no name (nothing to
+ * leave behind), takes no heap for the data, reads back what was written
+ * across chunk boundaries, and refuses, whole, a write past its cap. */
+START_TEST(overlay_file_backed_and_capped)
+{
+	char dir[] = "/tmp/pupa-test-ov.XXXXXX", cmd[64];
+	uint64_t sectors = 3ull << 20;		/* 1.5 GiB: three bitmap chunks */
+	static uint8_t buf[8 * 512];
+	struct disk_overlay *ov;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(disk_overlay__create(&ov, sectors, 8, dir), 0);
+	snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A %s)\"", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	memset(buf, 'P', sizeof(buf));
+	/* Four sectors straddling the first chunk boundary. */
+	ck_assert_int_eq(disk_overlay__write(ov, (1ull << 20) - 2, buf, 4), 0);
+	ck_assert_uint_eq(disk_overlay__used(ov), 4);
+	/* Rewriting private sectors costs nothing more. */
+	ck_assert_int_eq(disk_overlay__write(ov, (1ull << 20) - 1, buf, 2), 0);
+	ck_assert_uint_eq(disk_overlay__used(ov), 4);
+	memset(buf, 'B', sizeof(buf));
+	ck_assert_int_eq(disk_overlay__read(ov, (1ull << 20) - 3, buf, 6), 0);
+	ck_assert_int_eq(buf[0], 'B');
+	for (int i = 1; i < 5; i++)
+		ck_assert_int_eq(buf[i * 512], 'P');
+	ck_assert_int_eq(buf[5 * 512], 'B');
+	/* Past the cap of 8: refused whole, nothing changes. */
+	ck_assert_int_eq(disk_overlay__write(ov, 100, buf, 5), -ENOSPC);
+	ck_assert_uint_eq(disk_overlay__used(ov), 4);
+	memset(buf, 'B', 512);
+	ck_assert_int_eq(disk_overlay__read(ov, 100, buf, 1), 0);
+	ck_assert_int_eq(buf[0], 'B');
+	ck_assert_int_eq(disk_overlay__write(ov, 100, buf, 4), 0);
+	/* Out of the disk. */
+	ck_assert_int_eq(disk_overlay__write(ov, sectors - 1, buf, 2), -EINVAL);
+	disk_overlay__destroy(ov);
+	ck_assert_int_eq(rmdir(dir), 0);
 }
 END_TEST
 
@@ -426,6 +468,7 @@ int main(void)
 	tcase_add_test(tc, blk_read_write_and_slots);
 	tcase_add_test(tc, blk_chain_without_status_needs_reset);
 	tcase_add_test(tc, needs_reset_warnings_rate_limited);
+	tcase_add_test(tc, overlay_file_backed_and_capped);
 	tcase_add_test(tc, blk_modes);
 	tcase_add_test(tc, vsock_malformed_packets);
 	tcase_add_test(tc, vsock_connection_and_credit);

@@ -1,4 +1,5 @@
 #include "blk.h"
+#include "../disk/overlay.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,94 +33,6 @@ struct blk_req_hdr {
 	uint32_t reserved;
 	uint64_t sector;
 } __attribute__((packed));
-
-/* --- the volatile overlay: sector -> private copy, open addressing ---------- */
-
-struct blk_overlay {
-	uint64_t *keys;		/* sector + 1; 0 marks a free slot */
-	uint8_t **data;
-	size_t cap, used;
-};
-
-static size_t ov_slot(const struct blk_overlay *ov, uint64_t sector)
-{
-	uint64_t h = (sector + 1) * 0x9e3779b97f4a7c15ULL;
-
-	return (size_t)(h >> 17) & (ov->cap - 1);
-}
-
-static uint8_t *ov_find(const struct blk_overlay *ov, uint64_t sector)
-{
-	if (!ov || !ov->cap)
-		return NULL;
-	for (size_t i = ov_slot(ov, sector);; i = (i + 1) & (ov->cap - 1)) {
-		if (ov->keys[i] == 0)
-			return NULL;
-		if (ov->keys[i] == sector + 1)
-			return ov->data[i];
-	}
-}
-
-static int ov_grow(struct blk_overlay *ov)
-{
-	size_t ncap = ov->cap ? ov->cap * 2 : 1024;
-	uint64_t *keys = calloc(ncap, sizeof(*keys));
-	uint8_t **data = calloc(ncap, sizeof(*data));
-	struct blk_overlay n = { keys, data, ncap, 0 };
-
-	if (!keys || !data) {
-		free(keys);
-		free(data);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < ov->cap; i++) {
-		size_t j;
-
-		if (!ov->keys[i])
-			continue;
-		for (j = ov_slot(&n, ov->keys[i] - 1); n.keys[j]; j = (j + 1) & (ncap - 1))
-			;
-		n.keys[j] = ov->keys[i];
-		n.data[j] = ov->data[i];
-		n.used++;
-	}
-	free(ov->keys);
-	free(ov->data);
-	*ov = n;
-	return 0;
-}
-
-/* The private copy of a sector, created (from base) on first write. */
-static uint8_t *ov_get(struct blk_overlay *ov, uint64_t sector)
-{
-	uint8_t *p = ov_find(ov, sector);
-	size_t i;
-
-	if (p)
-		return p;
-	if ((ov->used + 1) * 4 > ov->cap * 3 && ov_grow(ov) < 0)
-		return NULL;
-	p = malloc(BLK_SECTOR_SIZE);
-	if (!p)
-		return NULL;
-	for (i = ov_slot(ov, sector); ov->keys[i]; i = (i + 1) & (ov->cap - 1))
-		;
-	ov->keys[i] = sector + 1;
-	ov->data[i] = p;
-	ov->used++;
-	return p;
-}
-
-static void ov_free(struct blk_overlay *ov)
-{
-	if (!ov)
-		return;
-	for (size_t i = 0; i < ov->cap; i++)
-		free(ov->data[i]);
-	free(ov->keys);
-	free(ov->data);
-	free(ov);
-}
 
 /* --- modes ------------------------------------------------------------------ */
 
@@ -197,12 +110,8 @@ static int read_sectors(struct virtio_blk *blk, uint64_t sector, uint8_t *buf, s
 		}
 		done += (size_t)n;
 	}
-	for (size_t s = 0; blk->overlay && s < len / BLK_SECTOR_SIZE; s++) {
-		const uint8_t *priv = ov_find(blk->overlay, sector + s);
-
-		if (priv)
-			memcpy(buf + s * BLK_SECTOR_SIZE, priv, BLK_SECTOR_SIZE);
-	}
+	if (blk->overlay)
+		return disk_overlay__read(blk->overlay, sector, buf, len / BLK_SECTOR_SIZE);
 	return 0;
 }
 
@@ -212,16 +121,8 @@ static int write_sectors(struct virtio_blk *blk, uint64_t sector, const uint8_t 
 
 	if (blk->mode == BLOCK_MODE_READ_ONLY)
 		return -EROFS;
-	if (blk->mode == BLOCK_MODE_VOLATILE_WRITE) {
-		for (size_t s = 0; s < len / BLK_SECTOR_SIZE; s++) {
-			uint8_t *priv = ov_get(blk->overlay, sector + s);
-
-			if (!priv)
-				return -ENOMEM;
-			memcpy(priv, buf + s * BLK_SECTOR_SIZE, BLK_SECTOR_SIZE);
-		}
-		return 0;
-	}
+	if (blk->mode == BLOCK_MODE_VOLATILE_WRITE)
+		return disk_overlay__write(blk->overlay, sector, buf, len / BLK_SECTOR_SIZE);
 	while (done < len) {
 		ssize_t n = pwrite(blk->fd, buf + done, len - done, (off_t)(sector * BLK_SECTOR_SIZE + done));
 
@@ -342,7 +243,7 @@ void virtio_blk__destroy(struct virtio_blk *blk)
 	if (blk->fd >= 0)
 		close(blk->fd);
 	blk->fd = -1;
-	ov_free(blk->overlay);
+	disk_overlay__destroy(blk->overlay);
 	blk->overlay = NULL;
 	free(blk->path);
 	free(blk->bounce);
@@ -377,7 +278,7 @@ static int open_medium(const char *path, enum block_mode mode, int *fd_out, uint
 int virtio_blk__attach(struct virtio_blk *blk, const char *path, enum block_mode mode,
 		       struct pupa_err *err)
 {
-	struct blk_overlay *ov = NULL;
+	struct disk_overlay *ov = NULL;
 	uint64_t sectors = 0;
 	char *copy;
 	int fd = -1, ret;
@@ -385,12 +286,19 @@ int virtio_blk__attach(struct virtio_blk *blk, const char *path, enum block_mode
 	ret = open_medium(path, mode, &fd, &sectors, err);
 	if (ret < 0)
 		return ret;
+	if (mode == BLOCK_MODE_VOLATILE_WRITE) {
+		/* At most the disk's own size: the guest cannot address more. */
+		ret = disk_overlay__create(&ov, sectors, sectors, NULL);
+		if (ret < 0) {
+			close(fd);
+			return guest_err(err, GUEST_ERR_BAD_CONFIG, "disk %s: no file for its "
+					 "volatile writes in $TMPDIR or /var/tmp: %s", path,
+					 strerror(-ret));
+		}
+	}
 	copy = strdup(path);
-	if (mode == BLOCK_MODE_VOLATILE_WRITE)
-		ov = calloc(1, sizeof(*ov));
-	if (!copy || (mode == BLOCK_MODE_VOLATILE_WRITE && !ov)) {
-		free(copy);
-		free(ov);
+	if (!copy) {
+		disk_overlay__destroy(ov);
 		close(fd);
 		return guest_err(err, GUEST_ERR_INTERNAL, "out of memory");
 	}
@@ -399,7 +307,7 @@ int virtio_blk__attach(struct virtio_blk *blk, const char *path, enum block_mode
 	if (blk->path) {
 		pthread_mutex_unlock(&blk->vdev.lock);
 		free(copy);
-		free(ov);
+		disk_overlay__destroy(ov);
 		close(fd);
 		return pupa_err_set(err, PUPA_GUEST_ERROR, GUEST_ERR_ALREADY_RUNNING,
 				    "slot %s already holds %s", blk->serial, blk->path);

@@ -19,7 +19,7 @@
 #define BLK_SERIAL_MAX		20	/* VIRTIO_BLK_ID_BYTES */
 #define BLK_MAX_REQUEST		(64u << 20)
 
-struct blk_overlay;
+struct disk_overlay;
 
 struct virtio_blk {
 	struct virtio_dev vdev;
@@ -28,7 +28,7 @@ struct virtio_blk {
 	int fd;
 	enum block_mode mode;
 	uint64_t sectors;
-	struct blk_overlay *overlay;	/* VolatileWrite only */
+	struct disk_overlay *overlay;	/* VolatileWrite only */
 	uint8_t *bounce;
 	size_t bounce_size;
 	struct virtq_chain chain;
