@@ -457,6 +457,45 @@ START_TEST(vsock_connection_and_credit)
 }
 END_TEST
 
+/*
+ * A guest that breaks its receive queue while the host has bytes for it:
+ * the device needs a reset, and the host socket must leave the poll set,
+ * or the main loop spins on a readable socket it cannot serve.
+ */
+START_TEST(vsock_broken_rx_stops_polling_host)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct epoll_event ev[8];
+	struct vsock_hdr h;
+	char path[96];
+	int l, peer;
+
+	vsock_start();
+	snprintf(path, sizeof(path), "%s_5001", uds);
+	strcpy(sa.sun_path, path);
+	l = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_eq(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(l, 4), 0);
+	h = pkt(VSOCK_OP_REQUEST, 1234, 5001, 0);
+	guest_send(&h, NULL, sizeof(h));
+	ck_assert_uint_eq(rx_pkt(0)->op, VSOCK_OP_RESPONSE);
+	peer = accept(l, NULL, NULL);
+	ck_assert_int_ge(peer, 0);
+	/* Every receive buffer left is smaller than a packet header. */
+	for (unsigned int i = 1; i < 8; i++)
+		tq_set(&vs.vdev.vq[0], i, 0x100000 + i * 0x1000, 8, VIRTQ_DESC_F_WRITE, 0);
+	ck_assert_int_eq(write(peer, "data", 4), 4);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_ge(ev_loop__run_once(&loop, 100), 0);
+	ck_assert(!virtio_dev__running(&vs.vdev));
+	ck_assert_int_eq(epoll_wait(loop.epfd, ev, 8, 0), 0);
+	close(peer);
+	close(l);
+	unlink(path);
+	vsock_stop();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("virtio devices");
@@ -472,6 +511,7 @@ int main(void)
 	tcase_add_test(tc, blk_modes);
 	tcase_add_test(tc, vsock_malformed_packets);
 	tcase_add_test(tc, vsock_connection_and_credit);
+	tcase_add_test(tc, vsock_broken_rx_stops_polling_host);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -72,8 +72,11 @@ static void update_events(struct vsock_conn *c)
 		return;
 	if (c->state == CONN_HOST_CONNECT)
 		ev |= EPOLLIN;
+	/* Host input only while the guest can take it: a starved or broken
+	 * receive queue would leave a readable socket we cannot serve, and
+	 * the loop would spin on it. */
 	if (c->state == CONN_ESTABLISHED && !c->host_eof && !c->guest_no_rcv && !c->closing &&
-	    credit(c) > 0 && !vs->rx_starved)
+	    credit(c) > 0 && !vs->rx_starved && virtio_dev__running(&vs->vdev))
 		ev |= EPOLLIN;
 	if (c->buf_len || c->ok_len)
 		ev |= EPOLLOUT;
