@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <time.h>
@@ -53,7 +54,9 @@ int agent_link_listen(struct agent_link *a, const char *uds, unsigned int port,
 			return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
 				       "the socket path %s_%u is too long", uds, port + i);
 		}
-		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 2) < 0) {
+		/* 0600 before listen(): only we may be the guest's peer. */
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    chmod(sa.sun_path, 0600) < 0 || listen(fd, 2) < 0) {
 			int e = errno;
 
 			if (fd >= 0)
@@ -71,17 +74,24 @@ int agent_link_hello_fd(const struct agent_link *a)
 	return a->listen_fd[0];
 }
 
+/* Send the message built in a->w, within the same deadline as a reply. */
+static int agent__send(struct agent_link *a)
+{
+	return proto_send(a->fd, &a->w, AGENT_REPLY_MS, a->cancel);
+}
+
 /* A message of one of the wanted types, or an error naming what came. */
 static int agent__expect(struct agent_link *a, uint16_t want, const char *what,
 			 struct proto_msg *m, struct pupa_err *err)
 {
-	int rc = proto_recv(a->fd, &a->rb, m, AGENT_REPLY_MS);
+	int rc = proto_recv(a->fd, &a->rb, m, AGENT_REPLY_MS, a->cancel);
 	char msg[AGENT_MAX_STR] = "";
 
 	if (rc < 0)
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
 			       "pupa-init did not answer %s: %s", what,
-			       rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
+			       rc == -ETIMEDOUT ? "no whole answer within 30 s" :
+			       rc == -EINTR ? "interrupted" : strerror(-rc));
 	if (m->type == PROTO_ERROR) {
 		proto_get_str(m, F_MESSAGE, msg, sizeof(msg));
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "pupa-init: %s: %s", what, msg);
@@ -98,7 +108,9 @@ int agent_link_hello(struct agent_link *a, struct pupa_err *err)
 	uint32_t version = 0;
 	int ret;
 
-	a->fd = accept4(a->listen_fd[0], NULL, NULL, SOCK_CLOEXEC);
+	/* Non-blocking, so that a send to a guest that stops reading keeps
+	 * its deadline. */
+	a->fd = accept4(a->listen_fd[0], NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (a->fd < 0)
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "accepting pupa-init: %s",
 			       strerror(errno));
@@ -120,8 +132,9 @@ int agent_link_attach(struct agent_link *a, const char *serial, uint32_t mount_m
 	proto_begin(&a->w, PROTO_ATTACHED);
 	proto_put_str(&a->w, F_SERIAL, serial);
 	proto_put_u32(&a->w, F_MOUNT_MODE, mount_mode);
-	if (proto_send(a->fd, &a->w) < 0)
-		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "pupa-init went away");
+	if (agent__send(a) < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
+			       "pupa-init does not take the root disk's message");
 	return agent__expect(a, PROTO_ACK, "the root disk", &m, err);
 }
 
@@ -148,7 +161,7 @@ static int agent__send_start(struct agent_link *a, const struct agent_command *c
 	proto_put_u32(&a->w, F_STDIN_PORT, cmd->interactive ? a->port + 1 : 0);
 	proto_put_u32(&a->w, F_STDOUT_PORT, a->port + 2);
 	proto_put_u32(&a->w, F_STDERR_PORT, a->port + 3);
-	return proto_send(a->fd, &a->w);
+	return agent__send(a);
 }
 
 static void agent__send_u32(struct agent_link *a, uint16_t type, uint16_t tag, uint32_t v,
@@ -158,7 +171,7 @@ static void agent__send_u32(struct agent_link *a, uint16_t type, uint16_t tag, u
 	proto_put_u32(&a->w, tag, v);
 	if (tag2)
 		proto_put_u32(&a->w, tag2, v2);
-	proto_send(a->fd, &a->w);
+	agent__send(a);
 }
 
 /* The relay's state, one slot per stream. */
@@ -215,6 +228,8 @@ static int agent__control(struct agent_link *a, struct agent_run *r, const struc
 	struct proto_msg m;
 	long n = proto_rbuf_read(&a->rb, a->fd);
 
+	if (n == -EAGAIN)
+		return 1;	/* readable, then not: poll again */
 	if (n <= 0)
 		return r->exited ? 0 : mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
 					      "pupa-init went away without an exit status");
@@ -240,7 +255,7 @@ static int agent__control(struct agent_link *a, struct agent_run *r, const struc
 			r->exited = 1;
 			r->exit_at = agent__ms();
 			proto_begin(&a->w, PROTO_ACK);
-			proto_send(a->fd, &a->w);
+			agent__send(a);
 		} else if (m.type == PROTO_ERROR) {
 			return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "pupa-init: %s", msg);
 		}

@@ -315,6 +315,7 @@ static int start__launch(struct start *s, const char *hostname, struct pupa_err 
 	if (ret < 0)
 		return ret;
 	s->agent_listening = 1;
+	s->agent.cancel = s->sig;	/* Ctrl-C ends any wait for the guest */
 	ret = vmm_proc_spawn(&s->vmm, &spec, err);
 	if (ret == 0)
 		s->vmm_started = 1;
@@ -454,7 +455,8 @@ static int start__run(struct start *s)
 			return start__wait_failed(s, w);
 	}
 	if (agent_link_hello(&s->agent, &err) < 0)
-		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
+		return *s->sig ? start__wait_failed(s, WAIT_SIGNAL) :
+				 start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
 
 	/* kDownloading, then kExtracting: shown from the pull's own numbers. */
 	for (int i = 0; i < 2; i++) {
@@ -479,7 +481,8 @@ static int start__run(struct start *s)
 	    rootfs_disk_prepare(&s->disk, s->o->rootfs_mode, s->pull.res.image_path, s->rundir, &err) < 0 ||
 	    vmm_proc_attach(&s->vmm, "rootfs", s->disk.path, s->disk.block_mode, &err) < 0 ||
 	    agent_link_attach(&s->agent, "rootfs", s->disk.mount_mode, &err) < 0)
-		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
+		return *s->sig ? start__wait_failed(s, WAIT_SIGNAL) :
+				 start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
 
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.argv = s->o->argv && s->o->argv[0] ? s->o->argv : default_argv;

@@ -105,13 +105,13 @@ static void send_error(int fd, const char *message)
 	proto_begin(&wbuf, PROTO_ERROR);
 	proto_put_str(&wbuf, F_MESSAGE, message);
 	proto_put_u32(&wbuf, F_CODE, EXIT_RUNTIME_FAILURE);
-	proto_send(fd, &wbuf);
+	proto_send(fd, &wbuf, -1, NULL);
 }
 
 static void send_simple(int fd, enum proto_type type)
 {
 	proto_begin(&wbuf, type);
-	proto_send(fd, &wbuf);
+	proto_send(fd, &wbuf, -1, NULL);
 }
 
 static int handle_attached(int fd, const struct proto_msg *m, int *mounted)
@@ -287,11 +287,11 @@ static void __attribute__((noreturn)) report_exit(int fd, uint16_t tag, uint32_t
 	proto_put_u32(&wbuf, tag, value);
 	if (message)
 		proto_put_str(&wbuf, F_MESSAGE, message);
-	if (proto_send(fd, &wbuf) == 0) {
+	if (proto_send(fd, &wbuf, -1, NULL) == 0) {
 		long deadline = agent_now_ms() + ACK_TIMEOUT_MS;
 
 		while (agent_now_ms() < deadline) {
-			int ret = proto_recv(fd, &rbuf, &m, (int)(deadline - agent_now_ms()));
+			int ret = proto_recv(fd, &rbuf, &m, (int)(deadline - agent_now_ms()), NULL);
 
 			if (ret < 0 || m.type == PROTO_ACK)
 				break;
@@ -405,7 +405,7 @@ static void __attribute__((noreturn)) run_container(int ctl, const struct proto_
 		report_exit(ctl, F_EXIT_CODE, (uint32_t)code, err);
 	proto_begin(&wbuf, PROTO_STARTED);
 	proto_put_u32(&wbuf, F_PID, (uint32_t)pid);
-	proto_send(ctl, &wbuf);
+	proto_send(ctl, &wbuf, -1, NULL);
 
 	for (;;) {
 		struct pollfd p[8];
@@ -496,11 +496,11 @@ int main(void)
 		die("cannot connect to the host's agent port over vsock");
 	proto_begin(&wbuf, PROTO_HELLO);
 	proto_put_u32(&wbuf, F_VERSION, AGENT_PROTO_VERSION);
-	if (proto_send(fd, &wbuf) < 0)
+	if (proto_send(fd, &wbuf, -1, NULL) < 0)
 		die("cannot say hello to the host");
 
 	for (;;) {
-		int ret = proto_recv(fd, &rbuf, &m, -1);
+		int ret = proto_recv(fd, &rbuf, &m, -1, NULL);
 
 		if (ret == -EPROTO || ret == -EMSGSIZE) {
 			send_error(fd, "malformed frame; closing");

@@ -89,7 +89,7 @@ static int accept_within(int l, int ms, const char *what)
 
 static void expect(int fd, struct proto_msg *m, int timeout)
 {
-	int ret = proto_recv(fd, &rb, m, timeout);
+	int ret = proto_recv(fd, &rb, m, timeout, NULL);
 
 	if (ret < 0) {
 		fprintf(stderr, "agent-host: no answer from the agent: %s\n", strerror(-ret));
@@ -179,7 +179,7 @@ int main(int argc, char *argv[])
 	proto_begin(&w, PROTO_ATTACHED);
 	proto_put_str(&w, F_SERIAL, serial);
 	proto_put_u32(&w, F_MOUNT_MODE, !strcmp(mode, "rw") ? MOUNT_RW : !strcmp(mode, "ro") ? MOUNT_RO : MOUNT_OVERLAY);
-	proto_send(agent, &w);
+	proto_send(agent, &w, -1, NULL);
 	expect(agent, &m, 30000);
 
 	lin = listen_on(uds, port + 1);
@@ -200,7 +200,7 @@ int main(int argc, char *argv[])
 	proto_put_u32(&w, F_STDIN_PORT, no_stdin ? 0 : port + 1);
 	proto_put_u32(&w, F_STDOUT_PORT, port + 2);
 	proto_put_u32(&w, F_STDERR_PORT, port + 3);
-	proto_send(agent, &w);
+	proto_send(agent, &w, -1, NULL);
 
 	fout = accept_within(lout, 30000, "stdout");
 	if (!no_stdin)
@@ -225,7 +225,7 @@ int main(int argc, char *argv[])
 		if (sig_after >= 0 && now_ms() - t0 >= sig_after) {
 			proto_begin(&w, PROTO_SIGNAL);
 			proto_put_u32(&w, F_SIGNO, (uint32_t)sig);
-			proto_send(agent, &w);
+			proto_send(agent, &w, -1, NULL);
 			sig_after = -1;
 		}
 		if (poll(p, 5, 100) < 0)
@@ -291,7 +291,7 @@ int main(int argc, char *argv[])
 					code = 125;
 				exit_at = now_ms();
 				proto_begin(&w, PROTO_ACK);
-				proto_send(agent, &w);
+				proto_send(agent, &w, -1, NULL);
 			}
 		}
 	}

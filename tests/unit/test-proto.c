@@ -1,9 +1,17 @@
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "proto.h"
+#include "proto_io.h"
 #include "unit.h"
 
 static struct proto_writer w;
@@ -180,6 +188,102 @@ START_TEST(random_bytes_never_crash)
 }
 END_TEST
 
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* A peer that sends a valid frame a byte every 30 ms cannot keep a receive
+ * alive past its deadline: one deadline per message, not per byte. */
+START_TEST(recv_deadline_is_per_message)
+{
+	static struct proto_rbuf rb;
+	long n = build_start(), t0;
+	int sv[2], ret;
+	pid_t pid;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	pid = fork();
+	if (pid == 0) {
+		for (long i = 0; i < n; i++) {
+			if (write(sv[1], w.buf + i, 1) != 1)
+				_exit(1);
+			usleep(30000);
+		}
+		_exit(0);
+	}
+	close(sv[1]);
+	t0 = now_ms();
+	ret = proto_recv(sv[0], &rb, &msg, 300, NULL);
+	ck_assert_int_eq(ret, -ETIMEDOUT);
+	ck_assert_int_lt(now_ms() - t0, 600);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(sv[0]);
+}
+END_TEST
+
+static volatile sig_atomic_t cancelled;
+
+static void on_alarm(int sig)
+{
+	cancelled = sig;
+}
+
+/* A signal's flag ends a wait without a deadline, a receive or a send. */
+START_TEST(signal_flag_ends_waits)
+{
+	static struct proto_rbuf rb;
+	struct sigaction sa = { .sa_handler = on_alarm };
+	struct itimerval it = { .it_value = { 0, 100000 } };
+	int sv[2], ret;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	cancelled = 0;
+	setitimer(ITIMER_REAL, &it, NULL);
+	ret = proto_recv(sv[0], &rb, &msg, -1, &cancelled);
+	ck_assert_int_eq(ret, -EINTR);
+	ck_assert_int_eq(cancelled, SIGALRM);
+
+	/* Fill the peer's buffer, then a send blocks until the flag is set. */
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	cancelled = 0;
+	build_start();
+	while (write(sv[0], w.buf, (size_t)proto_finish(&w)) > 0)
+		;
+	setitimer(ITIMER_REAL, &it, NULL);
+	ret = proto_send(sv[0], &w, -1, &cancelled);
+	ck_assert_int_eq(ret, -EINTR);
+	close(sv[0]);
+	close(sv[1]);
+}
+END_TEST
+
+/* A peer that stops reading: a send to it ends at its deadline. */
+START_TEST(send_deadline_on_a_peer_that_stops_reading)
+{
+	int sv[2], ret = 0, sends = 0;
+	long t0;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	t0 = now_ms();
+	while (ret == 0 && sends < 100000) {
+		build_start();
+		ret = proto_send(sv[0], &w, 200, NULL);
+		sends++;
+	}
+	ck_assert_int_eq(ret, -ETIMEDOUT);
+	ck_assert_int_lt(now_ms() - t0, 2000);
+	close(sv[0]);
+	close(sv[1]);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("proto");
@@ -192,6 +296,9 @@ int main(void)
 	tcase_add_test(tc, oversized);
 	tcase_add_test(tc, too_many_fields);
 	tcase_add_test(tc, random_bytes_never_crash);
+	tcase_add_test(tc, recv_deadline_is_per_message);
+	tcase_add_test(tc, signal_flag_ends_waits);
+	tcase_add_test(tc, send_deadline_on_a_peer_that_stops_reading);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
