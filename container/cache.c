@@ -3,6 +3,7 @@
  * temporary name and renamed, so a reader sees the old or the new one.
  */
 #include <dirent.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -49,40 +50,76 @@ static int cache__mkdirs(const char *path)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
 			return -errno;
 		*p = '/';
 	}
-	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
 }
 
-/* A builder killed mid-pull leaves its file in tmp/, no longer locked. */
+/*
+ * A builder killed mid-pull leaves its file in tmp/, no longer locked.
+ * Through descriptors, never following a symlink: a tmp/ pointing
+ * elsewhere must not make pupa delete files there.
+ */
 static void cache__clean_tmp(const struct cache *c)
 {
-	char dir[4200], path[4500];
+	char dir[4200];
 	struct dirent *de;
+	int dfd;
 	DIR *d;
 
 	cache_path(c, dir, sizeof(dir), "tmp");
-	d = opendir(dir);
-	if (!d)
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
 		return;
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return;
+	}
 	while ((de = readdir(d))) {
 		int fd;
 
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		fd = openat(dfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 		if (fd < 0)
 			continue;
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			unlink(path);
+			unlinkat(dfd, de->d_name, 0);
 		close(fd);
 	}
 	closedir(d);
+}
+
+/*
+ * The cache is the user's own: images in it are handed to VMs and trusted.
+ * A directory someone else owns or may write to could have an image swapped
+ * under us; a symlinked subdirectory could send writes anywhere.
+ */
+static int cache__check_dir(const char *path, int follow, struct pupa_err *err)
+{
+	struct stat st;
+
+	if ((follow ? stat(path, &st) : lstat(path, &st)) < 0)
+		return cache__storage_err(err, errno, "cannot use the cache directory", path);
+	if (!S_ISDIR(st.st_mode))
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "the cache directory %s is not a directory%s", path,
+			       S_ISLNK(st.st_mode) ? " (a symlink): remove it" : "");
+	if (st.st_uid != geteuid())
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "the cache directory %s belongs to uid %u, not to you (uid %u): "
+			       "use a cache of your own (--cache-dir)", path,
+			       (unsigned int)st.st_uid, (unsigned int)geteuid());
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "the cache directory %s may be written by others (mode %03o): "
+			       "chmod go-w it", path, (unsigned int)(st.st_mode & 07777));
+	return 0;
 }
 
 int cache_open(struct cache *c, const char *dir, struct pupa_err *err)
@@ -105,7 +142,13 @@ int cache_open(struct cache *c, const char *dir, struct pupa_err *err)
 		rc = cache__mkdirs(sub);
 		if (rc < 0)
 			return cache__storage_err(err, -rc, "cannot create the cache directory", sub);
+		rc = cache__check_dir(sub, 0, err);
+		if (rc < 0)
+			return rc;
 	}
+	rc = cache__check_dir(c->dir, 1, err);
+	if (rc < 0)
+		return rc;
 	cache__clean_tmp(c);
 	return 0;
 }
@@ -116,7 +159,7 @@ int cache_lock(const struct cache *c, const char *key, int *waited, struct pupa_
 	int fd;
 
 	cache_path(c, path, sizeof(path), "locks/%s.lock", key);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return cache__storage_err(err, errno, "cannot open the lock", path);
 	*waited = 0;
@@ -144,7 +187,9 @@ static int cache__write_json(const char *path, json_t *obj, struct pupa_err *err
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
 	len = strlen(text);
 	snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* A file of that name is from a dead process that had our pid. */
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		e = errno;
 	} else {
@@ -282,13 +327,69 @@ static int cache__fsync_path(const char *path, int flags)
 	return rc;
 }
 
+/*
+ * The image file's own checksum: SHA-256 over its data extents, each led
+ * by its offset and length (holes cost nothing to skip, and a hole that
+ * turned into zeros, or the reverse, still changes the sum). The download's
+ * digest names the image, but its bytes are not kept to check it again.
+ */
+static int cache__image_sum(int fd, uint64_t *size, char *hex)
+{
+	enum { CHUNK = 1 << 20 };
+	struct digest *d = digest_new();
+	char *buf = malloc(CHUNK);
+	struct stat st;
+	off_t data = 0, hole;
+	int ret = 0;
+
+	if (!d || !buf || fstat(fd, &st) < 0) {
+		ret = !d || !buf ? -ENOMEM : -errno;
+		goto out;
+	}
+	*size = (uint64_t)st.st_size;
+	while ((data = lseek(fd, data, SEEK_DATA)) >= 0) {
+		uint64_t head[2];
+
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0) {
+			ret = -errno;
+			goto out;
+		}
+		head[0] = htole64((uint64_t)data);
+		head[1] = htole64((uint64_t)(hole - data));
+		digest_update(d, head, sizeof(head));
+		for (; data < hole;) {
+			size_t want = hole - data > CHUNK ? CHUNK : (size_t)(hole - data);
+			ssize_t n = pread(fd, buf, want, data);
+
+			if (n <= 0) {
+				ret = n < 0 ? -errno : -EIO;
+				goto out;
+			}
+			digest_update(d, buf, (size_t)n);
+			data += n;
+		}
+	}
+	if (errno != ENXIO)
+		ret = -errno;
+	else
+		digest_hex(d, hex);
+out:
+	free(buf);
+	if (d)
+		digest_free(d);
+	return ret;
+}
+
 static int cache__put_meta(const struct cache *c, const struct cache_meta *m,
 			   struct pupa_err *err)
 {
 	char path[4200];
-	json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I}", "digest", m->digest,
+	json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "digest", m->digest,
 			      "source", m->source, "compressed_bytes", (json_int_t)m->compressed,
-			      "entries", (json_int_t)m->entries, "created", (json_int_t)m->created);
+			      "entries", (json_int_t)m->entries, "created", (json_int_t)m->created,
+			      "image_bytes", (json_int_t)m->image_bytes,
+			      "image_sha256", m->image_sha256);
 	int ret;
 
 	cache_path(c, path, sizeof(path), "images/%s.json", m->digest);
@@ -301,13 +402,18 @@ int cache_publish(const struct cache *c, const char *tmp, const struct cache_met
 		  struct pupa_err *err)
 {
 	char path[4200], dir[4200];
-	int rc;
+	struct cache_meta m = *meta;
+	int rc, fd;
 
-	rc = cache__fsync_path(tmp, O_RDONLY);
+	fd = open(tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return cache__storage_err(err, errno, "cannot open", tmp);
+	rc = fsync(fd) < 0 ? -errno : cache__image_sum(fd, &m.image_bytes, m.image_sha256);
+	close(fd);
 	if (rc < 0)
-		return cache__storage_err(err, -rc, "cannot sync", tmp);
+		return cache__storage_err(err, -rc, "cannot sync and checksum", tmp);
 	/* The meta first: an image never appears without it. */
-	rc = cache__put_meta(c, meta, err);
+	rc = cache__put_meta(c, &m, err);
 	if (rc < 0)
 		return rc;
 	cache_path(c, path, sizeof(path), "images/%s.ext4", meta->digest);
@@ -353,7 +459,36 @@ int cache_meta_get(const struct cache *c, const char *digest, struct cache_meta 
 	m->entries = (uint64_t)json_integer_value(json_object_get(o, "entries"));
 	if (json_object_get(o, "created"))
 		m->created = (time_t)json_integer_value(json_object_get(o, "created"));
+	m->image_bytes = (uint64_t)json_integer_value(json_object_get(o, "image_bytes"));
+	cache__copy_str(o, "image_sha256", m->image_sha256, sizeof(m->image_sha256));
 	json_decref(o);
+	return 0;
+}
+
+int cache_verify(const struct cache *c, const char *digest, struct pupa_err *err)
+{
+	char path[4200], sum[DIGEST_HEX_LEN + 1];
+	struct cache_meta m;
+	uint64_t size;
+	int fd, rc;
+
+	if (cache_meta_get(c, digest, &m) < 0 || !m.image_sha256[0])
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "image %.12s has no recorded checksum", digest);
+	cache_path(c, path, sizeof(path), "images/%s.ext4", digest);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return cache__storage_err(err, errno, "cannot open", path);
+	rc = cache__image_sum(fd, &size, sum);
+	close(fd);
+	if (rc < 0)
+		return cache__storage_err(err, -rc, "cannot read", path);
+	if (size != m.image_bytes || strcmp(sum, m.image_sha256) != 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "image %.12s changed since it was built (%" PRIu64 " bytes, "
+			       "recorded %" PRIu64 "; checksum %s): pupa rmi it and pull again",
+			       digest, size, m.image_bytes,
+			       strcmp(sum, m.image_sha256) ? "differs" : "matches");
 	return 0;
 }
 
@@ -415,6 +550,23 @@ int cache_list(const struct cache *c, int (*fn)(const struct cache_meta *m, void
 	return ret;
 }
 
+/* The cheap check on every use: the size recorded when it was built. */
+static int cache__check_size(const struct cache *c, const char *digest, int fd,
+			     struct pupa_err *err)
+{
+	struct cache_meta m;
+	struct stat st;
+
+	if (cache_meta_get(c, digest, &m) < 0 || !m.image_bytes || fstat(fd, &st) < 0 ||
+	    (uint64_t)st.st_size == m.image_bytes)
+		return fd;
+	close(fd);
+	return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+		       "image %.12s is %" PRIu64 " bytes, %" PRIu64 " when it was built: it was "
+		       "changed or truncated; pupa rmi %.12s and pull again", digest,
+		       (uint64_t)st.st_size, m.image_bytes, digest);
+}
+
 int cache_hold(const struct cache *c, const char *digest, struct pupa_err *err)
 {
 	char path[4200];
@@ -432,7 +584,7 @@ int cache_hold(const struct cache *c, const char *digest, struct pupa_err *err)
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "cannot lock %s: %s",
 			       path, strerror(e));
 	}
-	return fd;
+	return cache__check_size(c, digest, fd, err);
 }
 
 /* Drop index entries that point at digest. */
@@ -562,7 +714,7 @@ int cache_prune(const struct cache *c, unsigned int *images, uint64_t *bytes,
 		if (strlen(de->d_name) != DIGEST_HEX_LEN)
 			continue;
 		cache_path(c, path, sizeof(path), "locks/%s.lock", de->d_name);
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
 			if (fd >= 0)
 				close(fd);

@@ -44,6 +44,8 @@ struct cache_meta {
 	uint64_t disk;		/* blocks it takes on disk (sparse) */
 	time_t created;
 	int in_use;
+	uint64_t image_bytes;	/* recorded at publish: the file's size ... */
+	char image_sha256[DIGEST_HEX_LEN + 1];	/* ... and its data's checksum */
 };
 
 /* dir NULL: $XDG_CACHE_HOME/pupa or ~/.cache/pupa. Creates the layout and
@@ -71,11 +73,14 @@ int cache_has_image(const struct cache *c, const char *digest);
 /* A new file in tmp/, locked; returns its fd (the lock lives with it). */
 int cache_tmp_image(const struct cache *c, char *path, size_t len, struct pupa_err *err);
 
-/* fsync and rename the built image into images/, then write its meta. */
+/* fsync and checksum the built image, write its meta, rename it into images/. */
 int cache_publish(const struct cache *c, const char *tmp, const struct cache_meta *meta,
 		  struct pupa_err *err);
 
 int cache_meta_get(const struct cache *c, const char *digest, struct cache_meta *m);
+
+/* Read the whole image and compare it with its recorded size and checksum. */
+int cache_verify(const struct cache *c, const char *digest, struct pupa_err *err);
 
 /* Calls fn for each image, oldest first. */
 int cache_list(const struct cache *c, int (*fn)(const struct cache_meta *m, void *opaque),

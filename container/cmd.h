@@ -46,7 +46,7 @@ enum {
 	"                  [--progress MODE] [--rootfs-mode volatile|ro|rw]\n" \
 	"                  [--sha256 HEX] [--status-fd N] [--timeout SECONDS] [--timings]\n" \
 	"                  [IMAGE] [-- COMMAND [ARG...]]\n"
-#define CMD_IMAGES_SYNOPSIS "pupa images [--cache-dir DIR] [--no-trunc]\n"
+#define CMD_IMAGES_SYNOPSIS "pupa images [--cache-dir DIR] [--no-trunc] [--verify]\n"
 #define CMD_RMI_SYNOPSIS "pupa rmi [--cache-dir DIR] IMAGE...\n"
 #define CMD_PRUNE_SYNOPSIS "pupa prune [--cache-dir DIR]\n"
 

@@ -227,8 +227,9 @@ int cmd_pull(int argc, char **argv)
 static const char images_usage[] = "usage: " CMD_IMAGES_SYNOPSIS;
 
 struct cmd_images_ctx {
-	int no_trunc;
-	unsigned int count;
+	const struct cache *cache;
+	int no_trunc, verify;
+	unsigned int count, bad;
 };
 
 static int cmd__image_row(const struct cache_meta *m, void *opaque)
@@ -237,6 +238,19 @@ static int cmd__image_row(const struct cache_meta *m, void *opaque)
 	char created[32], size[32], disk[32];
 	struct tm tm;
 
+	if (ctx->verify) {
+		struct pupa_err err = { 0 };
+
+		if (cache_verify(ctx->cache, m->digest, &err) < 0) {
+			printf("%-*.*s  FAILED  %s\n", ctx->no_trunc ? 64 : 12,
+			       ctx->no_trunc ? 64 : 12, m->digest, err.msg);
+			ctx->bad++;
+		} else {
+			printf("%-*.*s  OK\n", ctx->no_trunc ? 64 : 12, ctx->no_trunc ? 64 : 12,
+			       m->digest);
+		}
+		return 0;
+	}
 	localtime_r(&m->created, &tm);
 	strftime(created, sizeof(created), "%Y-%m-%d %H:%M", &tm);
 	snprintf(size, sizeof(size), "%.1fM", (double)m->size / 1048576);
@@ -253,6 +267,7 @@ int cmd_images(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "cache-dir", required_argument, NULL, CMD_OPT_CACHE_DIR },
 		{ "no-trunc", no_argument, NULL, 'n' },
+		{ "verify", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -270,6 +285,9 @@ int cmd_images(int argc, char **argv)
 		case 'n':
 			ctx.no_trunc = 1;
 			break;
+		case 'v':
+			ctx.verify = 1;
+			break;
 		case 'h':
 			fputs(images_usage, stdout);
 			return 0;
@@ -284,11 +302,13 @@ int cmd_images(int argc, char **argv)
 	}
 	if (cache_open(&c, cache_dir, &err) < 0)
 		return cmd_fail(&err);
-	printf("%-*s  %9s  %9s  %-16s  %-6s  %s\n", ctx.no_trunc ? 64 : 12, "DIGEST", "SIZE",
-	       "ON DISK", "CREATED", "STATE", "SOURCE");
+	ctx.cache = &c;
+	if (!ctx.verify)
+		printf("%-*s  %9s  %9s  %-16s  %-6s  %s\n", ctx.no_trunc ? 64 : 12, "DIGEST",
+		       "SIZE", "ON DISK", "CREATED", "STATE", "SOURCE");
 	if (cache_list(&c, cmd__image_row, &ctx, &err) < 0)
 		return cmd_fail(&err);
-	return 0;
+	return ctx.bad ? CMD_EXIT_FAILURE : 0;
 }
 
 static const char rmi_usage[] = "usage: " CMD_RMI_SYNOPSIS;

@@ -385,7 +385,7 @@ static int pull__open_tee(struct pull_run *r, struct pupa_err *err)
 		return 0;
 	}
 	cache_path(r->cache, path, sizeof(path), "partial/%s", r->key);
-	r->tee_fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	r->tee_fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (r->tee_fd < 0)
 		return mgr_err(err, errno == ENOSPC ? GUEST_MANAGER_ERR_NO_STORAGE :
 			       GUEST_MANAGER_ERR_START_FAILURE, "cannot open %s: %s", path,
