@@ -128,6 +128,7 @@ static int start__fail(struct start *s, enum container_status in, int status, co
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
+	pupa_text_sanitize(reason);	/* guest console lines, HTTP reasons */
 	progress_fail(s->p, in ? in : s->state, reason);
 	fprintf(stderr, "pupa: failed in %s: %s\n",
 		pupa_enum_human(PUPA_CONTAINER_STATUS, in ? in : s->state), reason);

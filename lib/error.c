@@ -1,7 +1,53 @@
 #include "error.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
+
+/* The length of the UTF-8 sequence at s, 0 if it is not a valid one. */
+static int utf8_len(const unsigned char *s, uint32_t *cp)
+{
+	int n = s[0] >= 0xf0 && s[0] < 0xf5 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
+
+	if (s[0] >= 0xf5)
+		n = 0;
+	*cp = n == 2 ? s[0] & 0x1f : n == 3 ? s[0] & 0x0f : s[0] & 0x07;
+	for (int i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		*cp = *cp << 6 | (s[i] & 0x3f);
+	}
+	return n;
+}
+
+void pupa_text_sanitize(char *text)
+{
+	unsigned char *s = (unsigned char *)text;
+
+	while (*s) {
+		uint32_t cp;
+		int n;
+
+		if (*s < 0x20 || *s == 0x7f) {
+			*s++ = '?';
+			continue;
+		}
+		if (*s < 0x80) {
+			s++;
+			continue;
+		}
+		n = utf8_len(s, &cp);
+		if (n == 0) {
+			*s++ = '?';
+			continue;
+		}
+		/* C1 controls (U+0080 to U+009F) act like ESC on many terminals. */
+		if (cp >= 0x80 && cp <= 0x9f)
+			memset(s, '?', (size_t)n);
+		s += n;
+	}
+}
 
 int pupa_err_set(struct pupa_err *err, enum pupa_enum_type type, uint32_t code,
 		 const char *fmt, ...)
@@ -14,6 +60,7 @@ int pupa_err_set(struct pupa_err *err, enum pupa_enum_type type, uint32_t code,
 		va_start(ap, fmt);
 		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 		va_end(ap);
+		pupa_text_sanitize(err->msg);
 	}
 	return -(int)code;
 }
@@ -31,5 +78,6 @@ int pupa_why(char *why, unsigned long len, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, len, fmt, ap);
 	va_end(ap);
+	pupa_text_sanitize(why);
 	return err;
 }

@@ -29,6 +29,14 @@ int pupa_err_set(struct pupa_err *err, enum pupa_enum_type type, uint32_t code,
 int pupa_why(char *why, unsigned long len, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/*
+ * Messages quote outside text: archive entry names, HTTP reasons, what a
+ * guest says. Replace every control character (C0, DEL, C1) and every byte
+ * that is not valid UTF-8 with '?', in place, so no escape sequence reaches
+ * the terminal. pupa_err_set and pupa_why do this to every message.
+ */
+void pupa_text_sanitize(char *s);
+
 /* "BadConfig (GuestError 3): message" */
 void pupa_err_format(const struct pupa_err *err, char *buf, unsigned long len);
 

@@ -12,6 +12,7 @@
  *              through it
  *   hardlink   a hard link whose target climbs out with ".."
  *   replace    names replaced by later entries of other types
+ *   escape     an absolute path with terminal escapes in its name
  *   deep       one file whose path has N components "a/a/.../f" (default
  *              2048: 4095 bytes), none of its directories listed
  *   headers    N hard links (default 200000) with 200-byte names, 100
@@ -262,6 +263,8 @@ int main(int argc, char **argv)
 	} else if (strcmp(kind, "hardlink") == 0) {
 		file("ok", 0644, 0, 0, "ok", 2);
 		hardlink("grab", "../../etc/passwd");
+	} else if (strcmp(kind, "escape") == 0) {
+		file("/\x1b]0;pwned\x07\x1b[2J\x1b[31mevil", 0644, 0, 0, "evil", 4);
 	} else if (strcmp(kind, "deep") == 0) {
 		kind_deep(arg ? atol(arg) : 2048);
 	} else if (strcmp(kind, "headers") == 0) {

@@ -79,6 +79,19 @@ START_TEST(errors_format_and_first_wins)
 }
 END_TEST
 
+/* Outside text quoted in a message never carries a terminal escape: C0
+ * controls, DEL, C1 controls (8-bit CSI as UTF-8 or as a bare byte) and
+ * invalid UTF-8 become '?'; printable UTF-8 stays. */
+START_TEST(messages_lose_control_characters)
+{
+	struct pupa_err err = { 0 };
+
+	mgr_err(&err, GUEST_MANAGER_ERR_BAD_CONFIG, "entry '%s': %s",
+		"a\x1b]0;pwned\x07" "b\x7f", "r\xc2\x9b" "2J\x9b" "K\n\xc3\xa9t\xc3\xa9");
+	ck_assert_str_eq(err.msg, "entry 'a?]0;pwned?b?': r??2J?K?\xc3\xa9t\xc3\xa9");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("enums");
@@ -88,6 +101,7 @@ int main(void)
 	tcase_add_test(tc, every_type_is_complete);
 	tcase_add_test(tc, human_names_and_lookup);
 	tcase_add_test(tc, errors_format_and_first_wins);
+	tcase_add_test(tc, messages_lose_control_characters);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
