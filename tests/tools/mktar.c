@@ -211,7 +211,7 @@ static void kind_headers(long n)
 	for (long i = 0; i < n; i++) {
 		if (i % PER_DIR == 0) {
 			snprintf(target, sizeof(target), "d%05ld/target", i / PER_DIR);
-			file(target, 0644, 0, 0, "t", 1);
+			file(target, 0644, 0, 0, NULL, 0);
 		}
 		snprintf(path, sizeof(path), "d%05ld/%s%07ld", i / PER_DIR, pad, i);
 		hardlink(path, target);
