@@ -27,6 +27,8 @@ struct boot_props {
 /* The boot device tree from setup_data (type 2), checked; NULL with a reason. */
 const void *bootfdt_load(char *err, size_t len);
 int bootfdt_read(struct boot_props *p, char *err, size_t len);
+/* The values from a device tree in memory (checked whole first). */
+int bootfdt_parse(const void *fdt, size_t size, struct boot_props *p, char *err, size_t len);
 
 /* disk.c: the root disk, found by its virtio-blk serial */
 int disk_find(const char *serial, int timeout_ms, char *dev, size_t devlen, char *err, size_t len);

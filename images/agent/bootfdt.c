@@ -65,15 +65,19 @@ const void *bootfdt_load(char *err, size_t len)
 	return fdt;
 }
 
-int bootfdt_read(struct boot_props *p, char *err, size_t len)
+int bootfdt_parse(const void *fdt, size_t size, struct boot_props *p, char *err, size_t len)
 {
-	const void *fdt = bootfdt_load(err, len);
 	int node;
 	const char *v;
 
 	memset(p, 0, sizeof(*p));
-	if (!fdt)
+	/* Version 17 is what pupa-vmm writes; older headers also take
+	 * libfdt 1.6.1's fdt_check_full() down paths that crash (fuzzed). */
+	if (size < sizeof(struct fdt_header) || fdt_magic(fdt) != FDT_MAGIC ||
+	    fdt_version(fdt) < 17 || fdt_check_full(fdt, size) != 0) {
+		snprintf(err, len, "the boot device tree is not a valid one");
 		return -1;
+	}
 	node = fdt_path_offset(fdt, "/chosen/pupa");
 	if (node < 0) {
 		snprintf(err, len, "the boot device tree has no /chosen/pupa node");
@@ -89,4 +93,15 @@ int bootfdt_read(struct boot_props *p, char *err, size_t len)
 	v = prop(fdt, node, "hostname");
 	snprintf(p->hostname, sizeof(p->hostname), "%s", v ? v : "pupa");
 	return 0;
+}
+
+int bootfdt_read(struct boot_props *p, char *err, size_t len)
+{
+	const void *fdt = bootfdt_load(err, len);
+
+	if (!fdt) {
+		memset(p, 0, sizeof(*p));
+		return -1;
+	}
+	return bootfdt_parse(fdt, fdt_totalsize(fdt), p, err, len);
 }
