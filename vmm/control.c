@@ -126,6 +126,13 @@ char *control__handle_line(const char *line, size_t len, const struct control_op
 			ops->stop(ctx, (unsigned int)ms);
 			reply = ok_reply(id, "stop", NULL);
 		}
+#ifdef PUPA_TEST_HOOKS
+	} else if (strcmp(what, "test-syscall") == 0 && ops->test_syscall) {
+		const char *thread = json_string_value(json_object_get(req, "thread"));
+
+		ops->test_syscall(ctx, thread ? thread : "");
+		reply = ok_reply(id, "test-syscall", NULL);
+#endif
 	} else {
 		reply = error_reply(id, GUEST_ERR_BAD_CONFIG, "unknown request");
 	}

@@ -33,6 +33,9 @@ struct control_ops {
 		      struct pupa_err *err);
 	/* Stop the guest: let it end by itself for timeout_ms, then force it. */
 	void (*stop)(void *ctx, unsigned int timeout_ms);
+	/* Test builds (PUPA_TEST_HOOKS) only: make a thread of the class named
+	 * ("main", "vcpu") call a system call its filter forbids. */
+	int (*test_syscall)(void *ctx, const char *thread);
 };
 
 struct control;

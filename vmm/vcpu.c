@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "sandbox.h"
 #include "vm.h"
 #include "x86/cpu.h"
 
@@ -138,9 +140,18 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	if (sandbox__enter(vm->sandbox, SANDBOX_VCPU) < 0) {
+		vm__request_stop(vm, GUEST_ERR_VCPU_START, "vCPU %u: cannot load its seccomp filter",
+				 vcpu->id);
+		return NULL;
+	}
 
 	while (!atomic_load(&vm->stopping)) {
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+#ifdef PUPA_TEST_HOOKS
+			if (atomic_exchange(&vm->test_forbidden, 0))
+				syscall(SYS_getppid);	/* not in the vCPU filter */
+#endif
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			vm__request_stop(vm, GUEST_ERR_VCPU_RUNTIME, "vCPU %u: KVM_RUN: %s", vcpu->id,

@@ -1,3 +1,4 @@
+#include "sandbox.h"
 #include "vm.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -555,10 +557,30 @@ static void ctl_stop(void *ctx, unsigned int timeout_ms)
 	timerfd_settime(vm->timer_h.fd, 0, &its, NULL);
 }
 
+#ifdef PUPA_TEST_HOOKS
+/* Test builds only: prove the filters bite, on either thread class. */
+static int ctl_test_syscall(void *ctx, const char *thread)
+{
+	struct vm *vm = ctx;
+
+	if (strcmp(thread, "vcpu") == 0) {
+		atomic_store(&vm->test_forbidden, 1);
+		vcpu__kick(&vm->vcpus[0]);
+		return 0;
+	}
+	if (strcmp(thread, "main") == 0)
+		return (int)syscall(SYS_getppid) < 0 ? -errno : 0;
+	return -EINVAL;
+}
+#endif
+
 static const struct control_ops vm_control_ops = {
 	.status = ctl_status,
 	.attach = ctl_attach,
 	.stop = ctl_stop,
+#ifdef PUPA_TEST_HOOKS
+	.test_syscall = ctl_test_syscall,
+#endif
 };
 
 static int open_control(struct vm *vm, struct pupa_err *err)
@@ -636,10 +658,19 @@ int vm__run(struct vm *vm, struct pupa_err *err)
 	if (sig_fd < 0)
 		return guest_err(err, GUEST_ERR_INTERNAL, "signalfd: %s", strerror(errno));
 	ret = setup_loop(vm, sig_fd, err);
+	if (ret == 0) {
+		sandbox__harden_process();
+		ret = sandbox__prepare(&vm->sandbox, err);
+	}
 
 	set_status(vm, GUEST_STATUS_STARTING);
 	for (unsigned int i = 0; i < vm->ncpus && ret == 0; i++)
 		ret = vcpu__start(&vm->vcpus[i], err);
+	/* The vCPU threads confine themselves before their first KVM_RUN; the
+	 * main thread before it reads anything the guest sent. */
+	if (ret == 0 && (ret = sandbox__enter(vm->sandbox, SANDBOX_MAIN)) < 0)
+		ret = guest_err(err, GUEST_ERR_INTERNAL, "loading the seccomp filter: %s",
+				strerror(-ret));
 	if (ret == 0) {
 		set_status(vm, GUEST_STATUS_RUNNING);
 		main_loop(vm);
@@ -661,6 +692,8 @@ int vm__run(struct vm *vm, struct pupa_err *err)
 
 void vm__destroy(struct vm *vm)
 {
+	sandbox__free(vm->sandbox);
+	vm->sandbox = NULL;
 	control__close(vm->ctl);
 	vm->ctl = NULL;
 	if (vm->timer_h.fd >= 0)

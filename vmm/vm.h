@@ -78,6 +78,9 @@ struct vm {
 	atomic_int stopping;
 	int stop_fd;
 	struct pupa_err stop_err;	/* code 0: the guest ended by itself */
+
+	struct sandbox *sandbox;	/* the seccomp filters, loaded per thread */
+	atomic_int test_forbidden;	/* test hooks: a vCPU makes a forbidden call */
 };
 
 int vm__create(struct vm *vm, const struct vmm_config *cfg, struct pupa_err *err);

@@ -121,3 +121,31 @@ if start_sleeper kill --control "$ctl" --vsock-cid 3 --vsock-uds "$WORK/v3.sock"
 else
 	not_ok "SIGKILL, then a fresh start: the sleeping guest did not start"
 fi
+
+# seccomp: every thread of the shipped pupa-vmm is filtered, and the filter
+# bites (a test build's hook makes a thread call getppid, which no filter
+# allows: the VMM dies of SIGSYS, saying which call).
+if start_sleeper seccomp --control "$ctl" --cpus 2 --vsock-cid 3 --vsock-uds "$WORK/v4.sock"; then
+	modes=$(cat /proc/$vmm_pid/task/*/status | sed -n 's/^Seccomp:[[:space:]]*//p' | sort | uniq -c | tr -s ' ' | tr '\n' ';')
+	nnp=$(sed -n 's/^NoNewPrivs:[[:space:]]*//p' /proc/$vmm_pid/status)
+	threads=$(ls /proc/$vmm_pid/task | wc -l)
+	[ "$modes" = " $threads 2;" ] && [ "$nnp" = 1 ] && [ "$threads" -ge 3 ]
+	check "seccomp: all $threads threads of pupa-vmm filtered (Seccomp: $modes NoNewPrivs: $nnp)" [ $? = 0 ]
+	kill -TERM $vmm_pid
+	wait $vmm_pid
+else
+	not_ok "seccomp: the sleeping guest did not start ($(cat "$WORK/seccomp.stderr"))"
+fi
+for thread in vcpu main; do
+	if VMM=$top_builddir/tests/kvm/pupa-vmm-hooks start_sleeper "hook-$thread" --control "$ctl"; then
+		"$HV" ctl "$ctl" 1 "{\"request\":\"test-syscall\",\"thread\":\"$thread\"}" > /dev/null 2>&1
+		wait $vmm_pid
+		status=$?
+		[ $status = $((128 + 31)) ] &&
+			grep -q "seccomp: forbidden system call $(printf '%d' 110)" "$WORK/hook-$thread.stderr"
+		check "seccomp: a $thread thread's forbidden call kills pupa-vmm with SIGSYS (status $status)" [ $? = 0 ]
+	else
+		not_ok "seccomp: the test build's guest did not start ($(cat "$WORK/hook-$thread.stderr"))"
+	fi
+	rm -f "$ctl"
+done

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+#include "sandbox.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <seccomp.h>
+
+/* Which thread classes a row allows a system call in. */
+#define IN_MAIN		(1u << SANDBOX_MAIN)
+#define IN_VCPU		(1u << SANDBOX_VCPU)
+#define IN_ALL		(IN_MAIN | IN_VCPU)
+
+struct sandbox_rule {
+	int nr;
+	unsigned int where;
+	unsigned long ioctl;	/* for ioctl: the one request allowed */
+};
+
+#define ALLOW(name, where)	{ SCMP_SYS(name), (where), 0 }
+#define IOCTL(request, where)	{ SCMP_SYS(ioctl), (where), (request) }
+
+/* What any thread of a C program does: memory, locks, time, exit, stderr. */
+static const struct sandbox_rule sandbox_libc[] = {
+	ALLOW(read, IN_ALL), ALLOW(write, IN_ALL), ALLOW(close, IN_ALL),
+	ALLOW(futex, IN_ALL), ALLOW(mmap, IN_ALL), ALLOW(munmap, IN_ALL),
+	ALLOW(mremap, IN_ALL), ALLOW(mprotect, IN_ALL), ALLOW(madvise, IN_ALL),
+	ALLOW(brk, IN_ALL), ALLOW(rt_sigreturn, IN_ALL),
+	ALLOW(rt_sigprocmask, IN_ALL), ALLOW(rt_sigaction, IN_ALL),
+	ALLOW(clock_gettime, IN_ALL), ALLOW(clock_nanosleep, IN_ALL),
+	ALLOW(nanosleep, IN_ALL), ALLOW(sched_yield, IN_ALL),
+	ALLOW(getpid, IN_ALL), ALLOW(gettid, IN_ALL), ALLOW(tgkill, IN_ALL),
+	ALLOW(exit, IN_ALL), ALLOW(exit_group, IN_ALL),
+	ALLOW(restart_syscall, IN_ALL), ALLOW(newfstatat, IN_ALL),
+	ALLOW(fstat, IN_ALL), ALLOW(lseek, IN_ALL), ALLOW(getrandom, IN_ALL),
+};
+
+/* The VMM core: KVM_RUN on vCPU threads; the event loop, its signals and
+ * timers, interrupts (devices raise them from either class), the control
+ * socket, and the terminal restored at exit on the main thread. */
+static const struct sandbox_rule sandbox_core[] = {
+	IOCTL(KVM_RUN, IN_VCPU),
+	IOCTL(KVM_IRQ_LINE, IN_ALL),
+	ALLOW(epoll_wait, IN_MAIN), ALLOW(epoll_pwait, IN_MAIN),
+	ALLOW(epoll_ctl, IN_ALL),
+	ALLOW(timerfd_settime, IN_MAIN), ALLOW(timerfd_gettime, IN_MAIN),
+	ALLOW(accept4, IN_MAIN), ALLOW(accept, IN_MAIN),
+	ALLOW(recvfrom, IN_ALL), ALLOW(sendto, IN_ALL),
+	ALLOW(recvmsg, IN_MAIN), ALLOW(sendmsg, IN_MAIN),
+	ALLOW(unlink, IN_MAIN), ALLOW(unlinkat, IN_MAIN),
+	IOCTL(TCGETS, IN_MAIN), IOCTL(TCSETS, IN_MAIN),
+	IOCTL(TCSETSW, IN_MAIN), IOCTL(TCSETSF, IN_MAIN),
+	IOCTL(TIOCGWINSZ, IN_MAIN),
+};
+
+/* virtio-blk: requests on vCPU threads; a medium attached over the control
+ * socket (its file and the VolatileWrite overlay opened) on the main one. */
+static const struct sandbox_rule sandbox_blk[] = {
+	ALLOW(pread64, IN_VCPU), ALLOW(pwrite64, IN_VCPU),
+	ALLOW(preadv, IN_VCPU), ALLOW(pwritev, IN_VCPU),
+	ALLOW(fdatasync, IN_VCPU), ALLOW(fsync, IN_VCPU),
+	ALLOW(openat, IN_MAIN), IOCTL(BLKGETSIZE64, IN_MAIN),
+};
+
+/* virtio-vsock: a guest's connection opens a Unix socket from the vCPU
+ * thread that takes its REQUEST; data moves on both classes. */
+static const struct sandbox_rule sandbox_vsock[] = {
+	ALLOW(socket, IN_ALL), ALLOW(connect, IN_ALL),
+	ALLOW(readv, IN_ALL), ALLOW(writev, IN_ALL),
+	ALLOW(shutdown, IN_ALL), ALLOW(getsockopt, IN_ALL),
+	IOCTL(FIONREAD, IN_ALL),
+};
+
+/* The console log (capped_log: pread, pwrite, ftruncate to roll it). */
+static const struct sandbox_rule sandbox_console[] = {
+	ALLOW(pread64, IN_ALL), ALLOW(pwrite64, IN_ALL),
+	ALLOW(ftruncate, IN_ALL),
+};
+
+static const struct {
+	const struct sandbox_rule *rules;
+	size_t n;
+} sandbox_tables[] = {
+	{ sandbox_libc, sizeof(sandbox_libc) / sizeof(sandbox_libc[0]) },
+	{ sandbox_core, sizeof(sandbox_core) / sizeof(sandbox_core[0]) },
+	{ sandbox_blk, sizeof(sandbox_blk) / sizeof(sandbox_blk[0]) },
+	{ sandbox_vsock, sizeof(sandbox_vsock) / sizeof(sandbox_vsock[0]) },
+	{ sandbox_console, sizeof(sandbox_console) / sizeof(sandbox_console[0]) },
+};
+
+struct sandbox {
+	scmp_filter_ctx ctx[2];
+	pthread_mutex_t lock;	/* vCPU threads load one shared filter */
+};
+
+/*
+ * A forbidden call: say which, then die of SIGSYS as the kill action
+ * would (the message is what makes a missing row findable). Only
+ * async-signal-safe calls, all of them allowed.
+ */
+static void sandbox__on_sigsys(int sig, siginfo_t *si, void *uc)
+{
+	char msg[96];
+	int n = snprintf(msg, sizeof(msg), "pupa-vmm: seccomp: forbidden system call %d; "
+			 "stopping\n", si->si_syscall);
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+
+	if (write(STDERR_FILENO, msg, (size_t)n) < 0) {
+		/* nothing more to say */
+	}
+	sigaction(SIGSYS, &dfl, NULL);
+	raise(SIGSYS);
+}
+
+static int sandbox__build(scmp_filter_ctx *out, enum sandbox_thread cls)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
+	int ret = ctx ? 0 : -ENOMEM;
+
+	for (size_t t = 0; ret == 0 && t < sizeof(sandbox_tables) / sizeof(sandbox_tables[0]); t++) {
+		for (size_t i = 0; ret == 0 && i < sandbox_tables[t].n; i++) {
+			const struct sandbox_rule *r = &sandbox_tables[t].rules[i];
+
+			if (!(r->where & (1u << cls)))
+				continue;
+			if (r->nr == SCMP_SYS(ioctl))
+				ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
+						       SCMP_A1(SCMP_CMP_EQ, r->ioctl));
+			else
+				ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 0);
+			if (ret == -EEXIST)
+				ret = 0;	/* two devices need the same call */
+		}
+	}
+	if (ret < 0 && ctx)
+		seccomp_release(ctx);
+	*out = ret < 0 ? NULL : ctx;
+	return ret;
+}
+
+int sandbox__prepare(struct sandbox **out, struct pupa_err *err)
+{
+	const char *env = getenv("PUPA_VMM_SECCOMP");
+	struct sigaction sa = { .sa_sigaction = sandbox__on_sigsys, .sa_flags = SA_SIGINFO };
+	struct sandbox *sb = calloc(1, sizeof(*sb));
+	int ret;
+
+	*out = sb;
+	if (!sb)
+		return guest_err(err, GUEST_ERR_INTERNAL, "out of memory");
+	pthread_mutex_init(&sb->lock, NULL);
+	if (env && strcmp(env, "off") == 0)
+		return 0;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSYS, &sa, NULL);
+	ret = sandbox__build(&sb->ctx[SANDBOX_MAIN], SANDBOX_MAIN);
+	if (ret == 0)
+		ret = sandbox__build(&sb->ctx[SANDBOX_VCPU], SANDBOX_VCPU);
+	if (ret < 0)
+		return guest_err(err, GUEST_ERR_INTERNAL, "building the seccomp filters: %s",
+				 strerror(-ret));
+	return 0;
+}
+
+int sandbox__enter(struct sandbox *sb, enum sandbox_thread cls)
+{
+	int ret;
+
+	if (!sb || !sb->ctx[cls])
+		return 0;
+	/* libseccomp sets no_new_privs first (its default). */
+	pthread_mutex_lock(&sb->lock);
+	ret = seccomp_load(sb->ctx[cls]);
+	pthread_mutex_unlock(&sb->lock);
+	return ret;
+}
+
+void sandbox__free(struct sandbox *sb)
+{
+	if (!sb)
+		return;
+	for (int i = 0; i < 2; i++)
+		if (sb->ctx[i])
+			seccomp_release(sb->ctx[i]);
+	pthread_mutex_destroy(&sb->lock);
+	free(sb);
+}
+
+void sandbox__harden_process(void)
+{
+	struct rlimit none = { 0, 0 };
+
+	/* Guest RAM must never land in a core file. */
+	setrlimit(RLIMIT_CORE, &none);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pupa-vmm's confinement, once the VM is built: a seccomp filter per thread
+ * class (default action: kill the process), what the process no longer
+ * needs dropped (core dumps, ambient capabilities, new privileges).
+ *
+ * The filters follow the code as it is, not as one would like it: device
+ * work runs on a vCPU thread when the guest writes a queue register
+ * (virtio-blk's pread/pwrite, vsock's connect/send, the console's log), so
+ * a vCPU thread may make the system calls of KVM_RUN plus those of every
+ * device it can reach. Each device has a small table of its own rows in
+ * sandbox.c; a new device adds its table there.
+ */
+#ifndef PUPA_VMM_SANDBOX_H
+#define PUPA_VMM_SANDBOX_H
+
+#include "error.h"
+
+enum sandbox_thread {
+	SANDBOX_MAIN,		/* the event loop: control socket, vsock host side, signals */
+	SANDBOX_VCPU,		/* KVM_RUN and the device work a guest exit triggers */
+};
+
+struct sandbox;
+
+/* Build both filters (before any thread starts); NULL filters when
+ * PUPA_VMM_SECCOMP=off. 0, or InternalError. */
+int sandbox__prepare(struct sandbox **out, struct pupa_err *err);
+
+/* Load the filter of this thread's class into the calling thread. Returns
+ * 0 or -errno; a vCPU thread that cannot confine itself does not run. */
+int sandbox__enter(struct sandbox *sb, enum sandbox_thread cls);
+
+void sandbox__free(struct sandbox *sb);
+
+/* Process-wide: no core dumps, no ambient capabilities, no new privileges. */
+void sandbox__harden_process(void);
+
+#endif
