@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "vmm_proc.h"
 
 #define VMM_CMDLINE "console=ttyS0 quiet loglevel=1"
@@ -130,7 +132,8 @@ int vmm_proc_reap(struct vmm_proc *v)
 	return v->exited;
 }
 
-static int vmm_proc__request(struct vmm_proc *v, const char *req, char *reply, size_t len);
+static int vmm_proc__request(struct vmm_proc *v, const char *req, int pass_fd, char *reply,
+			     size_t len);
 
 int vmm_proc_control_ready(struct vmm_proc *v)
 {
@@ -138,20 +141,46 @@ int vmm_proc_control_ready(struct vmm_proc *v)
 
 	/* The control socket opens before the guest is loaded: only a VM
 	 * whose GuestStatus is kRunning has launched. */
-	if (vmm_proc__request(v, "{\"request\":\"status\"}\n", reply, sizeof(reply)) < 0)
+	if (vmm_proc__request(v, "{\"request\":\"status\"}\n", -1, reply, sizeof(reply)) < 0)
 		return 0;
 	return strstr(reply, "\"name\":\"kRunning\"") != NULL;
 }
 
+/* Write the request line, with pass_fd (when >= 0) riding along with it. */
+static int vmm_proc__send(int fd, const char *req, int pass_fd)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctrl;
+	struct iovec iov = { (void *)req, strlen(req) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (pass_fd >= 0) {
+		struct cmsghdr *cm;
+
+		memset(&ctrl, 0, sizeof(ctrl));
+		mh.msg_control = ctrl.buf;
+		mh.msg_controllen = sizeof(ctrl.buf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+	}
+	return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : -EIO;
+}
+
 /* One request line, one reply line. */
-static int vmm_proc__request(struct vmm_proc *v, const char *req, char *reply, size_t len)
+static int vmm_proc__request(struct vmm_proc *v, const char *req, int pass_fd, char *reply,
+			     size_t len)
 {
 	int fd = vmm_proc__connect(v->control);
 	size_t got = 0;
 
 	if (fd < 0)
 		return fd;
-	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+	if (vmm_proc__send(fd, req, pass_fd) < 0) {
 		close(fd);
 		return -EIO;
 	}
@@ -173,16 +202,48 @@ static int vmm_proc__request(struct vmm_proc *v, const char *req, char *reply, s
 	return got ? 0 : -EPIPE;
 }
 
+/* text + "\n", reallocated (freed on failure). */
+static char *vmm_proc__line(char *text)
+{
+	size_t n = strlen(text);
+	char *p = realloc(text, n + 2);
+
+	if (!p) {
+		free(text);
+		return NULL;
+	}
+	p[n] = '\n';
+	p[n + 1] = '\0';
+	return p;
+}
+
 int vmm_proc_attach(struct vmm_proc *v, const char *slot, const char *path, const char *mode,
 		    struct pupa_err *err)
 {
-	char req[4600], reply[2048];
-	int rc;
+	char reply[2048], *req;
+	json_t *o;
+	int rc, medium;
 
-	snprintf(req, sizeof(req),
-		 "{\"request\":\"attach\",\"slot\":\"%s\",\"path\":\"%s\",\"mode\":\"%s\"}\n",
-		 slot, path, mode);
-	rc = vmm_proc__request(v, req, reply, sizeof(reply));
+	/*
+	 * pupa opens the medium and hands pupa-vmm the descriptor: pupa-vmm
+	 * opens no path once the guest runs (Landlock holds it to its run
+	 * folder), and the path is only the name it reports.
+	 */
+	medium = open(path, (strcmp(mode, "ReadWrite") == 0 ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (medium < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "cannot open the root disk %s: %s",
+			       path, strerror(errno));
+	o = json_pack("{s:s, s:s, s:s, s:s, s:b}", "request", "attach", "slot", slot, "path", path,
+		      "mode", mode, "fd", 1);
+	req = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!req || !(req = vmm_proc__line(req))) {
+		close(medium);
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
+	}
+	rc = vmm_proc__request(v, req, medium, reply, sizeof(reply));
+	close(medium);
+	free(req);
 	if (rc < 0)
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
 			       "attaching the root disk: no answer from pupa-vmm (%s)", strerror(-rc));
@@ -210,7 +271,7 @@ void vmm_proc_stop(struct vmm_proc *v, unsigned int timeout_ms)
 	if (v->pid <= 0 || vmm_proc_reap(v))
 		return;
 	snprintf(req, sizeof(req), "{\"request\":\"stop\",\"timeout_ms\":%u}\n", timeout_ms);
-	if (vmm_proc__request(v, req, reply, sizeof(reply)) < 0)
+	if (vmm_proc__request(v, req, -1, reply, sizeof(reply)) < 0)
 		kill(v->pid, SIGTERM);
 	deadline = vmm_proc__ms() + timeout_ms + 3000;
 	while (!vmm_proc_reap(v)) {

@@ -14,7 +14,7 @@ void vmm_config__usage(FILE *out)
 	      "                [--memory MIB] [--cpus N] [--serial stdio | none | FILE]\n"
 	      "                [--boot-prop KEY=VALUE]... [--disk PATH,MODE[,serial=NAME]]...\n"
 	      "                [--disk-slot NAME]... [--vsock-cid CID --vsock-uds PATH]\n"
-	      "                [--control PATH]\n"
+	      "                [--control PATH] [--attach-dir DIR]...\n"
 	      "       pupa-vmm --help | --version\n"
 	      "\n"
 	      "Boot a Linux kernel in a KVM virtual machine.\n"
@@ -40,6 +40,9 @@ void vmm_config__usage(FILE *out)
 	      "  --vsock-uds PATH       its host side: connect to PATH and send CONNECT PORT;\n"
 	      "                         guest connections to port P go to PATH_P\n"
 	      "  --control PATH         JSON control socket (status, attach, stop)\n"
+	      "  --attach-dir DIR       files under DIR may be attached by path over the\n"
+	      "                         control socket; others only as a descriptor\n"
+	      "                         (repeatable)\n"
 	      "  --help                 print this help and exit\n"
 	      "  --version              print the version and exit\n"
 	      "\n"
@@ -215,7 +218,7 @@ static int check_socket_path(const char *flag, const char *path, struct pupa_err
 
 enum { OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_SERIAL,
        OPT_BOOT_PROP, OPT_HELP, OPT_VERSION, OPT_DISK, OPT_DISK_SLOT, OPT_VSOCK_CID,
-       OPT_VSOCK_UDS, OPT_CONTROL };
+       OPT_VSOCK_UDS, OPT_CONTROL, OPT_ATTACH_DIR };
 
 static const struct option options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -230,6 +233,7 @@ static const struct option options[] = {
 	{ "vsock-cid", required_argument, NULL, OPT_VSOCK_CID },
 	{ "vsock-uds", required_argument, NULL, OPT_VSOCK_UDS },
 	{ "control", required_argument, NULL, OPT_CONTROL },
+	{ "attach-dir", required_argument, NULL, OPT_ATTACH_DIR },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -267,6 +271,12 @@ int vmm_config__parse(struct vmm_config *cfg, int argc, char *const argv[],
 		case OPT_VSOCK_CID: ret = parse_cid(optarg, &cfg->vsock_cid, err); break;
 		case OPT_VSOCK_UDS: ret = check_socket_path("--vsock-uds", optarg, err); cfg->vsock_uds = optarg; break;
 		case OPT_CONTROL: ret = check_socket_path("--control", optarg, err); cfg->control = optarg; break;
+		case OPT_ATTACH_DIR:
+			if (cfg->nr_attach_dirs == VMM_MAX_ATTACH_DIRS)
+				ret = bad(err, "--attach-dir %s: more than %s", optarg, "8");
+			else
+				cfg->attach_dirs[cfg->nr_attach_dirs++] = optarg;
+			break;
 		case OPT_HELP: cfg->action = VMM_HELP; return 0;
 		case OPT_VERSION: cfg->action = VMM_VERSION; return 0;
 		case ':':

@@ -14,6 +14,7 @@
 
 #define VMM_MAX_BOOT_PROPS	64
 #define VMM_MAX_DISKS		8
+#define VMM_MAX_ATTACH_DIRS	8
 #define VMM_MAX_CPUS		32
 #define VMM_MIN_MEMORY_MIB	32
 #define VMM_MAX_MEMORY_MIB	(1024 * 1024)
@@ -48,6 +49,10 @@ struct vmm_config {
 	uint64_t vsock_cid;	/* 0: no vsock device */
 	const char *vsock_uds;
 	const char *control;	/* control socket path, or NULL */
+	/* Folders whose files an "attach" by path may open once the guest
+	 * runs (Landlock); a medium passed as a descriptor needs none. */
+	const char *attach_dirs[VMM_MAX_ATTACH_DIRS];
+	unsigned int nr_attach_dirs;
 };
 
 /* 0 on success (see cfg->action), or -GUEST_ERR_BAD_CONFIG with err set. */

@@ -10,12 +10,16 @@
 #include "unix_socket.h"
 #include "virtio/blk.h"
 
+#define CONTROL_MAX_FDS 4
+
 struct ctl_client {
 	struct ev_handler h;
 	struct control *ctl;
 	char in[CONTROL_MAX_LINE];
 	size_t in_len;
 	int skipping;		/* discarding the rest of an oversized line */
+	int fds[CONTROL_MAX_FDS];	/* came with the bytes read, oldest first */
+	unsigned int nr_fds;
 	char *out;
 	size_t out_len, out_cap;
 	int dead;
@@ -71,29 +75,48 @@ static char *ok_reply(json_t *id, const char *what, json_t *extra)
 	return dump(r);
 }
 
-static char *do_attach(json_t *req, json_t *id, const struct control_ops *ops, void *ctx)
+static char *do_attach(json_t *req, json_t *id, const struct control_ops *ops, void *ctx,
+		       int *fd)
 {
 	const char *slot = NULL, *path = NULL, *mode_s = "ReadOnly";
 	struct pupa_err err = { 0 };
 	enum block_mode mode;
 	json_error_t jerr;
+	int with_fd = 0, medium = -1;
 
-	if (json_unpack_ex(req, &jerr, 0, "{s:s, s:s, s?s}", "slot", &slot, "path", &path,
-			   "mode", &mode_s) < 0)
+	if (json_unpack_ex(req, &jerr, 0, "{s:s, s:s, s?s, s?b}", "slot", &slot, "path", &path,
+			   "mode", &mode_s, "fd", &with_fd) < 0)
 		return error_reply(id, GUEST_ERR_BAD_CONFIG,
-				   "attach needs \"slot\" and \"path\" strings (and optionally \"mode\")");
-	if (blk_mode__parse(mode_s, &mode) < 0)
+				   "attach needs \"slot\" and \"path\" strings (and optionally \"mode\" "
+				   "and \"fd\")");
+	if (with_fd) {
+		if (!fd || *fd < 0)
+			return error_reply(id, GUEST_ERR_BAD_CONFIG,
+					   "attach: \"fd\":true but no descriptor came with the request");
+		medium = *fd;
+		*fd = -1;
+	}
+	if (blk_mode__parse(mode_s, &mode) < 0 || ops->status(ctx) != GUEST_STATUS_RUNNING) {
+		if (medium >= 0)
+			close(medium);
+		if (ops->status(ctx) != GUEST_STATUS_RUNNING)
+			return error_reply(id, GUEST_ERR_NOT_CREATED, "attach: the guest is not running");
 		return error_reply(id, GUEST_ERR_BAD_CONFIG,
 				   "attach: mode must be ReadWrite, ReadOnly or VolatileWrite");
-	if (ops->status(ctx) != GUEST_STATUS_RUNNING)
-		return error_reply(id, GUEST_ERR_NOT_CREATED, "attach: the guest is not running");
-	if (ops->attach(ctx, slot, path, mode, &err) < 0)
+	}
+	if (ops->attach(ctx, slot, path, medium, mode, &err) < 0)
 		return error_reply(id, err.code, err.msg);
 	return ok_reply(id, "attach", json_pack("{s:s, s:s, s:o}", "slot", slot, "path", path, "mode",
 						enum_json(PUPA_BLOCK_MODE, mode)));
 }
 
 char *control__handle_line(const char *line, size_t len, const struct control_ops *ops, void *ctx)
+{
+	return control__handle_request(line, len, ops, ctx, NULL);
+}
+
+char *control__handle_request(const char *line, size_t len, const struct control_ops *ops,
+			      void *ctx, int *fd)
 {
 	json_error_t jerr;
 	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr), *id;
@@ -114,7 +137,7 @@ char *control__handle_line(const char *line, size_t len, const struct control_op
 		reply = ok_reply(id, "status",
 				 json_pack("{s:o}", "status", enum_json(PUPA_GUEST_STATUS, ops->status(ctx))));
 	} else if (strcmp(what, "attach") == 0) {
-		reply = do_attach(req, id, ops, ctx);
+		reply = do_attach(req, id, ops, ctx, fd);
 	} else if (strcmp(what, "stop") == 0) {
 		json_t *t = json_object_get(req, "timeout_ms");
 		json_int_t ms = t ? json_integer_value(t) : 0;
@@ -142,12 +165,60 @@ char *control__handle_line(const char *line, size_t len, const struct control_op
 
 /* --- clients ------------------------------------------------------------------- */
 
+/* Drop the oldest descriptor that came with the bytes (it went with the
+ * line just handled, taken or not). */
+static void client_drop_fd(struct ctl_client *c)
+{
+	if (!c->nr_fds)
+		return;
+	if (c->fds[0] >= 0)
+		close(c->fds[0]);
+	memmove(c->fds, c->fds + 1, --c->nr_fds * sizeof(c->fds[0]));
+}
+
 static void client_kill(struct ctl_client *c)
 {
 	if (c->dead)
 		return;
 	c->dead = 1;
+	while (c->nr_fds)
+		client_drop_fd(c);
 	ev_loop__del(c->ctl->loop, &c->h);
+}
+
+/*
+ * Read with any descriptors the peer passed (SCM_RIGHTS, one per attach
+ * line, sent with its line). More than CONTROL_MAX_FDS waiting: the extra
+ * ones are closed, and their attach requests will say none came.
+ */
+static ssize_t client_recv(struct ctl_client *c)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * CONTROL_MAX_FDS)];
+	} ctrl;
+	struct iovec iov = { c->in + c->in_len, sizeof(c->in) - c->in_len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl.buf,
+			     .msg_controllen = sizeof(ctrl.buf) };
+	ssize_t n = recvmsg(c->h.fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+	for (struct cmsghdr *cm = n >= 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		size_t nfd;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < nfd; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (c->nr_fds < CONTROL_MAX_FDS)
+				c->fds[c->nr_fds++] = fd;
+			else
+				close(fd);
+		}
+	}
+	return n;
 }
 
 static void client_flush(struct ctl_client *c)
@@ -199,8 +270,13 @@ static void client_send(struct ctl_client *c, const char *line)
 
 static void client_line(struct ctl_client *c, const char *line, size_t len)
 {
-	char *reply = control__handle_line(line, len, c->ctl->ops, c->ctl->ctx);
+	int fd = c->nr_fds ? c->fds[0] : -1;
+	char *reply = control__handle_request(line, len, c->ctl->ops, c->ctl->ctx, &fd);
 
+	if (c->nr_fds && fd < 0) {
+		c->fds[0] = -1;		/* taken by the request: it owns it now */
+		client_drop_fd(c);
+	}
 	if (reply)
 		client_send(c, reply);
 	free(reply);
@@ -209,7 +285,7 @@ static void client_line(struct ctl_client *c, const char *line, size_t len)
 static void client_read(struct ctl_client *c)
 {
 	for (;;) {
-		ssize_t n = recv(c->h.fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
+		ssize_t n = client_recv(c);
 		size_t start = 0;
 
 		if (n < 0 && errno == EINTR)

@@ -29,8 +29,10 @@
 
 struct control_ops {
 	enum guest_status (*status)(void *ctx);
-	int (*attach)(void *ctx, const char *slot, const char *path, enum block_mode mode,
-		      struct pupa_err *err);
+	/* fd >= 0: the medium, passed with the request (SCM_RIGHTS); the op
+	 * owns it. fd < 0: open path. path names the medium either way. */
+	int (*attach)(void *ctx, const char *slot, const char *path, int fd,
+		      enum block_mode mode, struct pupa_err *err);
 	/* Stop the guest: let it end by itself for timeout_ms, then force it. */
 	void (*stop)(void *ctx, unsigned int timeout_ms);
 	/* Test builds (PUPA_TEST_HOOKS) only: make a thread of the class named
@@ -58,5 +60,10 @@ void control__close(struct control *ctl);
  * (malloc'd JSON, no newline) out. Exposed for the unit tests.
  */
 char *control__handle_line(const char *line, size_t len, const struct control_ops *ops, void *ctx);
+
+/* The same with the descriptor that came with the line (or -1): an attach
+ * with "fd":true takes it and sets *fd to -1. */
+char *control__handle_request(const char *line, size_t len, const struct control_ops *ops,
+			      void *ctx, int *fd);
 
 #endif

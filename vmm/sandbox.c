@@ -2,7 +2,9 @@
 #include "sandbox.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/kvm.h>
+#include <linux/landlock.h>
 #include <linux/fs.h>
 #include <pthread.h>
 #include <signal.h>
@@ -12,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <seccomp.h>
@@ -205,4 +208,58 @@ void sandbox__harden_process(void)
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
+/* --- Landlock ---------------------------------------------------------------- */
+
+/* Every file system right of Landlock ABI 1 and 2 (Linux 6.1 has 2). */
+#define LL_FS_ALL_V1 ((1ULL << 13) - 1)
+#define LL_FS_ALL_V2 (LL_FS_ALL_V1 | LANDLOCK_ACCESS_FS_REFER)
+
+static int sandbox__ll_rule(int ruleset, const char *dir, uint64_t access, uint64_t handled)
+{
+	struct landlock_path_beneath_attr attr = { .allowed_access = access & handled };
+	int ret;
+
+	attr.parent_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (attr.parent_fd < 0)
+		return -errno;
+	ret = (int)syscall(__NR_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &attr, 0);
+	ret = ret < 0 ? -errno : 0;
+	close(attr.parent_fd);
+	return ret;
+}
+
+int sandbox__landlock(const struct sandbox_paths *p, struct pupa_err *err)
+{
+	const char *env = getenv("PUPA_VMM_LANDLOCK");
+	int abi = (int)syscall(__NR_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+	const uint64_t file_rw = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE;
+	struct landlock_ruleset_attr rs = { 0 };
+	int ruleset, ret = 0;
+
+	if (env && strcmp(env, "off") == 0)
+		return 0;
+	if (abi < 1) {
+		fprintf(stderr, "pupa-vmm: Landlock is not available on this kernel (%s): the "
+			"file system is not confined, only the system calls\n", strerror(errno));
+		return 0;
+	}
+	rs.handled_access_fs = abi >= 2 ? LL_FS_ALL_V2 : LL_FS_ALL_V1;
+	ruleset = (int)syscall(__NR_landlock_create_ruleset, &rs, sizeof(rs), 0);
+	if (ruleset < 0)
+		return guest_err(err, GUEST_ERR_INTERNAL, "Landlock: %s", strerror(errno));
+	/* The sockets pupa-vmm removes when it ends. The VolatileWrite
+	 * overlay files were made before (virtio_blk__reserve_overlay). */
+	for (unsigned int i = 0; ret == 0 && i < p->nr_socket_dirs; i++)
+		ret = sandbox__ll_rule(ruleset, p->socket_dirs[i], LANDLOCK_ACCESS_FS_REMOVE_FILE,
+				       rs.handled_access_fs);
+	for (unsigned int i = 0; ret == 0 && i < p->nr_attach_dirs; i++)
+		ret = sandbox__ll_rule(ruleset, p->attach_dirs[i], file_rw, rs.handled_access_fs);
+	if (ret == 0 && syscall(__NR_landlock_restrict_self, ruleset, 0) < 0)
+		ret = -errno;
+	close(ruleset);
+	if (ret < 0)
+		return guest_err(err, GUEST_ERR_INTERNAL, "Landlock: %s", strerror(-ret));
+	return 0;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pupa-vmm's confinement, once the VM is built: a seccomp filter per thread
- * class (default action: kill the process), what the process no longer
- * needs dropped (core dumps, ambient capabilities, new privileges).
+ * pupa-vmm's confinement, once the VM is built: Landlock to the few paths
+ * it still opens, a seccomp filter per thread class (default action: kill
+ * the process), and what the process no longer needs dropped (core dumps,
+ * ambient capabilities, new privileges).
  *
  * The filters follow the code as it is, not as one would like it: device
  * work runs on a vCPU thread when the guest writes a queue register
@@ -13,6 +14,8 @@
  */
 #ifndef PUPA_VMM_SANDBOX_H
 #define PUPA_VMM_SANDBOX_H
+
+#include <stdint.h>
 
 #include "error.h"
 
@@ -35,5 +38,20 @@ void sandbox__free(struct sandbox *sb);
 
 /* Process-wide: no core dumps, no ambient capabilities, no new privileges. */
 void sandbox__harden_process(void);
+
+/* The only places pupa-vmm reaches by path once the guest runs. */
+struct sandbox_paths {
+	const char *socket_dirs[2];		/* removes its sockets there at exit */
+	unsigned int nr_socket_dirs;
+	const char *const *attach_dirs;		/* --attach-dir: media by path */
+	unsigned int nr_attach_dirs;
+};
+
+/*
+ * Landlock the calling thread (before the vCPU threads start, so they
+ * inherit it) to those paths. A kernel without Landlock is said once on
+ * stderr and is not an error; PUPA_VMM_LANDLOCK=off skips it.
+ */
+int sandbox__landlock(const struct sandbox_paths *p, struct pupa_err *err);
 
 #endif

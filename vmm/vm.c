@@ -1,4 +1,3 @@
-#include "sandbox.h"
 #include "vm.h"
 
 #include <errno.h>
@@ -16,6 +15,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "sandbox.h"
 #include "vm_fdt.h"
 #include "x86/cpu.h"
 #include "x86/layout.h"
@@ -306,8 +306,12 @@ static int setup_virtio(struct vm *vm, struct pupa_err *err)
 		vm->blk[vm->nr_blk++] = blk;
 		if (d->path)
 			ret = virtio_blk__attach(blk, d->path, d->mode, err);
-		else
+		else {
 			blk->mode = d->mode;	/* what an empty slot offers (config.c) */
+			/* Confined later, the VMM could not make it then; a failure
+			 * here shows when a volatile medium is attached. */
+			virtio_blk__reserve_overlay(blk);
+		}
 		if (!ret)
 			ret = add_virtio(vm, &blk->vdev, err);
 	}
@@ -521,14 +525,17 @@ static enum guest_status ctl_status(void *ctx)
 	return ((struct vm *)ctx)->status;
 }
 
-static int ctl_attach(void *ctx, const char *slot, const char *path, enum block_mode mode,
-		      struct pupa_err *err)
+static int ctl_attach(void *ctx, const char *slot, const char *path, int fd,
+		      enum block_mode mode, struct pupa_err *err)
 {
 	struct vm *vm = ctx;
 
 	for (unsigned int i = 0; i < vm->nr_blk; i++)
 		if (strcmp(vm->blk[i]->serial, slot) == 0)
-			return virtio_blk__attach(vm->blk[i], path, mode, err);
+			return fd >= 0 ? virtio_blk__attach_fd(vm->blk[i], fd, path, mode, err) :
+					 virtio_blk__attach(vm->blk[i], path, mode, err);
+	if (fd >= 0)
+		close(fd);
 	return pupa_err_set(err, PUPA_GUEST_ERROR, GUEST_ERR_DEVICE_NOT_PRESENT,
 			    "no disk slot named '%s'", slot);
 }
@@ -644,6 +651,41 @@ static void main_loop(struct vm *vm)
 	}
 }
 
+/* A socket's folder, for Landlock: "." for a bare name. */
+static const char *socket_dir(const char *path, char *buf, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return ".";
+	snprintf(buf, len, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	return buf;
+}
+
+/* Landlock (inherited by the vCPU threads started next), the process
+ * limits, and the seccomp filters built for each thread to load. */
+static int confine(struct vm *vm, struct pupa_err *err)
+{
+	char ctl_dir[4096], uds_dir[4096];
+	struct sandbox_paths paths = {
+		.attach_dirs = vm->cfg->attach_dirs,
+		.nr_attach_dirs = vm->cfg->nr_attach_dirs,
+	};
+	int ret;
+
+	if (vm->cfg->control)
+		paths.socket_dirs[paths.nr_socket_dirs++] =
+			socket_dir(vm->cfg->control, ctl_dir, sizeof(ctl_dir));
+	if (vm->cfg->vsock_uds)
+		paths.socket_dirs[paths.nr_socket_dirs++] =
+			socket_dir(vm->cfg->vsock_uds, uds_dir, sizeof(uds_dir));
+	ret = sandbox__landlock(&paths, err);
+	if (ret < 0)
+		return ret;
+	sandbox__harden_process();
+	return sandbox__prepare(&vm->sandbox, err);
+}
+
 int vm__run(struct vm *vm, struct pupa_err *err)
 {
 	sigset_t set;
@@ -658,10 +700,8 @@ int vm__run(struct vm *vm, struct pupa_err *err)
 	if (sig_fd < 0)
 		return guest_err(err, GUEST_ERR_INTERNAL, "signalfd: %s", strerror(errno));
 	ret = setup_loop(vm, sig_fd, err);
-	if (ret == 0) {
-		sandbox__harden_process();
-		ret = sandbox__prepare(&vm->sandbox, err);
-	}
+	if (ret == 0)
+		ret = confine(vm, err);
 
 	set_status(vm, GUEST_STATUS_STARTING);
 	for (unsigned int i = 0; i < vm->ncpus && ret == 0; i++)

@@ -7,7 +7,7 @@
 
 static enum guest_status f_status(void *ctx) { return GUEST_STATUS_RUNNING; }
 
-static int f_attach(void *ctx, const char *slot, const char *path, enum block_mode mode,
+static int f_attach(void *ctx, const char *slot, const char *path, int fd, enum block_mode mode,
 		    struct pupa_err *err)
 {
 	if (strcmp(slot, "rootfs") != 0)
@@ -17,7 +17,7 @@ static int f_attach(void *ctx, const char *slot, const char *path, enum block_mo
 
 static void f_stop(void *ctx, unsigned int ms) { }
 
-static const struct control_ops ops = { f_status, f_attach, f_stop };
+static const struct control_ops ops = { .status = f_status, .attach = f_attach, .stop = f_stop };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -116,8 +116,34 @@ static void attach(const char *ctl, const char *image, const char *serial, const
 		perror("agent-host: control socket");
 		exit(125);
 	}
-	dprintf(fd, "{\"request\":\"attach\",\"slot\":\"%s\",\"path\":\"%s\",\"mode\":\"%s\"}\n", serial,
-		image, strcmp(mode, "rw") == 0 ? "ReadWrite" : "ReadOnly");
+	/* As pupa does: the image as a descriptor riding with the line. */
+	{
+		int rw = strcmp(mode, "rw") == 0, medium = open(image, rw ? O_RDWR : O_RDONLY);
+		union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int))]; } ctrl;
+		struct iovec iov;
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl.buf,
+				     .msg_controllen = sizeof(ctrl.buf) };
+		struct cmsghdr *cm;
+
+		if (medium < 0) {
+			perror("agent-host: the image");
+			exit(125);
+		}
+		snprintf(line, sizeof(line), "{\"request\":\"attach\",\"slot\":\"%s\",\"path\":\"%s\","
+			 "\"mode\":\"%s\",\"fd\":true}\n", serial, image, rw ? "ReadWrite" : "ReadOnly");
+		iov = (struct iovec){ line, strlen(line) };
+		memset(&ctrl, 0, sizeof(ctrl));
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &medium, sizeof(int));
+		if (sendmsg(fd, &mh, 0) != (ssize_t)iov.iov_len) {
+			perror("agent-host: sendmsg");
+			exit(125);
+		}
+		close(medium);
+	}
 	n = read(fd, line, sizeof(line) - 1);
 	line[n > 0 ? n : 0] = '\0';
 	if (!strstr(line, "\"reply\":\"attach\"")) {

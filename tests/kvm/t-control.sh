@@ -23,16 +23,20 @@ exit 1
 T
 make_initramfs "$WORK/slot.cpio" "$WORK/slot.sh"
 head -c $((3 * 1024 * 1024)) /dev/urandom > "$WORK/slot.img"
+# Outside every --attach-dir: Landlock keeps pupa-vmm from opening it.
+outside=$(mktemp "${TMPDIR:-/tmp}/pupa-outside.XXXXXX")
+head -c 4096 /dev/zero > "$outside"
 ( for _ in $(seq 600); do
 	grep -q WAITING-FOR-DISK "$WORK/slot.console" 2>/dev/null && break
 	sleep 0.2
   done
-  "$HV" ctl "$ctl" 3 '{"request":"attach","slot":"nope","path":"/x"}' \
+  "$HV" ctl "$ctl" 4 '{"request":"attach","slot":"nope","path":"/x"}' \
+	"{\"request\":\"attach\",\"slot\":\"rootfs\",\"path\":\"$outside\",\"mode\":\"ro\"}" \
 	"{\"request\":\"attach\",\"slot\":\"rootfs\",\"path\":\"$WORK/slot.img\",\"mode\":\"ro\",\"id\":7}" \
 	"{\"request\":\"attach\",\"slot\":\"rootfs\",\"path\":\"$WORK/slot.img\"}" > "$WORK/attach.out"
 ) & attach_pid=$!
 if run_vm slot --kernel "$BZIMAGE" --initrd "$WORK/slot.cpio" --cmdline "console=ttyS0 quiet loglevel=1" \
-	--disk-slot rootfs --control "$ctl"; then
+	--disk-slot rootfs --control "$ctl" --attach-dir "$WORK"; then
 	[ "$(guest_value size)" = 6144 ] &&
 		[ "$(guest_value sha)" = "$(sha256sum < "$WORK/slot.img" | cut -c1-64)" ]
 	check "control attach: a disk given to an empty slot appears with its size, serial and content" [ $? = 0 ]
@@ -45,6 +49,9 @@ grep -q '"reply":"error".*"name":"kDeviceNotPresent","value":2' "$WORK/attach.ou
 	grep -q '"name":"kAlreadyRunning"' "$WORK/attach.out"
 attach_ok=$?
 check "control attach: unknown slot is DeviceNotPresent, a filled slot AlreadyRunning, ids echoed" [ $attach_ok = 0 ]
+grep -q "\"reply\":\"error\".*disk $outside: Permission denied" "$WORK/attach.out"
+check "Landlock: a file outside --attach-dir cannot be attached by path (Permission denied)" [ $? = 0 ]
+rm -f "$outside"
 [ $attach_ok = 0 ] || sed 's/^/#   /' "$WORK/attach.out"
 
 # A guest that never ends: stopped over the control socket.

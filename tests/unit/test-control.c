@@ -6,14 +6,15 @@
 #include "unit.h"
 
 static enum guest_status status = GUEST_STATUS_RUNNING;
-static int attached, stopped;
+static int attached, stopped, attached_fd = -2;
 static unsigned int stop_ms;
 
 static enum guest_status f_status(void *ctx) { return status; }
 
-static int f_attach(void *ctx, const char *slot, const char *path, enum block_mode mode,
+static int f_attach(void *ctx, const char *slot, const char *path, int fd, enum block_mode mode,
 		    struct pupa_err *err)
 {
+	attached_fd = fd;
 	if (strcmp(slot, "rootfs") != 0)
 		return pupa_err_set(err, PUPA_GUEST_ERROR, GUEST_ERR_DEVICE_NOT_PRESENT, "no slot %s", slot);
 	attached = (int)mode + 1;
@@ -22,7 +23,7 @@ static int f_attach(void *ctx, const char *slot, const char *path, enum block_mo
 
 static void f_stop(void *ctx, unsigned int ms) { stopped++; stop_ms = ms; }
 
-static const struct control_ops ops = { f_status, f_attach, f_stop };
+static const struct control_ops ops = { .status = f_status, .attach = f_attach, .stop = f_stop };
 
 static char *req(const char *line)
 {
@@ -85,6 +86,32 @@ START_TEST(attach)
 }
 END_TEST
 
+/* A medium passed as a descriptor: "fd":true takes the one that came with
+ * the line, and says so when none did; a line without it leaves it. */
+START_TEST(attach_with_descriptor)
+{
+	static const char with[] = "{\"request\":\"attach\",\"slot\":\"rootfs\",\"path\":\"img\",\"fd\":true}";
+	static const char without[] = "{\"request\":\"attach\",\"slot\":\"rootfs\",\"path\":\"/x\"}";
+	int fd = 42;
+	char *r;
+
+	r = control__handle_request(with, strlen(with), &ops, NULL, &fd);
+	ck_assert_ptr_nonnull(strstr(r, "\"reply\":\"attach\""));
+	ck_assert_int_eq(attached_fd, 42);
+	ck_assert_int_eq(fd, -1);
+	free(r);
+	fd = -1;
+	r = control__handle_request(with, strlen(with), &ops, NULL, &fd);
+	ck_assert_ptr_nonnull(strstr(r, "no descriptor came with the request"));
+	free(r);
+	fd = 7;
+	r = control__handle_request(without, strlen(without), &ops, NULL, &fd);
+	ck_assert_int_eq(attached_fd, -1);
+	ck_assert_int_eq(fd, 7);
+	free(r);
+}
+END_TEST
+
 START_TEST(stop)
 {
 	expect("{\"request\":\"stop\",\"timeout_ms\":-1}", "timeout_ms must be");
@@ -104,6 +131,7 @@ int main(void)
 	tcase_add_test(tc, status_and_ids);
 	tcase_add_test(tc, malformed);
 	tcase_add_test(tc, attach);
+	tcase_add_test(tc, attach_with_descriptor);
 	tcase_add_test(tc, stop);
 	suite_add_tcase(s, tc);
 	return unit_run(s);

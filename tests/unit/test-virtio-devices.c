@@ -159,7 +159,7 @@ START_TEST(overlay_file_backed_and_capped)
 	struct disk_overlay *ov;
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
-	ck_assert_int_eq(disk_overlay__create(&ov, sectors, 8, dir), 0);
+	ck_assert_int_eq(disk_overlay__create(&ov, sectors, 8, disk_overlay__tmpfile(dir)), 0);
 	snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A %s)\"", dir);
 	ck_assert_int_eq(system(cmd), 0);
 	memset(buf, 'P', sizeof(buf));

@@ -20,8 +20,17 @@ struct disk_overlay {
 	uint64_t **chunks;	/* NULL: nothing private in that chunk */
 };
 
-static int overlay__tmpfile(const char *dir)
+const char *disk_overlay__default_dir(void)
 {
+	const char *tmp = getenv("TMPDIR");
+
+	return tmp && *tmp ? tmp : "/var/tmp";
+}
+
+int disk_overlay__tmpfile(const char *dir)
+{
+	if (!dir)
+		dir = disk_overlay__default_dir();
 	char path[4096];
 	int fd = open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
 
@@ -38,28 +47,22 @@ static int overlay__tmpfile(const char *dir)
 }
 
 int disk_overlay__create(struct disk_overlay **out, uint64_t sectors, uint64_t max_sectors,
-			 const char *dir)
+			 int fd)
 {
 	struct disk_overlay *ov = calloc(1, sizeof(*ov));
 
 	*out = NULL;
-	if (!ov)
-		return -ENOMEM;
-	if (!dir)
-		dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp";
-	ov->sectors = sectors;
-	ov->max_sectors = max_sectors;
-	ov->nchunks = (sectors + CHUNK_SECTORS - 1) >> CHUNK_SHIFT;
-	ov->chunks = calloc(ov->nchunks ? ov->nchunks : 1, sizeof(*ov->chunks));
-	ov->fd = overlay__tmpfile(dir);
-	if (!ov->chunks || ov->fd < 0) {
-		int ret = ov->fd < 0 ? ov->fd : -ENOMEM;
-
-		if (ov->fd >= 0)
-			close(ov->fd);
-		free(ov->chunks);
+	if (ov) {
+		ov->fd = fd;
+		ov->sectors = sectors;
+		ov->max_sectors = max_sectors;
+		ov->nchunks = (sectors + CHUNK_SECTORS - 1) >> CHUNK_SHIFT;
+		ov->chunks = calloc(ov->nchunks ? ov->nchunks : 1, sizeof(*ov->chunks));
+	}
+	if (!ov || !ov->chunks) {
 		free(ov);
-		return ret;
+		close(fd);
+		return -ENOMEM;
 	}
 	*out = ov;
 	return 0;

@@ -21,10 +21,17 @@
 
 struct disk_overlay;
 
+/* $TMPDIR, else /var/tmp (as QEMU's snapshot=on): big, and a disk. */
+const char *disk_overlay__default_dir(void);
+
+/* The overlay's file: unnamed in dir (NULL: the default), or -errno. It
+ * can be made before the VMM is confined and used at a later attach. */
+int disk_overlay__tmpfile(const char *dir);
+
 /* An overlay for a disk of `sectors`, holding at most max_sectors private
- * ones, its file in dir (NULL: $TMPDIR, else /var/tmp). 0 or -errno. */
+ * ones in fd (from disk_overlay__tmpfile; taken). 0 or -errno. */
 int disk_overlay__create(struct disk_overlay **out, uint64_t sectors, uint64_t max_sectors,
-			 const char *dir);
+			 int fd);
 void disk_overlay__destroy(struct disk_overlay *ov);
 
 /* Replace the sectors of buf (count of them from sector on) that the guest

@@ -232,6 +232,7 @@ int virtio_blk__init(struct virtio_blk *blk, const char *serial, const struct gu
 {
 	memset(blk, 0, sizeof(*blk));
 	blk->fd = -1;
+	blk->overlay_fd = -1;
 	blk->mode = BLOCK_MODE_READ_ONLY;
 	snprintf(blk->serial, sizeof(blk->serial), "%s", serial);
 	virtio_dev__init(&blk->vdev, &virtio_blk_ops, blk, mem);
@@ -245,54 +246,80 @@ void virtio_blk__destroy(struct virtio_blk *blk)
 	blk->fd = -1;
 	disk_overlay__destroy(blk->overlay);
 	blk->overlay = NULL;
+	if (blk->overlay_fd >= 0)
+		close(blk->overlay_fd);
+	blk->overlay_fd = -1;
 	free(blk->path);
 	free(blk->bounce);
 	virtio_dev__destroy(&blk->vdev);
 }
 
-static int open_medium(const char *path, enum block_mode mode, int *fd_out, uint64_t *sectors,
-		       struct pupa_err *err)
+/* What a medium must be: a regular file or a block device, opened for
+ * writing when the mode writes to it. Its size in sectors. */
+static int check_medium(int fd, const char *path, enum block_mode mode, uint64_t *sectors,
+			struct pupa_err *err)
 {
 	struct stat st;
 	uint64_t bytes;
-	int fd = open(path, (mode == BLOCK_MODE_READ_WRITE ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	int flags = fcntl(fd, F_GETFL);
 
-	if (fd < 0)
-		return guest_err(err, GUEST_ERR_BAD_CONFIG, "disk %s: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0 || (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))) {
-		close(fd);
+	if (fstat(fd, &st) < 0 || (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)))
 		return guest_err(err, GUEST_ERR_BAD_CONFIG, "disk %s: not a regular file or block device",
 				 path);
-	}
+	if (mode == BLOCK_MODE_READ_WRITE && (flags < 0 || (flags & O_ACCMODE) != O_RDWR))
+		return guest_err(err, GUEST_ERR_BAD_CONFIG,
+				 "disk %s: ReadWrite needs a descriptor open for reading and writing",
+				 path);
 	bytes = (uint64_t)st.st_size;
-	if (S_ISBLK(st.st_mode) && ioctl(fd, BLKGETSIZE64, &bytes) < 0) {
-		close(fd);
+	if (S_ISBLK(st.st_mode) && ioctl(fd, BLKGETSIZE64, &bytes) < 0)
 		return guest_err(err, GUEST_ERR_BAD_CONFIG, "disk %s: cannot read its size: %s", path,
 				 strerror(errno));
-	}
-	*fd_out = fd;
 	*sectors = bytes / BLK_SECTOR_SIZE;
 	return 0;
+}
+
+int virtio_blk__reserve_overlay(struct virtio_blk *blk)
+{
+	if (blk->overlay_fd < 0)
+		blk->overlay_fd = disk_overlay__tmpfile(NULL);
+	return blk->overlay_fd < 0 ? blk->overlay_fd : 0;
 }
 
 int virtio_blk__attach(struct virtio_blk *blk, const char *path, enum block_mode mode,
 		       struct pupa_err *err)
 {
+	int fd = open(path, (mode == BLOCK_MODE_READ_WRITE ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+
+	if (fd < 0)
+		return guest_err(err, GUEST_ERR_BAD_CONFIG, "disk %s: %s", path, strerror(errno));
+	return virtio_blk__attach_fd(blk, fd, path, mode, err);
+}
+
+int virtio_blk__attach_fd(struct virtio_blk *blk, int fd, const char *path, enum block_mode mode,
+			  struct pupa_err *err)
+{
 	struct disk_overlay *ov = NULL;
 	uint64_t sectors = 0;
 	char *copy;
-	int fd = -1, ret;
+	int ret;
 
-	ret = open_medium(path, mode, &fd, &sectors, err);
-	if (ret < 0)
+	ret = check_medium(fd, path, mode, &sectors, err);
+	if (ret < 0) {
+		close(fd);
 		return ret;
+	}
 	if (mode == BLOCK_MODE_VOLATILE_WRITE) {
-		/* At most the disk's own size: the guest cannot address more. */
-		ret = disk_overlay__create(&ov, sectors, sectors, NULL);
+		/* The file made for this slot before the VMM was confined, or
+		 * a new one; at most the disk's own size: the guest cannot
+		 * address more. */
+		int ovfd = blk->overlay_fd >= 0 ? blk->overlay_fd : disk_overlay__tmpfile(NULL);
+
+		blk->overlay_fd = -1;
+		ret = ovfd < 0 ? ovfd : disk_overlay__create(&ov, sectors, sectors, ovfd);
 		if (ret < 0) {
 			close(fd);
 			return guest_err(err, GUEST_ERR_BAD_CONFIG, "disk %s: no file for its "
-					 "volatile writes in $TMPDIR or /var/tmp: %s", path,
+					 "volatile writes in %s: %s", path, disk_overlay__default_dir(),
 					 strerror(-ret));
 		}
 	}

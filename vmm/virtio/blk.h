@@ -29,6 +29,7 @@ struct virtio_blk {
 	enum block_mode mode;
 	uint64_t sectors;
 	struct disk_overlay *overlay;	/* VolatileWrite only */
+	int overlay_fd;			/* its file, made ahead for an empty slot */
 	uint8_t *bounce;
 	size_t bounce_size;
 	struct virtq_chain chain;
@@ -46,6 +47,15 @@ void virtio_blk__destroy(struct virtio_blk *blk);
  */
 int virtio_blk__attach(struct virtio_blk *blk, const char *path, enum block_mode mode,
 		       struct pupa_err *err);
+
+/* Make the VolatileWrite overlay's file now, while the VMM may still
+ * create files, for a medium attached later. 0 or -errno. */
+int virtio_blk__reserve_overlay(struct virtio_blk *blk);
+
+/* The same with a medium already open (passed over the control socket);
+ * takes fd, closing it on failure. path only names it in messages. */
+int virtio_blk__attach_fd(struct virtio_blk *blk, int fd, const char *path, enum block_mode mode,
+			  struct pupa_err *err);
 
 /* Parse a mode: rw|ro|volatile or the seed's names. 0 or -EINVAL. */
 int blk_mode__parse(const char *s, enum block_mode *mode);
