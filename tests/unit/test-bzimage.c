@@ -9,6 +9,7 @@
 #include "x86/boot.h"
 #include "x86/bzimage.h"
 #include "x86/layout.h"
+#include "kernel_samples.h"
 #include "unit.h"
 
 #define IMG_SIZE (64 * 1024)
@@ -16,27 +17,12 @@
 static uint8_t img[IMG_SIZE];
 static char why[256];
 
-static void put16(size_t off, uint16_t v) { img[off] = v & 0xff; img[off + 1] = v >> 8; }
-static void put32(size_t off, uint32_t v) { put16(off, v & 0xffff); put16(off + 2, v >> 16); }
+static void put16(size_t off, uint16_t v) { sample_put16(img, off, v); }
+static void put32(size_t off, uint32_t v) { sample_put32(img, off, v); }
 
-/* A minimal valid header: protocol 2.15, 64-bit, relocatable, 4 setup sectors. */
 static void make_valid(void)
 {
-	memset(img, 0, sizeof(img));
-	img[BZ_SETUP_SECTS] = 4;
-	put16(BZ_BOOT_FLAG, 0xaa55);
-	img[BZ_JUMP] = 0xeb;
-	img[BZ_JUMP + 1] = 0x6a;	/* header ends at 0x26c */
-	memcpy(img + BZ_HEADER_MAGIC, "HdrS", 4);
-	put16(BZ_VERSION, 0x20f);
-	img[BZ_LOADFLAGS] = BZ_LOADED_HIGH;
-	put32(BZ_INITRD_ADDR_MAX, 0x7fffffff);
-	put32(BZ_KERNEL_ALIGNMENT, 0x200000);
-	img[BZ_RELOCATABLE] = 1;
-	put16(BZ_XLOADFLAGS, BZ_XLF_KERNEL_64);
-	put32(BZ_CMDLINE_SIZE, 2047);
-	put32(BZ_PREF_ADDRESS, 0x1000000);
-	put32(BZ_INIT_SIZE, 0x800000);
+	sample_bzimage(img, sizeof(img));
 }
 
 START_TEST(valid_header)

@@ -6,41 +6,15 @@
 #include <string.h>
 
 #include "x86/elf_pvh.h"
+#include "kernel_samples.h"
 #include "unit.h"
 
 static uint8_t img[8192];
 static char why[256];
 
-/* ELF64 with one PT_LOAD (paddr 16 MiB) and a PT_NOTE holding the PVH entry. */
 static void make_valid(void)
 {
-	Elf64_Ehdr eh = { 0 };
-	Elf64_Phdr ph[2] = { 0 };
-	Elf64_Nhdr nh = { .n_namesz = 4, .n_descsz = 4, .n_type = XEN_ELFNOTE_PHYS32_ENTRY };
-	uint32_t entry = 0x1000040;
-	size_t note_off = 0x200;
-
-	memset(img, 0, sizeof(img));
-	memcpy(eh.e_ident, ELFMAG, SELFMAG);
-	eh.e_ident[EI_CLASS] = ELFCLASS64;
-	eh.e_ident[EI_DATA] = ELFDATA2LSB;
-	eh.e_machine = EM_X86_64;
-	eh.e_phoff = sizeof(eh);
-	eh.e_phentsize = sizeof(Elf64_Phdr);
-	eh.e_phnum = 2;
-	ph[0].p_type = PT_LOAD;
-	ph[0].p_offset = 0x1000;
-	ph[0].p_paddr = 0x1000000;
-	ph[0].p_filesz = 0x1000;
-	ph[0].p_memsz = 0x3000;
-	ph[1].p_type = PT_NOTE;
-	ph[1].p_offset = note_off;
-	ph[1].p_filesz = sizeof(nh) + 4 + 4;
-	memcpy(img, &eh, sizeof(eh));
-	memcpy(img + sizeof(eh), ph, sizeof(ph));
-	memcpy(img + note_off, &nh, sizeof(nh));
-	memcpy(img + note_off + sizeof(nh), "Xen", 4);
-	memcpy(img + note_off + sizeof(nh) + 4, &entry, 4);
+	sample_elf_pvh(img, sizeof(img));
 }
 
 static Elf64_Phdr *phdr(int i) { return (Elf64_Phdr *)(img + sizeof(Elf64_Ehdr)) + i; }

@@ -404,27 +404,37 @@ START_TEST(vsock_malformed_packets)
 }
 END_TEST
 
-START_TEST(vsock_connection_and_credit)
+/* A host listening on uds_PORT and the guest connected to it: the
+ * listener in *l, the host's end in the return value, its path in path. */
+static int vsock_connected(unsigned int port, int *l, char *path, size_t len)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct vsock_hdr h;
+	int peer;
+
+	snprintf(path, len, "%s_%u", uds, port);
+	strcpy(sa.sun_path, path);
+	*l = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_eq(bind(*l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(*l, 4), 0);
+	h = pkt(VSOCK_OP_REQUEST, 1234, port, 0);
+	guest_send(&h, NULL, sizeof(h));
+	ck_assert_uint_eq(rx_pkt(0)->op, VSOCK_OP_RESPONSE);
+	ck_assert_uint_eq(rx_pkt(0)->buf_alloc, VSOCK_CONN_BUF);
+	peer = accept(*l, NULL, NULL);
+	ck_assert_int_ge(peer, 0);
+	return peer;
+}
+
+START_TEST(vsock_connection_and_credit)
+{
 	struct vsock_hdr h;
 	char path[96], buf[16];
 	int l, peer;
 	static char big[60000];
 
 	vsock_start();
-	snprintf(path, sizeof(path), "%s_5000", uds);
-	strcpy(sa.sun_path, path);
-	l = socket(AF_UNIX, SOCK_STREAM, 0);
-	ck_assert_int_eq(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ck_assert_int_eq(listen(l, 4), 0);
-
-	h = pkt(VSOCK_OP_REQUEST, 1234, 5000, 0);
-	guest_send(&h, NULL, sizeof(h));
-	ck_assert_uint_eq(rx_pkt(0)->op, VSOCK_OP_RESPONSE);
-	ck_assert_uint_eq(rx_pkt(0)->buf_alloc, VSOCK_CONN_BUF);
-	peer = accept(l, NULL, NULL);
-	ck_assert_int_ge(peer, 0);
+	peer = vsock_connected(5000, &l, path, sizeof(path));
 
 	h = pkt(VSOCK_OP_RW, 1234, 5000, 5);
 	guest_send(&h, "hello", sizeof(h) + 5);
@@ -464,23 +474,12 @@ END_TEST
  */
 START_TEST(vsock_broken_rx_stops_polling_host)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct epoll_event ev[8];
-	struct vsock_hdr h;
 	char path[96];
 	int l, peer;
 
 	vsock_start();
-	snprintf(path, sizeof(path), "%s_5001", uds);
-	strcpy(sa.sun_path, path);
-	l = socket(AF_UNIX, SOCK_STREAM, 0);
-	ck_assert_int_eq(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ck_assert_int_eq(listen(l, 4), 0);
-	h = pkt(VSOCK_OP_REQUEST, 1234, 5001, 0);
-	guest_send(&h, NULL, sizeof(h));
-	ck_assert_uint_eq(rx_pkt(0)->op, VSOCK_OP_RESPONSE);
-	peer = accept(l, NULL, NULL);
-	ck_assert_int_ge(peer, 0);
+	peer = vsock_connected(5001, &l, path, sizeof(path));
 	/* Every receive buffer left is smaller than a packet header. */
 	for (unsigned int i = 1; i < 8; i++)
 		tq_set(&vs.vdev.vq[0], i, 0x100000 + i * 0x1000, 8, VIRTQ_DESC_F_WRITE, 0);
