@@ -15,8 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CAPPED_LOG_HEAD (1u << 20)
-#define CAPPED_LOG_TAIL (1u << 20)
+#define CAPPED_LOG_HEAD (1u << 20)	/* each; PUPA_VMM_CONSOLE_KEEP=BYTES */
 
 struct capped_log {
 	int fd;

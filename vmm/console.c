@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,7 +38,13 @@ int console__open(struct console *con, const char *spec, struct pupa_err *err)
 		return guest_err(err, GUEST_ERR_BAD_CONFIG, "--serial %s: %s", spec, strerror(errno));
 	con->owns_out = 1;
 	if (fstat(con->out_fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		capped_log__init(&con->log, con->out_fd, CAPPED_LOG_HEAD, CAPPED_LOG_TAIL);
+		const char *keep = getenv("PUPA_VMM_CONSOLE_KEEP");
+		unsigned long long k = keep ? strtoull(keep, NULL, 10) : 0;
+
+		/* Each of the head and the tail; 4 KiB at least. */
+		if (k < 4096)
+			k = CAPPED_LOG_HEAD;
+		capped_log__init(&con->log, con->out_fd, k, k);
 		con->capped = 1;
 	}
 	return 0;
