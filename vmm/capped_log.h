@@ -24,7 +24,7 @@ struct capped_log {
 	uint64_t dropped;	/* bytes the marker stands for */
 };
 
-/* fd is a regular file opened for writing, positioned at 0 and empty. */
+/* fd is an empty regular file opened for reading and writing. */
 void capped_log__init(struct capped_log *log, int fd, uint64_t head, uint64_t tail);
 
 /* 0, or -errno of a failed write (the rest of buf is dropped). */

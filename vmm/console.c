@@ -12,6 +12,7 @@
 int console__open(struct console *con, const char *spec, struct pupa_err *err)
 {
 	struct stat st;
+	int readable;
 
 	memset(con, 0, sizeof(*con));
 	con->out_fd = -1;
@@ -33,11 +34,16 @@ int console__open(struct console *con, const char *spec, struct pupa_err *err)
 		}
 		return 0;
 	}
-	con->out_fd = open(spec, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* Read and write: rolling the tail reads it back (capped_log). A
+	 * file we may only write to is written whole. */
+	con->out_fd = open(spec, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	readable = con->out_fd >= 0;
+	if (!readable)
+		con->out_fd = open(spec, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (con->out_fd < 0)
 		return guest_err(err, GUEST_ERR_BAD_CONFIG, "--serial %s: %s", spec, strerror(errno));
 	con->owns_out = 1;
-	if (fstat(con->out_fd, &st) == 0 && S_ISREG(st.st_mode)) {
+	if (readable && fstat(con->out_fd, &st) == 0 && S_ISREG(st.st_mode)) {
 		const char *keep = getenv("PUPA_VMM_CONSOLE_KEEP");
 		unsigned long long k = keep ? strtoull(keep, NULL, 10) : 0;
 

@@ -41,6 +41,7 @@ static const struct sandbox_rule sandbox_libc[] = {
 	ALLOW(brk, IN_ALL), ALLOW(rt_sigreturn, IN_ALL),
 	ALLOW(rt_sigprocmask, IN_ALL), ALLOW(rt_sigaction, IN_ALL),
 	ALLOW(clock_gettime, IN_ALL), ALLOW(clock_nanosleep, IN_ALL),
+	ALLOW(time, IN_ALL), ALLOW(gettimeofday, IN_ALL),	/* when the vDSO cannot */
 	ALLOW(nanosleep, IN_ALL), ALLOW(sched_yield, IN_ALL),
 	ALLOW(getpid, IN_ALL), ALLOW(gettid, IN_ALL), ALLOW(tgkill, IN_ALL),
 	ALLOW(exit, IN_ALL), ALLOW(exit_group, IN_ALL),
@@ -72,7 +73,7 @@ static const struct sandbox_rule sandbox_blk[] = {
 	ALLOW(pread64, IN_VCPU), ALLOW(pwrite64, IN_VCPU),
 	ALLOW(preadv, IN_VCPU), ALLOW(pwritev, IN_VCPU),
 	ALLOW(fdatasync, IN_VCPU), ALLOW(fsync, IN_VCPU),
-	ALLOW(openat, IN_MAIN), IOCTL(BLKGETSIZE64, IN_MAIN),
+	ALLOW(openat, IN_MAIN), ALLOW(fcntl, IN_MAIN), IOCTL(BLKGETSIZE64, IN_MAIN),
 };
 
 /* virtio-vsock: a guest's connection opens a Unix socket from the vCPU

@@ -679,10 +679,11 @@ static int confine(struct vm *vm, struct pupa_err *err)
 	if (vm->cfg->vsock_uds)
 		paths.socket_dirs[paths.nr_socket_dirs++] =
 			socket_dir(vm->cfg->vsock_uds, uds_dir, sizeof(uds_dir));
+	/* no_new_privs first: without it, Landlock needs CAP_SYS_ADMIN. */
+	sandbox__harden_process();
 	ret = sandbox__landlock(&paths, err);
 	if (ret < 0)
 		return ret;
-	sandbox__harden_process();
 	return sandbox__prepare(&vm->sandbox, err);
 }
 

@@ -90,7 +90,9 @@ run_vm() {
 	return 0
 }
 
-show_console() { tail -n "$1" "$vm_console" 2>/dev/null | sed 's/^/#   | /'; }
+# awk ends every line, the last one too: a console cut mid-line must not
+# swallow the next TAP line.
+show_console() { tail -n "$1" "$vm_console" 2>/dev/null | cut -c1-300 | awk '{ print "#   | " $0 }'; }
 
 # Lines the guest test printed as "RESULT key=value".
 guest_value() { sed -n "s/^RESULT $1=//p" "$vm_console" | tr -d '\r' | tail -1; }
