@@ -4,6 +4,9 @@
 # the job in a chroot, prints its exit status and reboots (QEMU then exits).
 export PATH=/bin
 /bin/busybox --install -s /bin
+# The runner's sign that the test host booted (a freeze before this point
+# is caught sooner than one in the middle of a command).
+echo PUPA-TESTHOST-UP
 
 fail() {
 	echo "testhost: $*"
