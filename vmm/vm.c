@@ -13,6 +13,7 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sandbox.h"
@@ -679,6 +680,9 @@ static int confine(struct vm *vm, struct pupa_err *err)
 	if (vm->cfg->vsock_uds)
 		paths.socket_dirs[paths.nr_socket_dirs++] =
 			socket_dir(vm->cfg->vsock_uds, uds_dir, sizeof(uds_dir));
+	/* What libc would open later, opened now: the first gmtime_r() (the
+	 * CMOS clock, which a stock kernel reads) loads /etc/localtime. */
+	tzset();
 	/* no_new_privs first: without it, Landlock needs CAP_SYS_ADMIN. */
 	sandbox__harden_process();
 	ret = sandbox__landlock(&paths, err);
