@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -31,6 +30,7 @@
 #include "progress.h"
 #include "pull.h"
 #include "rootfs_disk.h"
+#include "rundir.h"
 #include "vmm_proc.h"
 
 #define START_AGENT_PORT 1024
@@ -73,6 +73,7 @@ struct start {
 	struct datadir dd;
 	struct cache cache;
 	char rundir[4096];
+	int rundir_lock;		/* flock held while we run (rundir.h) */
 	struct vmm_proc vmm;
 	int vmm_started;
 	struct agent_link agent;
@@ -256,20 +257,12 @@ static int start__wait_failed(struct start *s, enum start_wait w)
 
 /* ---- the states ----------------------------------------------------------------- */
 
+/* A locked run folder, after removing those that killed runs left. */
 static int start__rundir(struct start *s, struct pupa_err *err)
 {
-	const char *base = getenv("XDG_RUNTIME_DIR");
-	struct stat st;
-
-	if (!base || stat(base, &st) < 0 || !S_ISDIR(st.st_mode) || access(base, W_OK) < 0)
-		base = getenv("TMPDIR");
-	if (!base || !*base)
-		base = "/tmp";
-	snprintf(s->rundir, sizeof(s->rundir), "%s/pupa-run.XXXXXX", base);
-	if (!mkdtemp(s->rundir))
-		return mgr_err(err, GUEST_MANAGER_ERR_NO_STORAGE, "cannot create a run folder in %s: %s",
-			       base, strerror(errno));
-	return 0;
+	rundir_reap(rundir_base());
+	s->rundir_lock = rundir_create(s->rundir, sizeof(s->rundir), err);
+	return s->rundir_lock < 0 ? s->rundir_lock : 0;
 }
 
 static void start__hostname(struct start *s, char *buf, size_t len)
@@ -363,21 +356,6 @@ static void start__timings(struct start *s)
 		s->t_stopped - s->t_end);
 }
 
-static int start__rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-static int start__rm_rf(const char *dir)
-{
-	if (!dir[0])
-		return 0;
-	return nftw(dir, start__rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* Leave nothing behind: the VM, the pull thread, sockets, the run folder. */
 static void start__cleanup(struct start *s, int failed)
 {
@@ -399,10 +377,15 @@ static void start__cleanup(struct start *s, int failed)
 	rootfs_disk_release(&s->disk);
 	if (s->image_hold >= 0)
 		close(s->image_hold);
-	if (failed && s->o->keep_failed && s->rundir[0])
+	if (failed && s->o->keep_failed && s->rundir[0]) {
+		rundir_keep(s->rundir);
 		fprintf(stderr, "pupa: kept the console log and run folder: %s\n", s->rundir);
-	else
-		start__rm_rf(s->rundir);
+	} else {
+		rundir_remove(s->rundir);
+	}
+	if (s->rundir_lock >= 0)
+		close(s->rundir_lock);
+	s->rundir_lock = -1;
 }
 
 static int start__run(struct start *s)
@@ -705,6 +688,7 @@ int cmd_start(int argc, char **argv)
 	memset(&s, 0, sizeof(s));
 	s.o = &o;
 	s.image_hold = -1;
+	s.rundir_lock = -1;
 	s.disk.copy_fd = -1;
 	if (o.status_fd >= 0) {
 		s.status_out = fdopen(o.status_fd, "w");

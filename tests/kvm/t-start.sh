@@ -164,6 +164,22 @@ else
 	not_ok "-t under a pty: script(1) is missing (util-linux)"
 fi
 
+# --- a pupa killed with SIGKILL: the next start removes what it left ----------------------
+( timeout -k 5 120 "$PUPA" start --progress=json -- sleep 60 > "$WORK/killpupa.out" 2> /dev/null < /dev/null ) &
+waiter=$!
+for _ in $(seq 300); do grep -q kReady "$WORK/killpupa.out" 2> /dev/null && break; sleep 0.1; done
+left=$(ls -d "$TMPDIR"/pupa-run.* 2> /dev/null)
+pkill -KILL -x pupa
+wait $waiter 2> /dev/null
+for _ in $(seq 50); do pgrep -x pupa-vmm > /dev/null || break; sleep 0.1; done
+start afterkill -- true
+expect afterkill "SIGKILL of pupa: its VM goes with it, and the next start removes its run folder" \
+	bash -c "[ $st -eq 0 ] && [ -n '$left' ] && [ ! -e '$left' ] && ! pgrep -x pupa-vmm > /dev/null"
+mkdir -p "$TMPDIR/pupa-run.kept" && touch "$TMPDIR/pupa-run.kept/KEPT"
+start afterkept -- true
+expect afterkept "... a run folder kept by --keep-failed stays" test -d "$TMPDIR/pupa-run.kept"
+rm -rf "$TMPDIR/pupa-run.kept"
+
 # --- without root: an ordinary user with access to /dev/kvm ------------------------------------
 kvm_gid=$(stat -c %g /dev/kvm)
 [ "$kvm_gid" -eq 0 ] && { chgrp 999 /dev/kvm; kvm_gid=999; }
