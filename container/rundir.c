@@ -25,26 +25,35 @@ const char *rundir_base(void)
 	return base && *base ? base : "/tmp";
 }
 
+/*
+ * A concurrent start's reaper may see our folder between mkdtemp() and
+ * flock() and remove it: after locking, the path must still be the folder
+ * we hold, or we start over with a new one.
+ */
 int rundir_create(char *path, size_t len, struct pupa_err *err)
 {
 	const char *base = rundir_base();
-	int fd;
+	int e = 0;
 
-	snprintf(path, len, "%s/" RUNDIR_PREFIX "XXXXXX", base);
-	if (!mkdtemp(path))
-		return mgr_err(err, GUEST_MANAGER_ERR_NO_STORAGE, "cannot create a run folder in %s: %s",
-			       base, strerror(errno));
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int e = errno;
+	for (int attempt = 0; attempt < 8; attempt++) {
+		struct stat held, now;
+		int fd;
 
+		snprintf(path, len, "%s/" RUNDIR_PREFIX "XXXXXX", base);
+		if (!mkdtemp(path))
+			return mgr_err(err, GUEST_MANAGER_ERR_NO_STORAGE,
+				       "cannot create a run folder in %s: %s", base, strerror(errno));
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &held) == 0 &&
+		    lstat(path, &now) == 0 && held.st_ino == now.st_ino && held.st_dev == now.st_dev)
+			return fd;
+		e = errno;
 		if (fd >= 0)
 			close(fd);
 		rmdir(path);
-		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "cannot lock the run folder %s: %s",
-			       path, strerror(e));
 	}
-	return fd;
+	return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "cannot hold a run folder in %s: %s",
+		       base, strerror(e ? e : EAGAIN));
 }
 
 static int rundir__rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
