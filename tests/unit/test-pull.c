@@ -2,6 +2,7 @@
  * SHA256SUMS lines, the path map. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include "../../container/digest.h"
 #include "../../container/pathmap.h"
+#include "../../container/rundir.h"
 #include "../../container/source.h"
 #include "../../container/unpack.h"
 #include "unit.h"
@@ -208,6 +210,38 @@ START_TEST(test_pathmap_bytes_bounded)
 }
 END_TEST
 
+/* A held run folder survives a reap; once its holder is gone the next reap
+ * removes it, contents and all; a kept one stays. */
+START_TEST(rundir_reaped_only_when_free)
+{
+	char base[] = "/tmp/pupa-test-rundir.XXXXXX", path[4096], kept[4200], file[4200];
+	struct pupa_err err = { 0 };
+	int lock;
+
+	ck_assert_ptr_nonnull(mkdtemp(base));
+	setenv("XDG_RUNTIME_DIR", base, 1);
+	ck_assert_str_eq(rundir_base(), base);
+	lock = rundir_create(path, sizeof(path), &err);
+	ck_assert_int_ge(lock, 0);
+	snprintf(file, sizeof(file), "%s/console.log", path);
+	close(open(file, O_WRONLY | O_CREAT, 0600));
+	ck_assert_int_eq(rundir_reap(base), 0);
+	ck_assert_int_eq(access(file, F_OK), 0);
+	close(lock);				/* as a SIGKILL would */
+	ck_assert_int_eq(rundir_reap(base), 1);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	lock = rundir_create(path, sizeof(path), &err);
+	ck_assert_int_ge(lock, 0);
+	rundir_keep(path);
+	close(lock);
+	ck_assert_int_eq(rundir_reap(base), 0);
+	snprintf(kept, sizeof(kept), "%s/KEPT", path);
+	ck_assert_int_eq(access(kept, F_OK), 0);
+	ck_assert_int_eq(rundir_remove(base), 0);
+	unsetenv("XDG_RUNTIME_DIR");
+}
+END_TEST
+
 START_TEST(test_digest)
 {
 	char hex[DIGEST_HEX_LEN + 1];
@@ -236,6 +270,7 @@ int main(void)
 	tcase_add_test(tc, test_checksum_file);
 	tcase_add_test(tc, test_pathmap);
 	tcase_add_test(tc, test_pathmap_bytes_bounded);
+	tcase_add_test(tc, rundir_reaped_only_when_free);
 	tcase_add_test(tc, test_digest);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
