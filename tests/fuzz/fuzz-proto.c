@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	memset(&rb, 0, sizeof(rb));
+	rb.len = rb.pending = 0;
 	chunk = data[0] ? data[0] : 1;
 	while (off < size) {
 		size_t n = size - off < chunk ? size - off : chunk;
