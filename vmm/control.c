@@ -165,8 +165,8 @@ char *control__handle_request(const char *line, size_t len, const struct control
 
 /* --- clients ------------------------------------------------------------------- */
 
-/* Drop the oldest descriptor that came with the bytes (it went with the
- * line just handled, taken or not). */
+/* Forget the oldest descriptor that came with the bytes, closing it
+ * unless a request took it (then its slot holds -1). */
 static void client_drop_fd(struct ctl_client *c)
 {
 	if (!c->nr_fds)
