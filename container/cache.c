@@ -435,25 +435,17 @@ static int cache__image_in_use(const char *path)
 	return busy;
 }
 
-int cache_meta_get(const struct cache *c, const char *digest, struct cache_meta *m)
+/* What publish recorded in images/DIGEST.json, over what m holds; -ENOENT
+ * without it. Reads nothing else: the per-start size check uses it. */
+static int cache__recorded(const struct cache *c, const char *digest, struct cache_meta *m)
 {
 	char path[4200];
-	struct stat st;
 	json_t *o;
 
-	memset(m, 0, sizeof(*m));
-	snprintf(m->digest, sizeof(m->digest), "%s", digest);
-	cache_path(c, path, sizeof(path), "images/%s.ext4", digest);
-	if (stat(path, &st) < 0)
-		return -errno;
-	m->size = (uint64_t)st.st_size;
-	m->disk = (uint64_t)st.st_blocks * 512;
-	m->created = st.st_mtime;
-	m->in_use = cache__image_in_use(path);
 	cache_path(c, path, sizeof(path), "images/%s.json", digest);
 	o = cache__read_json(path);
 	if (!o)
-		return 0;
+		return -ENOENT;
 	cache__copy_str(o, "source", m->source, sizeof(m->source));
 	m->compressed = (uint64_t)json_integer_value(json_object_get(o, "compressed_bytes"));
 	m->entries = (uint64_t)json_integer_value(json_object_get(o, "entries"));
@@ -465,14 +457,32 @@ int cache_meta_get(const struct cache *c, const char *digest, struct cache_meta 
 	return 0;
 }
 
+int cache_meta_get(const struct cache *c, const char *digest, struct cache_meta *m)
+{
+	char path[4200];
+	struct stat st;
+
+	memset(m, 0, sizeof(*m));
+	snprintf(m->digest, sizeof(m->digest), "%s", digest);
+	cache_path(c, path, sizeof(path), "images/%s.ext4", digest);
+	if (stat(path, &st) < 0)
+		return -errno;
+	m->size = (uint64_t)st.st_size;
+	m->disk = (uint64_t)st.st_blocks * 512;
+	m->created = st.st_mtime;
+	m->in_use = cache__image_in_use(path);
+	cache__recorded(c, digest, m);	/* an image without its JSON still lists */
+	return 0;
+}
+
 int cache_verify(const struct cache *c, const char *digest, struct pupa_err *err)
 {
 	char path[4200], sum[DIGEST_HEX_LEN + 1];
-	struct cache_meta m;
+	struct cache_meta m = { 0 };
 	uint64_t size;
 	int fd, rc;
 
-	if (cache_meta_get(c, digest, &m) < 0 || !m.image_sha256[0])
+	if (cache__recorded(c, digest, &m) < 0 || !m.image_sha256[0])
 		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
 			       "image %.12s has no recorded checksum", digest);
 	cache_path(c, path, sizeof(path), "images/%s.ext4", digest);
@@ -554,10 +564,10 @@ int cache_list(const struct cache *c, int (*fn)(const struct cache_meta *m, void
 static int cache__check_size(const struct cache *c, const char *digest, int fd,
 			     struct pupa_err *err)
 {
-	struct cache_meta m;
+	struct cache_meta m = { 0 };
 	struct stat st;
 
-	if (cache_meta_get(c, digest, &m) < 0 || !m.image_bytes || fstat(fd, &st) < 0 ||
+	if (cache__recorded(c, digest, &m) < 0 || !m.image_bytes || fstat(fd, &st) < 0 ||
 	    (uint64_t)st.st_size == m.image_bytes)
 		return fd;
 	close(fd);
