@@ -83,6 +83,7 @@ static char *do_attach(json_t *req, json_t *id, const struct control_ops *ops, v
 	enum block_mode mode;
 	json_error_t jerr;
 	int with_fd = 0, medium = -1;
+	char *reply = NULL;
 
 	if (json_unpack_ex(req, &jerr, 0, "{s:s, s:s, s?s, s?b}", "slot", &slot, "path", &path,
 			   "mode", &mode_s, "fd", &with_fd) < 0)
@@ -96,13 +97,15 @@ static char *do_attach(json_t *req, json_t *id, const struct control_ops *ops, v
 		medium = *fd;
 		*fd = -1;
 	}
-	if (blk_mode__parse(mode_s, &mode) < 0 || ops->status(ctx) != GUEST_STATUS_RUNNING) {
+	if (blk_mode__parse(mode_s, &mode) < 0)
+		reply = error_reply(id, GUEST_ERR_BAD_CONFIG,
+				    "attach: mode must be ReadWrite, ReadOnly or VolatileWrite");
+	else if (ops->status(ctx) != GUEST_STATUS_RUNNING)
+		reply = error_reply(id, GUEST_ERR_NOT_CREATED, "attach: the guest is not running");
+	if (reply) {
 		if (medium >= 0)
-			close(medium);
-		if (ops->status(ctx) != GUEST_STATUS_RUNNING)
-			return error_reply(id, GUEST_ERR_NOT_CREATED, "attach: the guest is not running");
-		return error_reply(id, GUEST_ERR_BAD_CONFIG,
-				   "attach: mode must be ReadWrite, ReadOnly or VolatileWrite");
+			close(medium);	/* the request took it: it is ours to close */
+		return reply;
 	}
 	if (ops->attach(ctx, slot, path, medium, mode, &err) < 0)
 		return error_reply(id, err.code, err.msg);
