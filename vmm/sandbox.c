@@ -91,15 +91,15 @@ static const struct sandbox_rule sandbox_console[] = {
 	ALLOW(ftruncate, IN_ALL),
 };
 
+#define TABLE(rows)	{ rows, sizeof(rows) / sizeof((rows)[0]) }
+
+/* A new device adds its table here. */
 static const struct {
 	const struct sandbox_rule *rules;
 	size_t n;
 } sandbox_tables[] = {
-	{ sandbox_libc, sizeof(sandbox_libc) / sizeof(sandbox_libc[0]) },
-	{ sandbox_core, sizeof(sandbox_core) / sizeof(sandbox_core[0]) },
-	{ sandbox_blk, sizeof(sandbox_blk) / sizeof(sandbox_blk[0]) },
-	{ sandbox_vsock, sizeof(sandbox_vsock) / sizeof(sandbox_vsock[0]) },
-	{ sandbox_console, sizeof(sandbox_console) / sizeof(sandbox_console[0]) },
+	TABLE(sandbox_libc), TABLE(sandbox_core), TABLE(sandbox_blk),
+	TABLE(sandbox_vsock), TABLE(sandbox_console),
 };
 
 struct sandbox {
