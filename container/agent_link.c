@@ -22,7 +22,7 @@
 #include "agent_link.h"
 #include "agent_proto.h"
 
-#define AGENT_REPLY_MS 30000
+#define AGENT_REPLY_MS 30000	/* PUPA_AGENT_TIMEOUT (seconds) changes it */
 #define AGENT_DRAIN_MS 3000
 #define AGENT_SIGNAL_GRACE_MS 2000
 
@@ -34,6 +34,45 @@ static long agent__ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
+/* The deadline for each message either way; tests shorten it. */
+static int agent__reply_ms(void)
+{
+	const char *v = getenv("PUPA_AGENT_TIMEOUT");
+	char *end;
+	long s;
+
+	if (!v || !*v)
+		return AGENT_REPLY_MS;
+	errno = 0;
+	s = strtol(v, &end, 10);
+	if (errno || *end || s < 1 || s > 3600) {
+		fprintf(stderr, "pupa: PUPA_AGENT_TIMEOUT=%s is not 1 to 3600 seconds; using %d\n",
+			v, AGENT_REPLY_MS / 1000);
+		return AGENT_REPLY_MS;
+	}
+	return (int)s * 1000;
+}
+
+/* Why a message from pupa-init did not arrive, in words. */
+static const char *agent__why(const struct agent_link *a, int rc, char *buf, size_t size)
+{
+	switch (rc) {
+	case -ETIMEDOUT:
+		snprintf(buf, size, "no whole message within %d s", a->reply_ms / 1000);
+		return buf;
+	case -EPROTO:
+		return "it sent bytes that are not an agent protocol frame";
+	case -EMSGSIZE:
+		return "it sent a frame over the 64 KiB limit";
+	case -EPIPE:
+		return "it closed the connection";
+	case -EINTR:
+		return "interrupted";
+	default:
+		return strerror(-rc);
+	}
+}
+
 int agent_link_listen(struct agent_link *a, const char *uds, unsigned int port,
 		      struct pupa_err *err)
 {
@@ -41,6 +80,7 @@ int agent_link_listen(struct agent_link *a, const char *uds, unsigned int port,
 	a->fd = -1;
 	snprintf(a->uds, sizeof(a->uds), "%s", uds);
 	a->port = port;
+	a->reply_ms = agent__reply_ms();
 	for (int i = 0; i < 4; i++)
 		a->listen_fd[i] = -1;
 	for (int i = 0; i < 4; i++) {
@@ -77,28 +117,26 @@ int agent_link_hello_fd(const struct agent_link *a)
 /* Send the message built in a->w, within the same deadline as a reply. */
 static int agent__send(struct agent_link *a)
 {
-	return proto_send(a->fd, &a->w, AGENT_REPLY_MS, a->cancel);
+	return proto_send(a->fd, &a->w, a->reply_ms, a->cancel);
 }
 
 /* A message of one of the wanted types, or an error naming what came. */
 static int agent__expect(struct agent_link *a, uint16_t want, const char *what,
 			 struct proto_msg *m, struct pupa_err *err)
 {
-	int rc = proto_recv(a->fd, &a->rb, m, AGENT_REPLY_MS, a->cancel);
-	char msg[AGENT_MAX_STR] = "";
+	int rc = proto_recv(a->fd, &a->rb, m, a->reply_ms, a->cancel);
+	char msg[AGENT_MAX_STR] = "", why[64];
 
 	if (rc < 0)
-		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
-			       "pupa-init did not answer %s: %s", what,
-			       rc == -ETIMEDOUT ? "no whole answer within 30 s" :
-			       rc == -EINTR ? "interrupted" : strerror(-rc));
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "pupa-init did not %s: %s",
+			       what, agent__why(a, rc, why, sizeof(why)));
 	if (m->type == PROTO_ERROR) {
 		proto_get_str(m, F_MESSAGE, msg, sizeof(msg));
-		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "pupa-init: %s: %s", what, msg);
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "pupa-init could not %s: %s", what, msg);
 	}
 	if (m->type != want)
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
-			       "pupa-init answered %s with message type %u", what, m->type);
+			       "pupa-init did not %s: it sent message type %u", what, m->type);
 	return 0;
 }
 
@@ -114,7 +152,7 @@ int agent_link_hello(struct agent_link *a, struct pupa_err *err)
 	if (a->fd < 0)
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "accepting pupa-init: %s",
 			       strerror(errno));
-	ret = agent__expect(a, PROTO_HELLO, "HELLO", &m, err);
+	ret = agent__expect(a, PROTO_HELLO, "say HELLO", &m, err);
 	if (ret < 0)
 		return ret;
 	if (proto_get_u32(&m, F_VERSION, &version) < 0 || version != AGENT_PROTO_VERSION)
@@ -135,7 +173,7 @@ int agent_link_attach(struct agent_link *a, const char *serial, uint32_t mount_m
 	if (agent__send(a) < 0)
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
 			       "pupa-init does not take the root disk's message");
-	return agent__expect(a, PROTO_ACK, "the root disk", &m, err);
+	return agent__expect(a, PROTO_ACK, "acknowledge the root disk", &m, err);
 }
 
 static int agent__send_start(struct agent_link *a, const struct agent_command *cmd)
@@ -227,13 +265,15 @@ static int agent__control(struct agent_link *a, struct agent_run *r, const struc
 {
 	struct proto_msg m;
 	long n = proto_rbuf_read(&a->rb, a->fd);
+	char why[64];
+	int ret;
 
 	if (n == -EAGAIN)
 		return 1;	/* readable, then not: poll again */
 	if (n <= 0)
 		return r->exited ? 0 : mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
 					      "pupa-init went away without an exit status");
-	while (proto_rbuf_next(&a->rb, &m) == 0) {
+	while ((ret = proto_rbuf_next(&a->rb, &m)) == 0) {
 		char msg[AGENT_MAX_STR] = "";
 		uint32_t v;
 
@@ -260,6 +300,10 @@ static int agent__control(struct agent_link *a, struct agent_run *r, const struc
 			return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "pupa-init: %s", msg);
 		}
 	}
+	/* A frame that can never parse would sit in front of every later one. */
+	if (ret != -EAGAIN)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "pupa-init broke the protocol: %s",
+			       agent__why(a, ret, why, sizeof(why)));
 	return 1;
 }
 
@@ -267,13 +311,17 @@ int agent_link_run(struct agent_link *a, const struct agent_command *cmd,
 		   const struct agent_hooks *h, int *code, struct pupa_err *err)
 {
 	struct agent_run r = { .sock = { -1, -1, -1 }, .local_in_open = cmd->interactive };
-	long last_signal = -100000, term_at = 0;
+	long last_signal = -100000, term_at = 0, start_at;
 	int result = AGENT_RUN_LOST, ret;
+	char why[64];
 
 	*code = EXIT_RUNTIME_FAILURE;
-	if (agent__send_start(a, cmd) < 0)
-		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "pupa-init went away"),
+	ret = agent__send_start(a, cmd);
+	if (ret < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "pupa-init did not take START: %s",
+			       agent__why(a, ret, why, sizeof(why))),
 		       AGENT_RUN_LOST;
+	start_at = agent__ms();
 	for (;;) {
 		struct pollfd p[9];
 		int np = 0, idx_ctl = -1, idx_l[3] = { -1, -1, -1 }, idx_s[3] = { -1, -1, -1 };
@@ -284,6 +332,12 @@ int agent_link_run(struct agent_link *a, const struct agent_command *cmd,
 				 !r.started)) {
 			result = r.started ? AGENT_RUN_EXITED : AGENT_RUN_NOT_STARTED;
 			*code = r.code;
+			break;
+		}
+		/* STARTED (or EXIT) has the same deadline as any answer. */
+		if (!r.started && !r.exited && now - start_at > a->reply_ms) {
+			mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "pupa-init did not answer START: %s",
+				agent__why(a, -ETIMEDOUT, why, sizeof(why)));
 			break;
 		}
 		if (h->vmm_gone && h->vmm_gone(h->opaque) && !r.exited) {

@@ -19,6 +19,7 @@ struct agent_link {
 	unsigned int port;		/* HELLO; stdin, stdout, stderr on +1, +2, +3 */
 	int listen_fd[4];
 	int fd;
+	int reply_ms;			/* the deadline of each message */
 	volatile sig_atomic_t *cancel;	/* set by a signal: stop waiting */
 	struct proto_rbuf rb;
 	struct proto_writer w;

@@ -1,0 +1,194 @@
+# Faults, hostile guests and load. pupa and pupa-vmm are SIGKILLed at
+# every state of a start; a guest agent breaks the protocol in each way it
+# can; eight containers start at once. After each: no pupa-vmm left, no run
+# folder, no temporary file, a cache whose images all check out, and the
+# next start works.
+
+PUPA=$top_builddir/container/pupa
+unset XDG_RUNTIME_DIR
+export XDG_CACHE_HOME=$WORK/faults-cache
+export TMPDIR=$WORK/faults-tmp
+mkdir -p "$TMPDIR" "$WORK/faults"
+E2FSCK=$(PATH=$PATH:/sbin:/usr/sbin command -v e2fsck)
+
+# f_clean: nothing of a finished start is left (pupa-vmm gets 5 s to go).
+f_clean() {
+	for _ in $(seq 50); do pgrep -x pupa-vmm > /dev/null || break; sleep 0.1; done
+	! pgrep -x pupa-vmm > /dev/null && [ -z "$(ls -A "$TMPDIR")" ] &&
+		[ -z "$(ls -A "$XDG_CACHE_HOME/pupa/tmp" 2> /dev/null)" ]
+}
+f_show_left() {
+	pgrep -a pupa-vmm | sed 's/^/#   running: /'
+	ls -la "$TMPDIR" "$XDG_CACHE_HOME/pupa/tmp" 2> /dev/null | sed 's/^/#   /'
+}
+# f_cache_whole: every cached image matches its recorded size and
+# checksum, and passes a forced read-only e2fsck.
+f_cache_whole() {
+	"$PUPA" images --verify > "$WORK/faults/verify.out" 2>&1 ||
+		{ sed 's/^/#   verify: /' "$WORK/faults/verify.out"; return 1; }
+	for img in "$XDG_CACHE_HOME"/pupa/images/*.ext4; do
+		[ -e "$img" ] || continue
+		"$E2FSCK" -fn "$img" > "$WORK/faults/fsck.out" 2>&1 ||
+			{ diag "e2fsck -fn $img:"; sed 's/^/#   /' "$WORK/faults/fsck.out" | tail -5; return 1; }
+	done
+}
+
+# --- a guest agent that breaks the protocol ------------------------------------------------
+# Each mode boots the hostile agent as the guest's init. Failures that need
+# no waiting come well inside the default 30 s deadline; the others wait
+# for PUPA_AGENT_TIMEOUT=3, not less and not the default.
+hostile() {
+	local mode=$1 deadline=$2 reason=$3 t0 secs st
+	printf '%s\n' "$mode" > "$WORK/faults/mode"
+	printf '%s\n' "dir /dev 0755 0 0" "nod /dev/console 0600 0 0 c 5 1" \
+		"file /init $top_builddir/tests/kvm/hostile-agent 0755 0 0" \
+		"file /mode $WORK/faults/mode 0644 0 0" > "$WORK/faults/hostile.list"
+	"$MKCPIO" -o "$WORK/faults/hostile-$mode.cpio" "$WORK/faults/hostile.list"
+	t0=$(date +%s.%N)
+	PUPA_AGENT_TIMEOUT=$deadline timeout -k 5 120 "$PUPA" start -q \
+		--initrd "$WORK/faults/hostile-$mode.cpio" -- true \
+		> "$WORK/faults/$mode.out" 2> "$WORK/faults/$mode.err" < /dev/null
+	st=$?
+	secs=$(echo "$(date +%s.%N) - $t0" | bc)
+	hostile_ok() {
+		[ "$st" -eq 125 ] && grep -q "$reason" "$WORK/faults/$mode.err" &&
+			if [ -n "$deadline" ]; then
+				[ "$(echo "$secs >= $deadline && $secs < 25" | bc)" = 1 ]
+			else
+				[ "$(echo "$secs < 25" | bc)" = 1 ]
+			fi && f_clean
+	}
+	if hostile_ok; then
+		ok "hostile agent '$mode': exit 125 after ${secs%???????} s, the reason given, nothing left"
+	else
+		not_ok "hostile agent '$mode': exit 125 within its deadline, '$reason', nothing left"
+		diag "status $st after $secs s; stderr:"
+		sed 's/^/#   | /' "$WORK/faults/$mode.err" | tail -5
+		f_show_left
+	fi
+}
+# The default image, cached once, so that the boot is all a start waits for.
+"$PUPA" start -q -- true > /dev/null 2>&1 < /dev/null
+hostile garbage "" "did not say HELLO: it sent bytes that are not an agent protocol frame"
+hostile oversized "" "did not say HELLO: it sent a frame over the 64 KiB limit"
+hostile endless 3 "did not say HELLO: no whole message within 3 s"
+hostile dribble 3 "did not say HELLO: no whole message within 3 s"
+hostile deaf 3 "did not acknowledge the root disk: no whole message within 3 s"
+hostile mute-start 3 "did not answer START: no whole message within 3 s"
+hostile run-garbage "" "broke the protocol: it sent bytes that are not an agent protocol frame"
+
+# --- the fault loop: SIGKILL at every state -------------------------------------------------
+# Each round makes a new image (the default tarball plus a file of its own)
+# so that Downloading and Extracting do real work, starts it with
+# --status-fd, and SIGKILLs pupa or pupa-vmm (alternating) on entering a
+# state (cycling through all seven), or after a random delay. Then: no
+# pupa-vmm left, a start of the same image succeeds and leaves nothing,
+# every cached image checks out; the round's image is removed again.
+states=(kTransient kLaunchingGuest kStartingVm kDownloading kExtracting kStarting kReady)
+seed=${PUPA_FAULT_SEED:-$(date +%s)}
+RANDOM=$seed
+rounds=${PUPA_FAULT_ROUNDS:-50}
+diag "fault loop: $rounds rounds, seed $seed (PUPA_FAULT_SEED=$seed repeats it)"
+gzip -dc "$top_builddir/images/default-rootfs.tar.gz" > "$WORK/faults/base.tar"
+mkdir -p "$WORK/faults/stamp"
+
+# f_killer WHEN TARGET: read pupa's status lines; at WHEN (a state name,
+# or a delay in seconds), SIGKILL TARGET (pupa or pupa-vmm, once it runs).
+f_killer() {
+	local when=$1 target=$2 pid line victim=
+	case $when in
+	k*) while read -r -t 120 line; do
+		case $line in *"\"name\":\"$when\""*) break ;; esac
+	    done ;;
+	*) sleep "$when" ;;
+	esac
+	for _ in $(seq 100); do [ -s "$WORK/faults/pupa.pid" ] && break; sleep 0.01; done
+	pid=$(cat "$WORK/faults/pupa.pid")
+	if [ "$target" = pupa ]; then
+		victim=$pid
+	else
+		for _ in $(seq 200); do
+			victim=$(pgrep -x -P "$pid" pupa-vmm) && break
+			kill -0 "$pid" 2> /dev/null || break
+			sleep 0.05
+		done
+	fi
+	[ -n "$victim" ] && kill -KILL "$victim" 2> /dev/null && echo "$victim" > "$WORK/faults/killed"
+	# pupa runs without timeout(1), which would stand between it and
+	# pupa.pid: a pupa that does not end after the kill is ended here.
+	timeout 120 cat > /dev/null || { kill -KILL "$pid"; diag "pupa did not end within 120 s"; }
+}
+
+t_loop=$(date +%s)
+failed_rounds=0
+n_state=0
+n_random=0
+for round in $(seq 1 "$rounds"); do
+	# Every sixth round at a random delay; the others at the next state,
+	# all seven with pupa, then all seven with pupa-vmm, and again.
+	if [ $((round % 6)) -eq 0 ]; then
+		when=$((RANDOM % 3)).$(printf '%03d' $((RANDOM % 1000)))
+		target=$([ $((n_random % 2)) -eq 0 ] && echo pupa || echo pupa-vmm)
+		n_random=$((n_random + 1))
+	else
+		when=${states[$((n_state % 7))]}
+		target=$([ $((n_state / 7 % 2)) -eq 0 ] && echo pupa || echo pupa-vmm)
+		n_state=$((n_state + 1))
+	fi
+	echo "$round $seed" > "$WORK/faults/stamp/round"
+	cp "$WORK/faults/base.tar" "$WORK/faults/round.tar"
+	tar -rf "$WORK/faults/round.tar" -C "$WORK/faults/stamp" round
+	rm -f "$WORK/faults/pupa.pid" "$WORK/faults/killed"
+	( echo "$BASHPID" > "$WORK/faults/pupa.pid"
+	  exec "$PUPA" start -q --status-fd 3 "$WORK/faults/round.tar" -- sleep 30 \
+		3>&1 > /dev/null 2> "$WORK/faults/kill.err" < /dev/null ) | f_killer "$when" "$target"
+	killed_st=${PIPESTATUS[0]}
+	# A SIGKILLed pupa's VM must follow it on its own.
+	for _ in $(seq 50); do pgrep -x pupa-vmm > /dev/null || break; sleep 0.1; done
+	problems=
+	pgrep -x pupa-vmm > /dev/null && problems+=" pupa-vmm outlived the kill;"
+	[ -s "$WORK/faults/killed" ] || problems+=" nothing was killed (pupa ended first, status $killed_st);"
+	# pupa-vmm killed under a live pupa: pupa fails as such.
+	if [ "$target" = pupa-vmm ] && [ -s "$WORK/faults/killed" ] && [ "$killed_st" -ne 125 ]; then
+		problems+=" pupa exited $killed_st after losing pupa-vmm, not 125;"
+	fi
+	timeout -k 5 120 "$PUPA" start -q "$WORK/faults/round.tar" -- cat /round \
+		> "$WORK/faults/next.out" 2> "$WORK/faults/next.err" < /dev/null
+	next_st=$?
+	[ "$next_st" -eq 0 ] && [ "$(cat "$WORK/faults/next.out")" = "$round $seed" ] ||
+		problems+=" the next start failed (status $next_st: $(tail -1 "$WORK/faults/next.err"));"
+	f_clean || problems+=" something was left behind;"
+	f_cache_whole || problems+=" the cache is not whole;"
+	"$PUPA" rmi "$WORK/faults/round.tar" > /dev/null 2>&1 || problems+=" rmi failed;"
+	if [ -n "$problems" ]; then
+		failed_rounds=$((failed_rounds + 1))
+		diag "round $round (SIGKILL $target at $when):$problems"
+		sed 's/^/#   | /' "$WORK/faults/kill.err" | tail -3
+		f_show_left
+	fi
+done
+t_loop=$(( $(date +%s) - t_loop ))
+check "fault loop: $rounds SIGKILLs of pupa or pupa-vmm at every state and at random; each time nothing left, the cache whole, the next start fine ($t_loop s)" \
+	test "$failed_rounds" -eq 0
+
+# --- load: eight starts at once --------------------------------------------------------------
+t0=$(date +%s)
+loaders=()
+for i in 1 2 3 4 5 6 7 8; do
+	( timeout -k 5 300 "$PUPA" start -q --memory 128 -- sh -c "seq 1 3000 | sed 's/^/$i:/'" \
+		> "$WORK/faults/load-$i.out" 2> "$WORK/faults/load-$i.err" < /dev/null
+	  echo $? > "$WORK/faults/load-$i.st" ) &
+	loaders+=($!)
+done
+# Not a bare wait: run-all.sh's watchdog is a child of this shell too.
+wait "${loaders[@]}"
+load_ok() {
+	for i in 1 2 3 4 5 6 7 8; do
+		[ "$(cat "$WORK/faults/load-$i.st")" -eq 0 ] &&
+			seq 1 3000 | sed "s/^/$i:/" | cmp -s - "$WORK/faults/load-$i.out" ||
+			{ diag "start $i: status $(cat "$WORK/faults/load-$i.st")"
+			  sed 's/^/#   | /' "$WORK/faults/load-$i.err" | tail -3; return 1; }
+	done
+	f_clean
+}
+check "load: 8 concurrent starts with --memory 128 all succeed, each with its own output ($(( $(date +%s) - t0 )) s)" load_ok
