@@ -194,13 +194,4 @@ st=$?
 expect user "an unprivileged user in the kvm group starts a container" \
 	bash -c "[ $st -eq 0 ] && [ \"\$(cat '$WORK/user.out')\" = unprivileged ]"
 
-# --- the Debian minbase tarball of the rootfs benchmark, if it was built here ----------------------
-minbase=${PUPA_BUILD_CACHE:-$HOME/.cache/pupa-build}/minbase/bookworm-minbase.tar.gz
-if [ -s "$minbase" ]; then
-	start minbase --progress=none "$minbase" -- sh -c 'stat -c "%a %u %g %n" /usr/bin/passwd /tmp /etc/shadow /usr/bin/su; cat /etc/debian_version'
-	expect minbase "Debian minbase: starts; owners and modes as in the tree" \
-		test "$(head -4 "$WORK/minbase.out" | tr '\n' ' ')" = "$(cd "$(dirname "$minbase")/rootfs" && stat -c "%a %u %g /%n" usr/bin/passwd tmp etc/shadow usr/bin/su | tr '\n' ' ')"
-else
-	ok "# SKIP Debian minbase: run make bench once to build its tarball"
-fi
-expect minbase "nothing left behind after all of the above" no_leftovers
+expect user "nothing left behind after all of the above" no_leftovers
