@@ -20,8 +20,8 @@
 #include <ext2fs/ext2fs.h>
 #include <openssl/evp.h>
 
-#include "../../container/pathmap.h"
-#include "../../container/unpack.h"
+#include "../../container/image/pathmap.h"
+#include "../../container/image/unpack.h"
 
 struct want {
 	char *path;

@@ -8,11 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../container/digest.h"
-#include "../../container/pathmap.h"
+#include "../../container/image/digest.h"
+#include "../../container/image/pathmap.h"
 #include "../../container/rundir.h"
-#include "../../container/source.h"
-#include "../../container/unpack.h"
+#include "../../container/image/source.h"
+#include "../../container/image/unpack.h"
 #include "unit.h"
 
 static const char *norm(const char *in)
