@@ -25,6 +25,7 @@
 #include <et/com_err.h>
 
 #include "ext4_image.h"
+#include "ext4_image_impl.h"
 #include "pathmap.h"
 #include "run_tool.h"
 
@@ -35,18 +36,6 @@
 /* ext4's limit on links to one inode (dir_nlink counts directories as 1 beyond it). */
 #define EXT4_IMAGE_LINK_MAX 65000
 
-struct ext4_image {
-	ext2_filsys fs;
-	char *path;
-	struct pathmap map;
-	time_t now;
-	uint64_t data_bytes;
-	uint32_t last_ino;	/* the entry xattrs go to */
-	int sized_by_user;
-	/* the regular file being written */
-	ext2_file_t file;
-	const char *file_path;
-};
 
 static const char *ext4_image__strerror(errcode_t rc)
 {
@@ -55,7 +44,7 @@ static const char *ext4_image__strerror(errcode_t rc)
 
 /* Map a library error to ours: full devices are NoStorage, full images are
  * the image size the user chose or our limit. */
-static int ext4_image__fail(struct ext4_image *img, errcode_t rc, const char *what,
+int ext4_image__fail(struct ext4_image *img, errcode_t rc, const char *what,
 			    const char *path, struct pupa_err *err)
 {
 	if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG)
@@ -235,7 +224,7 @@ static void ext4_image__new_inode_init(struct ext4_image *img, struct ext2_inode
 	ext4_image__apply_meta(img, in, meta);
 }
 
-static int ext4_image__write_inode(struct ext4_image *img, ext2_ino_t ino,
+int ext4_image__write_inode(struct ext4_image *img, ext2_ino_t ino,
 				   struct ext2_inode_large *in, const char *path,
 				   struct pupa_err *err)
 {
@@ -272,7 +261,10 @@ static int ext4_image__remember(struct ext4_image *img, const char *path, size_t
 	int shown = len > 200 ? 200 : (int)len;
 	const char *more = len > 200 ? "..." : "";
 
-	if (pathmap_put(&img->map, path, len, ino, (uint16_t)mode)) {
+	struct pathmap_ent *e = pathmap_put(&img->map, path, len, ino, (uint16_t)mode);
+
+	if (e) {
+		e->layer = img->layer;
 		img->last_ino = ino;
 		return 0;
 	}
@@ -463,40 +455,11 @@ static int ext4_image__make_dir(struct ext4_image *img, ext2_ino_t parent, const
 	return rc ? ext4_image__fail(img, rc, "updating the parent's link count", path, err) : 0;
 }
 
-/* Give back an inode whose last link went away. */
-static int ext4_image__release(struct ext4_image *img, ext2_ino_t ino, const char *path,
-			       struct pupa_err *err)
-{
-	struct ext2_inode_large in;
-	errcode_t rc;
-
-	rc = ext2fs_read_inode_full(img->fs, ino, (struct ext2_inode *)&in, sizeof(in));
-	if (rc)
-		return ext4_image__fail(img, rc, "reading the replaced inode", path, err);
-	if (in.i_links_count > 1) {
-		in.i_links_count--;
-		return ext4_image__write_inode(img, ino, &in, path, err);
-	}
-	if (ext2fs_inode_has_valid_blocks2(img->fs, (struct ext2_inode *)&in)) {
-		rc = ext2fs_punch(img->fs, ino, (struct ext2_inode *)&in, NULL, 0, ~0ULL);
-		if (rc)
-			return ext4_image__fail(img, rc, "freeing the replaced file", path, err);
-	}
-	if (ext2fs_file_acl_block(img->fs, (struct ext2_inode *)&in)) {
-		rc = ext2fs_free_ext_attr(img->fs, ino, &in);
-		if (rc)
-			return ext4_image__fail(img, rc, "freeing the replaced xattrs", path, err);
-	}
-	in.i_links_count = 0;
-	in.i_dtime = (uint32_t)img->now;
-	ext2fs_inode_alloc_stats2(img->fs, ino, -1, 0);
-	return ext4_image__write_inode(img, ino, &in, path, err);
-}
-
 /*
  * A later entry with the name of an earlier one replaces it, as tar does.
  * Returns 1 when path is an existing directory and the new entry one too
- * (then only its metadata changes).
+ * (then only its metadata changes). A directory is replaced only by a
+ * later layer (the OCI rule), never within one archive.
  */
 static int ext4_image__replace(struct ext4_image *img, ext2_ino_t dir, const char *name,
 			       const char *path, uint32_t mode, struct pupa_err *err)
@@ -510,8 +473,17 @@ static int ext4_image__replace(struct ext4_image *img, ext2_ino_t dir, const cha
 	if (LINUX_S_ISDIR(e->mode)) {
 		if (S_ISDIR(mode))
 			return 1;
+		if (e->layer < img->layer) {
+			int ret = ext4_image__prune(img, path, 0, err);
+
+			if (ret < 0)
+				return ret;
+			if (!pathmap_get(&img->map, path, strlen(path)))
+				return 0;
+		}
 		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-			       "entry '%s': refused, it would replace a directory", path);
+			       "entry '%s': refused, it would replace a directory%s", path,
+			       img->layer ? " of the same layer" : "");
 	}
 	ino = e->ino;
 	rc = ext2fs_unlink(img->fs, dir, name, ino, 0);
@@ -558,6 +530,7 @@ int ext4_image_mkdir(struct ext4_image *img, const char *path, const struct ext4
 	/* It exists: the archive's entry sets its metadata. */
 	e = pathmap_get(&img->map, path, strlen(path));
 	e->mode = (uint16_t)meta->mode;
+	e->layer = img->layer;
 	img->last_ino = e->ino;
 	rc = ext2fs_read_inode_full(img->fs, e->ino, (struct ext2_inode *)&in, sizeof(in));
 	if (rc)
@@ -603,7 +576,9 @@ int ext4_image_symlink(struct ext4_image *img, const char *path, const char *tar
 	if (rc)
 		return ext4_image__fail(img, rc, "reading the symlink", path, err);
 	ext4_image__apply_meta(img, &in, meta);
-	in.i_mode = LINUX_S_IFLNK | (meta->mode & 07777);
+	/* Linux ignores a symlink's mode and every extraction there gives 0777,
+	 * whatever the archive says. */
+	in.i_mode = LINUX_S_IFLNK | 0777;
 	return ext4_image__write_inode(img, ino, &in, path, err);
 }
 

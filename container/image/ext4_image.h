@@ -73,6 +73,18 @@ int ext4_image_finish(struct ext4_image *img, struct pupa_err *err);
 /* Drop the image without writing anything more; the caller removes the file. */
 void ext4_image_abort(struct ext4_image *img);
 
+/*
+ * Image layers (OCI): entries from here on belong to the next layer. A
+ * whiteout removes what earlier layers wrote at a path (recursively); an
+ * opaque marker removes what they wrote inside a directory. Neither
+ * touches what the current layer wrote, before or after the marker, and
+ * a path that is not there is no error. A later layer may also put a
+ * file where an earlier one had a directory (in one archive: refused).
+ */
+void ext4_image_next_layer(struct ext4_image *img);
+int ext4_image_whiteout(struct ext4_image *img, const char *path, struct pupa_err *err);
+int ext4_image_opaque(struct ext4_image *img, const char *dir, struct pupa_err *err);
+
 /* Bytes of file data written so far. */
 uint64_t ext4_image_data_bytes(const struct ext4_image *img);
 

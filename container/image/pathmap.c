@@ -119,6 +119,7 @@ struct pathmap_ent *pathmap_put(struct pathmap *m, const char *path, size_t len,
 	}
 	e->ino = ino;
 	e->mode = mode;
+	e->layer = 0;
 	return e;
 }
 

@@ -13,6 +13,7 @@ struct pathmap_ent {
 	char *path;		/* owned by the map */
 	uint32_t ino;
 	uint16_t mode;		/* S_IFMT bits and permissions, as in the image */
+	uint32_t layer;		/* the image layer that wrote it last (0: none) */
 };
 
 struct pathmap {

@@ -122,6 +122,7 @@ struct unpack_ctx {
 	struct unpack_stats *stats;
 	struct pupa_err *err;
 	struct decompress *dec;
+	int layer;		/* an image layer: whiteouts are markers */
 	char path[PATH_MAX];
 };
 
@@ -247,6 +248,37 @@ static int unpack__xattrs(struct unpack_ctx *u, struct archive_entry *e)
 	return 0;
 }
 
+/*
+ * In a layer, ".wh.NAME" removes NAME of the layers below and
+ * ".wh..wh..opq" empties its directory of them (the OCI image spec); other
+ * ".wh..wh." names are aufs bookkeeping, not content. 1 when the entry was
+ * such a marker (nothing to create), 0 when it is an ordinary entry.
+ */
+static int unpack__whiteout(struct unpack_ctx *u, const char *name)
+{
+	char *slash = strrchr(u->path, '/');
+	char *base = slash ? slash + 1 : u->path;
+	const char *dir = slash ? u->path : "";
+	int ret;
+
+	if (strncmp(base, ".wh.", 4) != 0)
+		return 0;
+	if (strcmp(base, ".wh..wh..opq") == 0) {
+		if (slash)
+			*slash = '\0';
+		ret = ext4_image_opaque(u->img, dir, u->err);
+	} else if (strncmp(base, ".wh..wh.", 8) == 0) {
+		ret = 0;
+	} else if (base[4] == '\0' || strcmp(base + 4, ".") == 0 || strcmp(base + 4, "..") == 0) {
+		ret = mgr_err(u->err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			      "entry '%s': refused, a whiteout that names no entry", name);
+	} else {
+		memmove(base, base + 4, strlen(base + 4) + 1);
+		ret = ext4_image_whiteout(u->img, u->path, u->err);
+	}
+	return ret < 0 ? ret : 1;
+}
+
 static int unpack__entry(struct unpack_ctx *u, struct archive_entry *e)
 {
 	const char *name = archive_entry_pathname(e), *why;
@@ -276,6 +308,11 @@ static int unpack__entry(struct unpack_ctx *u, struct archive_entry *e)
 	if (ret < 0)
 		return ret;
 
+	if (u->layer) {
+		ret = unpack__whiteout(u, name);
+		if (ret != 0)
+			return ret < 0 ? ret : 0;
+	}
 	unpack__meta(e, &m);
 	if (hardlink) {
 		if (unpack_path_normalize(hardlink, target, sizeof(target), &why) < 0)
@@ -314,9 +351,9 @@ static int unpack__entry(struct unpack_ctx *u, struct archive_entry *e)
 	return unpack__xattrs(u, e);
 }
 
-int unpack_archive(struct ext4_image *img, const struct unpack_source *src,
-		   const struct unpack_limits *lim, struct unpack_stats *stats,
-		   struct pupa_err *err)
+static int unpack__run(struct ext4_image *img, const struct unpack_source *src,
+		       const struct unpack_limits *lim, int layer, struct unpack_stats *stats,
+		       struct pupa_err *err)
 {
 	struct unpack_ctx *u;
 	struct archive_entry *e;
@@ -326,7 +363,8 @@ int unpack_archive(struct ext4_image *img, const struct unpack_source *src,
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
-	*u = (struct unpack_ctx){ .img = img, .lim = lim, .stats = stats, .err = err };
+	*u = (struct unpack_ctx){ .img = img, .lim = lim, .stats = stats, .err = err,
+				  .layer = layer };
 	ext4_image_limit_names(img, lim->names);
 	ret = decompress_start(&u->dec, src, err);
 	if (ret < 0) {
@@ -365,7 +403,8 @@ int unpack_archive(struct ext4_image *img, const struct unpack_source *src,
 		if (ret < 0)
 			goto out;
 	}
-	if (stats->entries == 0) {
+	/* Some image builders emit empty layers; a root filesystem is never empty. */
+	if (stats->entries == 0 && !layer) {
 		ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "the archive has no entries");
 		goto out;
 	}
@@ -391,4 +430,19 @@ out:
 	decompress_stop(u->dec);
 	free(u);
 	return ret;
+}
+
+int unpack_archive(struct ext4_image *img, const struct unpack_source *src,
+		   const struct unpack_limits *lim, struct unpack_stats *stats,
+		   struct pupa_err *err)
+{
+	return unpack__run(img, src, lim, 0, stats, err);
+}
+
+int unpack_layer(struct ext4_image *img, const struct unpack_source *src,
+		 const struct unpack_limits *lim, struct unpack_stats *stats,
+		 struct pupa_err *err)
+{
+	ext4_image_next_layer(img);
+	return unpack__run(img, src, lim, 1, stats, err);
 }

@@ -55,6 +55,16 @@ int unpack_archive(struct ext4_image *img, const struct unpack_source *src,
 		   struct pupa_err *err);
 
 /*
+ * One layer of a layered (OCI) image, applied over the layers before it:
+ * ".wh.NAME" entries remove NAME as those layers left it, ".wh..wh..opq"
+ * empties its directory of their entries, a file may replace a directory
+ * of theirs, and an empty archive is allowed (ext4_image_next_layer).
+ */
+int unpack_layer(struct ext4_image *img, const struct unpack_source *src,
+		 const struct unpack_limits *lim, struct unpack_stats *stats,
+		 struct pupa_err *err);
+
+/*
  * An archive path made relative to the image root: "./a//b/" is "a/b",
  * "." is "" (the root). Absolute paths and ".." components are refused
  * (returns -1 and says why), never rewritten.

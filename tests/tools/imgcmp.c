@@ -229,6 +229,9 @@ static void check_one(ext2_filsys fs, struct want *w)
 	}
 	if ((in.i_mode & 07777) != (archive_entry_mode(e) & 07777) && type != AE_IFLNK)
 		diff(w->path, "mode 0%o, archive 0%o", in.i_mode & 07777, archive_entry_mode(e) & 07777);
+	/* A symlink's mode is 0777 on Linux, whatever the archive says. */
+	if (type == AE_IFLNK && (in.i_mode & 07777) != 0777)
+		diff(w->path, "symlink mode 0%o, not 0777", in.i_mode & 07777);
 	if (inode_uid(in) != (uint32_t)archive_entry_uid(e))
 		diff(w->path, "uid %u, archive %" PRId64, inode_uid(in), (int64_t)archive_entry_uid(e));
 	if (inode_gid(in) != (uint32_t)archive_entry_gid(e))
