@@ -1,0 +1,228 @@
+/*
+ * What IMAGE means, registry references with Docker's normalisation, and
+ * the OCI documents: index, manifest, config, platform selection.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../container/image/oci.h"
+#include "../../container/image/reference.h"
+
+#define HEX_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define HEX_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+static const char *full(const char *text)
+{
+	static char buf[1024];
+	struct image_ref r;
+	const char *why = NULL;
+
+	if (image_ref_parse(text, &r, &why) < 0)
+		return why;
+	image_ref_format(&r, buf, sizeof(buf));
+	return buf;
+}
+
+START_TEST(references_normalise_as_docker_does)
+{
+	struct image_ref r;
+	const char *why;
+
+	ck_assert_str_eq(full("alpine"), "docker.io/library/alpine:latest");
+	ck_assert_str_eq(full("alpine:3.20"), "docker.io/library/alpine:3.20");
+	ck_assert_str_eq(full("user/app"), "docker.io/user/app:latest");
+	ck_assert_str_eq(full("index.docker.io/library/alpine"), "docker.io/library/alpine:latest");
+	ck_assert_str_eq(full("ghcr.io/org/app:1.2"), "ghcr.io/org/app:1.2");
+	ck_assert_str_eq(full("localhost/app"), "localhost/app:latest");
+	ck_assert_str_eq(full("localhost:5000/myimg@sha256:" HEX_A),
+			 "localhost:5000/myimg@sha256:" HEX_A);
+	ck_assert_str_eq(full("127.0.0.1:5000/test/img:1"), "127.0.0.1:5000/test/img:1");
+	ck_assert_str_eq(full("[::1]:5000/a"), "[::1]:5000/a:latest");
+	ck_assert_str_eq(full("a.b-c/d__e-f.g:t_1.x-y"), "a.b-c/d__e-f.g:t_1.x-y");
+	ck_assert(strstr(full("a.b_c/d"), "registry"));
+	ck_assert_int_eq(image_ref_parse("alpine", &r, &why), 0);
+	ck_assert_str_eq(r.api_host, "registry-1.docker.io");
+	ck_assert_int_eq(image_ref_parse("127.0.0.1:5000/x", &r, &why), 0);
+	ck_assert_str_eq(r.api_host, "127.0.0.1:5000");
+	ck_assert_str_eq(r.name, "x");
+}
+END_TEST
+
+START_TEST(malformed_references_say_why)
+{
+	ck_assert_str_eq(full("Alpine"), "repository names are lowercase");
+	ck_assert(strstr(full("alpine@sha256:abc"), "64 lowercase hex"));
+	ck_assert(strstr(full("alpine:-x"), "a tag is"));
+	ck_assert(strstr(full("a//b"), "[a-z0-9] parts"));
+	ck_assert(strstr(full("a..b/c"), "registry"));
+	ck_assert(strstr(full("host:99999999/c"), "registry"));
+	ck_assert(strstr(full("a/-b"), "[a-z0-9] parts"));
+	ck_assert(strstr(full(""), "empty"));
+	ck_assert(strstr(full("localhost:5000/"), "empty"));
+}
+END_TEST
+
+START_TEST(image_kinds_follow_the_precedence)
+{
+	char tmp[] = "/tmp/pupa-kind.XXXXXX";
+	int fd = mkstemp(tmp);
+	const char *base;
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(image_kind_of("http://x/alpine"), IMAGE_TARBALL);
+	ck_assert_int_eq(image_kind_of("file:///x"), IMAGE_TARBALL);
+	ck_assert_int_eq(image_kind_of("./alpine"), IMAGE_TARBALL);
+	ck_assert_int_eq(image_kind_of("~/rootfs"), IMAGE_TARBALL);
+	ck_assert_int_eq(image_kind_of("rootfs.tar.zst"), IMAGE_TARBALL);
+	ck_assert_int_eq(image_kind_of("oci:/srv/layout:v1"), IMAGE_OCI_LAYOUT);
+	ck_assert_int_eq(image_kind_of("oci-archive:img.tar"), IMAGE_TARBALL);	/* suffix first */
+	ck_assert_int_eq(image_kind_of("oci-archive:img.oci"), IMAGE_OCI_ARCHIVE);
+	ck_assert_int_eq(image_kind_of("alpine"), IMAGE_REGISTRY);
+	/* An existing file in the current directory is read as a file. */
+	ck_assert_int_eq(chdir("/tmp"), 0);
+	base = strrchr(tmp, '/') + 1;
+	ck_assert_int_eq(image_kind_of(base), IMAGE_TARBALL);
+	unlink(tmp);
+	ck_assert_int_eq(image_kind_of(base), IMAGE_REGISTRY);
+}
+END_TEST
+
+START_TEST(layout_names_split_at_the_first_colon)
+{
+	char path[256], ref[256];
+	const char *why;
+
+	ck_assert_int_eq(image_layout_parse("oci:/srv/img:v1", path, sizeof(path), ref, sizeof(ref), &why), 0);
+	ck_assert_str_eq(path, "/srv/img");
+	ck_assert_str_eq(ref, "v1");
+	ck_assert_int_eq(image_layout_parse("oci:dir", path, sizeof(path), ref, sizeof(ref), &why), 0);
+	ck_assert_str_eq(ref, "");
+	ck_assert_int_lt(image_layout_parse("oci:", path, sizeof(path), ref, sizeof(ref), &why), 0);
+	ck_assert_int_lt(image_layout_parse("oci:dir:", path, sizeof(path), ref, sizeof(ref), &why), 0);
+}
+END_TEST
+
+static const char index_json[] =
+	"{\"schemaVersion\":2,\"mediaType\":\"" OCI_MT_INDEX "\",\"manifests\":["
+	"{\"mediaType\":\"" OCI_MT_MANIFEST "\",\"digest\":\"sha256:" HEX_A "\",\"size\":10,"
+	" \"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\",\"variant\":\"v8\"}},"
+	"{\"mediaType\":\"" OCI_MT_MANIFEST "\",\"digest\":\"sha256:" HEX_B "\",\"size\":11,"
+	" \"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"},"
+	" \"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\"}}]}";
+
+START_TEST(index_platform_selection)
+{
+	struct oci_index ix;
+	struct oci_platform p;
+	char why[256];
+	size_t which = 99;
+
+	ck_assert_int_eq(oci_doc_kind(index_json, strlen(index_json)), OCI_DOC_INDEX);
+	ck_assert_msg(oci_index_parse(index_json, strlen(index_json), &ix, why, sizeof(why)) == 0, "%s", why);
+	ck_assert_uint_eq(ix.n, 2);
+	ck_assert_str_eq(ix.manifests[1].ref_name, "v1");
+	oci_platform_host(&p);
+	ck_assert_int_eq(oci_index_select(&ix, &p, &which, why, sizeof(why)), 0);
+	ck_assert_uint_eq(which, 1);
+	ck_assert_int_eq(oci_platform_parse("linux/arm64", &p), 0);
+	ck_assert_int_eq(oci_index_select(&ix, &p, &which, why, sizeof(why)), 0);
+	ck_assert_uint_eq(which, 0);
+	ck_assert_int_eq(oci_platform_parse("linux/riscv64", &p), 0);
+	ck_assert_int_lt(oci_index_select(&ix, &p, &which, why, sizeof(why)), 0);
+	ck_assert_msg(strstr(why, "no manifest for linux/riscv64") &&
+		      strstr(why, "linux/arm64/v8") && strstr(why, "linux/amd64"), "%s", why);
+	ck_assert_int_lt(oci_platform_parse("linux", &p), 0);
+	ck_assert_int_lt(oci_platform_parse("linux/amd64/v1/x", &p), 0);
+	oci_index_free(&ix);
+}
+END_TEST
+
+START_TEST(manifest_layers_and_media_types)
+{
+	const char *m =
+		"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+		"\"digest\":\"sha256:" HEX_A "\",\"size\":5},\"layers\":["
+		"{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:" HEX_B "\",\"size\":7},"
+		"{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+zstd\",\"digest\":\"sha256:" HEX_B "\",\"size\":8},"
+		"{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"sha256:" HEX_B "\",\"size\":9}]}";
+	const char *bad_mt =
+		"{\"config\":{\"digest\":\"sha256:" HEX_A "\",\"size\":5},\"layers\":["
+		"{\"mediaType\":\"application/x-squashfs\",\"digest\":\"sha256:" HEX_B "\",\"size\":7}]}";
+	const char *bad_digest =
+		"{\"config\":{\"digest\":\"sha512:" HEX_A "\",\"size\":5},\"layers\":[]}";
+	const char *dup = "{\"config\":{},\"config\":{},\"layers\":[]}";
+	struct oci_manifest man;
+	char why[256];
+
+	ck_assert_int_eq(oci_doc_kind(m, strlen(m)), OCI_DOC_MANIFEST);
+	ck_assert_msg(oci_manifest_parse(m, strlen(m), &man, why, sizeof(why)) == 0, "%s", why);
+	ck_assert_uint_eq(man.n, 3);
+	ck_assert_int_eq(man.compression[0], OCI_LAYER_GZIP);
+	ck_assert_int_eq(man.compression[1], OCI_LAYER_ZSTD);
+	ck_assert_int_eq(man.compression[2], OCI_LAYER_TAR);
+	ck_assert_uint_eq(man.layers[2].size, 9);
+	oci_manifest_free(&man);
+	ck_assert_int_lt(oci_manifest_parse(bad_mt, strlen(bad_mt), &man, why, sizeof(why)), 0);
+	ck_assert_msg(strstr(why, "application/x-squashfs"), "%s", why);
+	ck_assert_int_lt(oci_manifest_parse(bad_digest, strlen(bad_digest), &man, why, sizeof(why)), 0);
+	ck_assert_msg(strstr(why, "sha256"), "%s", why);
+	ck_assert_int_lt(oci_manifest_parse(dup, strlen(dup), &man, why, sizeof(why)), 0);
+	ck_assert_int_lt(oci_manifest_parse("[1]", 3, &man, why, sizeof(why)), 0);
+}
+END_TEST
+
+START_TEST(config_fields)
+{
+	const char *c =
+		"{\"os\":\"linux\",\"architecture\":\"amd64\",\"config\":{"
+		"\"Entrypoint\":[\"/bin/sh\",\"-c\"],\"Cmd\":null,\"Env\":[\"PATH=/bin\",\"A=b c\"],"
+		"\"WorkingDir\":\"/srv\",\"User\":\"1000:1000\"}}";
+	const char *nul = "{\"config\":{\"Cmd\":[\"a\\u0000b\"]}}";
+	const char *notlist = "{\"config\":{\"Cmd\":\"ls\"}}";
+	struct oci_config cfg;
+	char why[256];
+
+	ck_assert_msg(oci_config_parse(c, strlen(c), &cfg, why, sizeof(why)) == 0, "%s", why);
+	ck_assert_str_eq(cfg.entrypoint[0], "/bin/sh");
+	ck_assert_str_eq(cfg.entrypoint[1], "-c");
+	ck_assert_ptr_null(cfg.entrypoint[2]);
+	ck_assert_ptr_null(cfg.cmd);
+	ck_assert_str_eq(cfg.env[1], "A=b c");
+	ck_assert_str_eq(cfg.workdir, "/srv");
+	ck_assert_str_eq(cfg.user, "1000:1000");
+	ck_assert_str_eq(cfg.platform.arch, "amd64");
+	oci_config_free(&cfg);
+	ck_assert_int_lt(oci_config_parse(nul, strlen(nul), &cfg, why, sizeof(why)), 0);
+	ck_assert_int_lt(oci_config_parse(notlist, strlen(notlist), &cfg, why, sizeof(why)), 0);
+	ck_assert_msg(strstr(why, "Cmd is not a list"), "%s", why);
+	ck_assert_int_eq(oci_config_parse("{}", 2, &cfg, why, sizeof(why)), 0);
+	ck_assert_ptr_null(cfg.entrypoint);
+	oci_config_free(&cfg);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("oci");
+	TCase *tc = tcase_create("oci");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, references_normalise_as_docker_does);
+	tcase_add_test(tc, malformed_references_say_why);
+	tcase_add_test(tc, image_kinds_follow_the_precedence);
+	tcase_add_test(tc, layout_names_split_at_the_first_colon);
+	tcase_add_test(tc, index_platform_selection);
+	tcase_add_test(tc, manifest_layers_and_media_types);
+	tcase_add_test(tc, config_fields);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
