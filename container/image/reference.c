@@ -207,13 +207,16 @@ int image_ref_parse(const char *text, struct image_ref *r, const char **why)
 	}
 	if (!ref__name_ok(rest, why))
 		return -1;
-	if (strcmp(r->registry, "docker.io") == 0 && !strchr(rest, '/'))
-		snprintf(r->name, sizeof(r->name), "library/%s", rest);
-	else if (strlen(rest) < sizeof(r->name))
-		snprintf(r->name, sizeof(r->name), "%s", rest);
-	if (strlen(r->registry) + 1 + strlen(rest) > 255 || !r->name[0]) {
-		*why = "the name is longer than 255 characters";
-		return -1;
+	{
+		const char *lib = strcmp(r->registry, "docker.io") == 0 && !strchr(rest, '/') ?
+				  "library/" : "";
+
+		/* The limit holds for the name as normalised, registry included. */
+		if (strlen(r->registry) + 1 + strlen(lib) + strlen(rest) > 255) {
+			*why = "the name is longer than 255 characters";
+			return -1;
+		}
+		snprintf(r->name, sizeof(r->name), "%s%s", lib, rest);
 	}
 	if (!r->tag[0] && !r->digest[0])
 		snprintf(r->tag, sizeof(r->tag), "latest");

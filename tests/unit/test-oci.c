@@ -62,6 +62,15 @@ START_TEST(malformed_references_say_why)
 	ck_assert(strstr(full("a/-b"), "[a-z0-9] parts"));
 	ck_assert(strstr(full(""), "empty"));
 	ck_assert(strstr(full("localhost:5000/"), "empty"));
+	{
+		/* 240 characters fit alone, not as docker.io/library/NAME (found by fuzz-oci). */
+		char name[241];
+
+		memset(name, 'a', 240);
+		name[240] = '\0';
+		ck_assert(strstr(full(name), "longer than 255"));
+		ck_assert(strstr(full("localhost/" HEX_A HEX_A HEX_A HEX_A), "longer than 255"));
+	}
 }
 END_TEST
 

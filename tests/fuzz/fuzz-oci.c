@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What a registry or an image layout hands pupa before any layer: the
+ * reference the user typed, and the index, manifest and config documents.
+ * The first byte picks the reader; the rest is its input. Invariants are
+ * checked, not only crashes: what a reader accepts stays inside its
+ * limits, and a reference formats back to one that parses the same.
+ */
+#include <string.h>
+
+#include "fuzz.h"
+#include "oci.h"
+#include "reference.h"
+
+static void fuzz__reference(const char *text)
+{
+	struct image_ref r, again;
+	char full[1024], path[256], ref[256];
+	const char *why;
+
+	image_kind_of(text);
+	image_layout_parse(text, path, sizeof(path), ref, sizeof(ref), &why);
+	if (image_ref_parse(text, &r, &why) < 0)
+		return;
+	image_ref_format(&r, full, sizeof(full));
+	if (image_ref_parse(full, &again, &why) < 0 || strcmp(r.name, again.name) ||
+	    strcmp(r.registry, again.registry) || strcmp(r.tag, again.tag) ||
+	    strcmp(r.digest, again.digest))
+		abort();
+}
+
+static void fuzz__documents(int which, const char *json, size_t len)
+{
+	struct oci_platform host, p;
+	struct oci_index ix;
+	struct oci_manifest m;
+	struct oci_config c;
+	char why[512];
+	size_t sel;
+
+	oci_platform_host(&host);
+	switch (which) {
+	case 1:
+		if (oci_index_parse(json, len, &ix, why, sizeof(why)) == 0) {
+			if (ix.n == 0 || ix.n > OCI_MANIFESTS_MAX)
+				abort();
+			if (oci_index_select(&ix, &host, &sel, why, sizeof(why)) == 0 && sel >= ix.n)
+				abort();
+			oci_index_free(&ix);
+		}
+		break;
+	case 2:
+		if (oci_manifest_parse(json, len, &m, why, sizeof(why)) == 0) {
+			if (m.n > OCI_LAYERS_MAX)
+				abort();
+			oci_manifest_free(&m);
+		}
+		break;
+	case 3:
+		if (oci_config_parse(json, len, &c, why, sizeof(why)) == 0)
+			oci_config_free(&c);
+		break;
+	default:
+		oci_doc_kind(json, len);
+		if (len < 100) {
+			char text[100];
+
+			memcpy(text, json, len);
+			text[len] = '\0';
+			oci_platform_parse(text, &p);
+		}
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *text;
+
+	if (size < 1)
+		return 0;
+	if (data[0] % 5 == 0) {
+		text = malloc(size);
+		memcpy(text, data + 1, size - 1);
+		text[size - 1] = '\0';
+		fuzz__reference(text);
+		free(text);
+		return 0;
+	}
+	fuzz__documents(data[0] % 5, (const char *)data + 1, size - 1);
+	return 0;
+}
+
+static void fuzz__seed(const char *name, int which, const char *body)
+{
+	size_t len = strlen(body);
+	char *buf = malloc(len + 1);
+
+	buf[0] = (char)which;
+	memcpy(buf + 1, body, len);
+	fuzz_seed(name, buf, len + 1);
+	free(buf);
+}
+
+#define H "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+void fuzz_seeds(void)
+{
+	fuzz__seed("ref-short", 0, "alpine");
+	fuzz__seed("ref-full", 0, "localhost:5000/a/b_c:v1.2@sha256:" H);
+	fuzz__seed("ref-v6", 0, "[::1]:5000/x");
+	fuzz__seed("ref-layout", 0, "oci:/srv/img:v1");
+	fuzz__seed("index", 1,
+		   "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"" OCI_MT_MANIFEST "\","
+		   "\"digest\":\"sha256:" H "\",\"size\":1,\"platform\":{\"os\":\"linux\","
+		   "\"architecture\":\"amd64\"},\"annotations\":"
+		   "{\"org.opencontainers.image.ref.name\":\"v1\"}}]}");
+	fuzz__seed("manifest", 2,
+		   "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+		   "\"digest\":\"sha256:" H "\",\"size\":2},\"layers\":[{\"mediaType\":"
+		   "\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:" H "\",\"size\":3}]}");
+	fuzz__seed("config", 3,
+		   "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Entrypoint\":[\"/bin/sh\"],"
+		   "\"Cmd\":[\"-c\",\"echo hi\"],\"Env\":[\"PATH=/bin\"],\"WorkingDir\":\"/\",\"User\":\"0\"}}");
+	fuzz__seed("platform", 4, "linux/arm64/v8");
+}
