@@ -211,12 +211,15 @@ int image_ref_parse(const char *text, struct image_ref *r, const char **why)
 		const char *lib = strcmp(r->registry, "docker.io") == 0 && !strchr(rest, '/') ?
 				  "library/" : "";
 
+		size_t llen = strlen(lib), rlen = strlen(rest);
+
 		/* The limit holds for the name as normalised, registry included. */
-		if (strlen(r->registry) + 1 + strlen(lib) + strlen(rest) > 255) {
+		if (strlen(r->registry) + 1 + llen + rlen > 255 || llen + rlen >= sizeof(r->name)) {
 			*why = "the name is longer than 255 characters";
 			return -1;
 		}
-		snprintf(r->name, sizeof(r->name), "%s%s", lib, rest);
+		memcpy(r->name, lib, llen);
+		memcpy(r->name + llen, rest, rlen + 1);
 	}
 	if (!r->tag[0] && !r->digest[0])
 		snprintf(r->tag, sizeof(r->tag), "latest");
