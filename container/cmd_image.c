@@ -15,6 +15,8 @@
 #include "fetch.h"
 #include "progress.h"
 #include "pull.h"
+#include "reference.h"
+#include "source.h"
 
 static volatile sig_atomic_t cmd_signal;
 
@@ -339,6 +341,31 @@ static int cmd__cache_args(int argc, char **argv, const char *usage, const char 
 	return -1;
 }
 
+/* IMAGE as the cache records its source: a tarball's URL or absolute
+ * path, a layout's oci:/absolute/dir[:ref]. The text itself if neither. */
+static void cmd__canonical(const char *image, char *out, size_t len)
+{
+	char dir[4096], abs[4096], ref[256];
+	struct pupa_err ignore = { 0 };
+	struct source src;
+	const char *why;
+
+	snprintf(out, len, "%s", image);
+	switch (image_kind_of(image)) {
+	case IMAGE_OCI_LAYOUT:
+		if (image_layout_parse(image, dir, sizeof(dir), ref, sizeof(ref), &why) == 0 &&
+		    realpath(dir, abs))
+			snprintf(out, len, "oci:%s%s%.255s", abs, ref[0] ? ":" : "", ref);
+		break;
+	case IMAGE_TARBALL:
+		if (source_parse(image, &src, &ignore) == 0)
+			snprintf(out, len, "%s", src.canonical);
+		break;
+	default:
+		break;
+	}
+}
+
 int cmd_rmi(int argc, char **argv)
 {
 	struct pupa_err err = { 0 };
@@ -357,8 +384,17 @@ int cmd_rmi(int argc, char **argv)
 	for (int i = optind; i < argc; i++) {
 		char removed[DIGEST_HEX_LEN + 1];
 
+		char canonical[4400];
+
 		memset(&err, 0, sizeof(err));
-		if (cache_remove(&c, argv[i], removed, &err) < 0)
+		cmd__canonical(argv[i], canonical, sizeof(canonical));
+		/* A digest, or the source as typed, else as the cache records it. */
+		ret = cache_remove(&c, argv[i], removed, &err);
+		if (ret < 0 && strcmp(canonical, argv[i]) != 0) {
+			memset(&err, 0, sizeof(err));
+			ret = cache_remove(&c, canonical, removed, &err);
+		}
+		if (ret < 0)
 			status = cmd_fail(&err);
 		else
 			printf("Deleted: sha256:%s\n", removed);

@@ -19,7 +19,8 @@
 
 #include "cache.h"
 
-static const char *const cache_dirs[] = { "images", "index", "partial", "locks", "tmp" };
+static const char *const cache_dirs[] = { "images", "index", "partial", "locks", "tmp",
+					   "blobs/sha256" };
 
 void cache_path(const struct cache *c, char *buf, size_t len, const char *fmt, ...)
 {
@@ -392,6 +393,17 @@ static int cache__put_meta(const struct cache *c, const struct cache_meta *m,
 			      "image_sha256", m->image_sha256);
 	int ret;
 
+	/* An OCI image: its config (in blobs/) and platform. */
+	if (o && m->config_digest[0] &&
+	    (json_object_set_new(o, "config_digest", json_string(m->config_digest)) < 0 ||
+	     json_object_set_new(o, "platform", json_string(m->platform)) < 0 ||
+	     json_object_set_new(o, "layers", json_integer((json_int_t)m->layers)) < 0)) {
+		json_decref(o);
+		o = NULL;
+	}
+	if (!o)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
+
 	cache_path(c, path, sizeof(path), "images/%s.json", m->digest);
 	ret = cache__write_json(path, o, err);
 	json_decref(o);
@@ -424,6 +436,72 @@ int cache_publish(const struct cache *c, const char *tmp, const struct cache_met
 	return 0;
 }
 
+int cache_blob_put(const struct cache *c, const char *digest, const void *data, size_t len,
+		   struct pupa_err *err)
+{
+	char path[4200], tmp[4300];
+	int fd, e = 0;
+
+	cache_path(c, path, sizeof(path), "blobs/sha256/%s", digest);
+	if (access(path, F_OK) == 0)
+		return 0;
+	cache_path(c, tmp, sizeof(tmp), "tmp/blob-XXXXXX");
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return cache__storage_err(err, errno, "cannot create a temporary blob in", tmp);
+	/* Locked like images in tmp/, so another pupa's clean-up leaves it. */
+	if (flock(fd, LOCK_EX) < 0)
+		e = errno;
+	else if (write(fd, data, len) != (ssize_t)len)
+		e = errno ? errno : EIO;
+	else if (fsync(fd) < 0)
+		e = errno;
+	close(fd);
+	if (!e && rename(tmp, path) < 0)
+		e = errno;
+	if (e) {
+		unlink(tmp);
+		return cache__storage_err(err, e, "cannot write", path);
+	}
+	return 0;
+}
+
+int cache_blob_get(const struct cache *c, const char *digest, size_t max, char **data,
+		   size_t *len, struct pupa_err *err)
+{
+	char path[4200], got[DIGEST_HEX_LEN + 1];
+	struct digest *d;
+	struct stat st;
+	ssize_t n = -1;
+	int fd;
+
+	*data = NULL;
+	cache_path(c, path, sizeof(path), "blobs/sha256/%s", digest);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return cache__storage_err(err, errno, "cannot open", path);
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size <= max &&
+	    (*data = malloc((size_t)st.st_size + 1)))
+		n = read(fd, *data, (size_t)st.st_size);
+	close(fd);
+	d = digest_new();
+	if (n >= 0 && d) {
+		digest_update(d, *data, (size_t)n);
+		digest_hex(d, got);
+	}
+	digest_free(d);
+	if (n < 0 || n != (ssize_t)st.st_size || strcmp(got, digest) != 0) {
+		free(*data);
+		*data = NULL;
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
+			       "the cached blob %s is damaged (not the content its name says): "
+			       "pupa rmi the image and pull it again", path);
+	}
+	(*data)[n] = '\0';
+	*len = (size_t)n;
+	return 0;
+}
+
 static int cache__image_in_use(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC), busy;
@@ -453,6 +531,9 @@ static int cache__recorded(const struct cache *c, const char *digest, struct cac
 		m->created = (time_t)json_integer_value(json_object_get(o, "created"));
 	m->image_bytes = (uint64_t)json_integer_value(json_object_get(o, "image_bytes"));
 	cache__copy_str(o, "image_sha256", m->image_sha256, sizeof(m->image_sha256));
+	cache__copy_str(o, "config_digest", m->config_digest, sizeof(m->config_digest));
+	cache__copy_str(o, "platform", m->platform, sizeof(m->platform));
+	m->layers = (unsigned int)json_integer_value(json_object_get(o, "layers"));
 	json_decref(o);
 	return 0;
 }

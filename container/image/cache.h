@@ -9,6 +9,8 @@
  *   partial/<key>          compressed bytes of an unfinished download,
  *   partial/<key>.json     with the validator that makes resuming safe
  *   locks/<key>.lock       one pull of a source at a time (flock)
+ *   blobs/sha256/<digest>  OCI documents an image needs later (its config),
+ *                          named by their SHA-256 and checked on every read
  *   tmp/                   images being built, each flock'ed by its builder
  *
  * Entries appear by rename after fsync: a name under images/ is always a
@@ -46,6 +48,10 @@ struct cache_meta {
 	int in_use;
 	uint64_t image_bytes;	/* recorded at publish: the file's size ... */
 	char image_sha256[DIGEST_HEX_LEN + 1];	/* ... and its data's checksum */
+	/* An OCI image (digest is its manifest's): */
+	char config_digest[DIGEST_HEX_LEN + 1];	/* its config, in blobs/ */
+	char platform[100];
+	unsigned int layers;
 };
 
 /* dir NULL: $XDG_CACHE_HOME/pupa or ~/.cache/pupa. Creates the layout and
@@ -78,6 +84,13 @@ int cache_publish(const struct cache *c, const char *tmp, const struct cache_met
 		  struct pupa_err *err);
 
 int cache_meta_get(const struct cache *c, const char *digest, struct cache_meta *m);
+
+/* A blob by its digest (written once; a blob already there is kept). */
+int cache_blob_put(const struct cache *c, const char *digest, const void *data, size_t len,
+		   struct pupa_err *err);
+/* Read a blob of at most max bytes, NUL-terminated, its digest checked. */
+int cache_blob_get(const struct cache *c, const char *digest, size_t max, char **data,
+		   size_t *len, struct pupa_err *err);
 
 /* Read the whole image and compare it with its recorded size and checksum. */
 int cache_verify(const struct cache *c, const char *digest, struct pupa_err *err);

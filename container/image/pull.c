@@ -19,6 +19,8 @@
 #include "ext4_image.h"
 #include "fetch.h"
 #include "pull.h"
+#include "pull_oci.h"
+#include "reference.h"
 #include "source.h"
 
 #define PULL_CHUNK (1u << 20)
@@ -410,8 +412,7 @@ static int pull__open_tee(struct pull_run *r, struct pupa_err *err)
  * times a tar's bytes (a 4 KiB block for each 1 KiB header + data pair).
  * A smaller start makes mke2fs and the final resize2fs cheaper.
  */
-static uint64_t pull__image_bound(const struct pull_options *o, uint64_t total,
-				  uint64_t *inodes)
+uint64_t pull_image_bound(const struct pull_options *o, uint64_t total, uint64_t *inodes)
 {
 	uint64_t cap = o->limits.size + o->limits.size / 8 + (1ull << 30), expand;
 
@@ -482,7 +483,7 @@ static int pull__attempt(struct pull_run *r, const char *tmp, struct pupa_err *e
 	pthread_mutex_unlock(&r->lock);
 	if (r->ready && !pull__interrupted(o)) {
 		uint64_t inodes = 0;
-		uint64_t size = o->image_size ? o->image_size : pull__image_bound(o, r->total, &inodes);
+		uint64_t size = o->image_size ? o->image_size : pull_image_bound(o, r->total, &inodes);
 
 		ret = ext4_image_create(tmp, size, inodes, o->image_size != 0, &r->img, err);
 		if (ret == 0 && pthread_create(&ext, NULL, pull__extractor, r) == 0)
@@ -618,6 +619,26 @@ static void pull__finish_cached(struct pull_run *r, struct pull_result *res, con
 	pull__report_cached(r->o, res->compressed, note);
 }
 
+/* Registry pulls are the next step of the OCI work; until then say how
+ * IMAGE was read, and what would make it a tarball. */
+static int pull__registry_refused(const char *image, struct pupa_err *err)
+{
+	struct image_ref ref;
+	char full[1024];
+	const char *why;
+
+	if (image_ref_parse(image, &ref, &why) < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "image %s: not a URL, a path, an existing file or a tarball name, "
+			       "so read as a registry reference, and not a valid one: %s",
+			       image, why);
+	image_ref_format(&ref, full, sizeof(full));
+	return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+		       "image %s: not a URL, a path, an existing file or a tarball name, so read "
+		       "as the registry reference %s; pulling from registries is not in this "
+		       "pupa yet (an OCI layout is: oci:DIR[:REF])", image, full);
+}
+
 int pull_image(const struct cache *c, const struct pull_options *o, struct pull_result *res,
 	       struct pupa_err *err)
 {
@@ -625,6 +646,20 @@ int pull_image(const struct cache *c, const struct pull_options *o, struct pull_
 	char expected[DIGEST_HEX_LEN + 1], tmp[4200] = "", got[DIGEST_HEX_LEN + 1];
 	int ret, lock_fd = -1, tmp_fd = -1, waited = 0, restarts = 0;
 
+	switch (image_kind_of(o->image)) {
+	case IMAGE_TARBALL:
+		break;
+	case IMAGE_OCI_LAYOUT:
+		return pull_oci(c, o, res, err);
+	case IMAGE_OCI_ARCHIVE:
+		memset(res, 0, sizeof(*res));
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "image %s: read as an OCI archive; this pupa reads OCI layouts "
+			       "(oci:DIR[:REF]) but not yet archives of them", o->image);
+	case IMAGE_REGISTRY:
+		memset(res, 0, sizeof(*res));
+		return pull__registry_refused(o->image, err);
+	}
 	memset(res, 0, sizeof(*res));
 	res->failed_stage = CONTAINER_STATUS_DOWNLOADING;
 	r = calloc(1, sizeof(*r));

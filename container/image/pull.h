@@ -26,10 +26,12 @@ struct pull_progress {
 	double eta_s;			/* < 0: unknown */
 	int done;			/* the stage has ended */
 	const char *note;		/* "cached", "resuming at ...", ... or NULL */
+	unsigned int layer, layers;	/* a layered image: layer i of n (0 of 0: none) */
 };
 
 struct pull_options {
-	const char *image;		/* URL, file:// URL or path, optionally @sha256:HEX */
+	const char *image;		/* IMAGE as the user typed it (reference.h) */
+	const char *platform;		/* a layered image's OS/ARCH[/VARIANT]; NULL: this host's */
 	const char *sha256;		/* expected digest, or NULL */
 	enum pull_verify verify;
 	uint64_t image_size;		/* 0: sized from the archive */
@@ -52,6 +54,12 @@ struct pull_result {
 };
 
 void pull_options_default(struct pull_options *o);
+
+/*
+ * How large an image must be able to grow for total compressed bytes of
+ * archive (0: unknown), and how many inodes to give it (0: mke2fs's ratio).
+ */
+uint64_t pull_image_bound(const struct pull_options *o, uint64_t total, uint64_t *inodes);
 
 int pull_image(const struct cache *c, const struct pull_options *o, struct pull_result *r,
 	       struct pupa_err *err);

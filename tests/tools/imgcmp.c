@@ -1,9 +1,10 @@
 /*
- * imgcmp ARCHIVE IMAGE: does the ext4 image hold exactly what the tar
+ * imgcmp [--no-dir-mtime] ARCHIVE IMAGE: does the ext4 image hold exactly what the tar
  * archive says? Every entry is compared, read back through libext2fs: type,
  * permissions, owner, group, mtime (with nanoseconds), size, SHA-256 of the
  * content, symlink target, device numbers, hard links (same inode) and
  * extended attributes. A later entry with the same path wins, as in tar.
+ * Nothing may be in the image that the archive does not name or imply.
  * Prints one line per difference and a summary; exits 1 on any difference.
  */
 #include <errno.h>
@@ -35,6 +36,7 @@ struct want {
 static struct want *wants;
 static size_t nwants, cap;
 static struct pathmap index_of;		/* path -> position in wants */
+static struct pathmap ancestors;	/* directories the archive implies */
 static unsigned long diffs;
 
 static void diff(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -98,6 +100,8 @@ static int read_archive(const char *file)
 			fprintf(stderr, "imgcmp: %s: %s\n", archive_entry_pathname(e), why);
 			return -1;
 		}
+		for (char *sl = strchr(path, '/'); sl; sl = strchr(sl + 1, '/'))
+			pathmap_put(&ancestors, path, (size_t)(sl - path), 0, 0);
 		w = want_slot(path);
 		w->e = archive_entry_clone(e);
 		if (archive_entry_hardlink(e)) {
@@ -201,6 +205,13 @@ static void check_xattrs(ext2_filsys fs, ext2_ino_t ino, struct want *w)
 	ext2fs_xattrs_close(&h);
 }
 
+/*
+ * --no-dir-mtime: a reference tree unpacked on a real file system (umoci)
+ * has the mtime of every directory a whiteout removed something from set
+ * to the time of the removal; the image keeps the layer's own mtime.
+ */
+static int dir_mtimes = 1;
+
 static void check_one(ext2_filsys fs, struct want *w)
 {
 	struct archive_entry *e = w->e;
@@ -236,7 +247,9 @@ static void check_one(ext2_filsys fs, struct want *w)
 		diff(w->path, "uid %u, archive %" PRId64, inode_uid(in), (int64_t)archive_entry_uid(e));
 	if (inode_gid(in) != (uint32_t)archive_entry_gid(e))
 		diff(w->path, "gid %u, archive %" PRId64, inode_gid(in), (int64_t)archive_entry_gid(e));
-	if (in.i_mtime != (uint32_t)archive_entry_mtime(e) ||
+	if (type == AE_IFDIR && !dir_mtimes) {
+		/* not compared: see --no-dir-mtime */
+	} else if (in.i_mtime != (uint32_t)archive_entry_mtime(e) ||
 	    (in.i_mtime_extra >> 2) != (uint32_t)archive_entry_mtime_nsec(e))
 		diff(w->path, "mtime %u.%09u, archive %lld.%09ld", in.i_mtime, in.i_mtime_extra >> 2,
 		     (long long)archive_entry_mtime(e), archive_entry_mtime_nsec(e));
@@ -292,15 +305,72 @@ static void check_one(ext2_filsys fs, struct want *w)
 	check_xattrs(fs, ino, w);
 }
 
+/* Nothing in the image that the archive does not have (a whiteout's target, say). */
+struct walk {
+	char (*queue)[4096];
+	ext2_ino_t *inos;
+	size_t n, cap, dir;
+};
+
+static int extra_entry(ext2_ino_t dir, int entry, struct ext2_dir_entry *d, int offset,
+		       int blocksize, char *buf, void *priv)
+{
+	struct walk *w = priv;
+	const char *parent = w->queue[w->dir];
+	int len = ext2fs_dirent_name_len(d);
+	char path[4096];
+
+	(void)dir, (void)offset, (void)blocksize, (void)buf;
+	if (entry == DIRENT_DOT_FILE || entry == DIRENT_DOT_DOT_FILE)
+		return 0;
+	snprintf(path, sizeof(path), "%s%s%.*s", parent, *parent ? "/" : "", len, d->name);
+	if (!*parent && strcmp(path, "lost+found") == 0)
+		return 0;
+	if (!pathmap_get(&index_of, path, strlen(path)) && !pathmap_get(&ancestors, path, strlen(path)))
+		diff(path, "in the image, not in the archive");
+	if (ext2fs_dirent_file_type(d) == EXT2_FT_DIR) {
+		if (w->n == w->cap) {
+			w->cap = w->cap ? 2 * w->cap : 64;
+			w->queue = realloc(w->queue, w->cap * sizeof(*w->queue));
+			w->inos = realloc(w->inos, w->cap * sizeof(*w->inos));
+		}
+		snprintf(w->queue[w->n], sizeof(w->queue[0]), "%s", path);
+		w->inos[w->n++] = d->inode;
+	}
+	return 0;
+}
+
+static void check_extras(ext2_filsys fs)
+{
+	struct walk w = { 0 };
+
+	w.cap = 64;
+	w.queue = malloc(w.cap * sizeof(*w.queue));
+	w.inos = malloc(w.cap * sizeof(*w.inos));
+	w.queue[0][0] = '\0';
+	w.inos[0] = EXT2_ROOT_INO;
+	w.n = 1;
+	for (w.dir = 0; w.dir < w.n; w.dir++)
+		ext2fs_dir_iterate2(fs, w.inos[w.dir], 0, NULL, extra_entry, &w);
+	free(w.queue);
+	free(w.inos);
+}
+
 int main(int argc, char **argv)
 {
 	ext2_filsys fs;
 
+	if (argc == 4 && strcmp(argv[1], "--no-dir-mtime") == 0) {
+		dir_mtimes = 0;
+		argv++;
+		argc--;
+	}
 	if (argc != 3) {
-		fprintf(stderr, "usage: imgcmp ARCHIVE IMAGE\n");
+		fprintf(stderr, "usage: imgcmp [--no-dir-mtime] ARCHIVE IMAGE\n");
 		return 2;
 	}
 	pathmap_init(&index_of);
+	pathmap_init(&ancestors);
 	if (read_archive(argv[1]) < 0)
 		return 2;
 	if (ext2fs_open(argv[2], EXT2_FLAG_64BITS, 0, 0, unix_io_manager, &fs)) {
@@ -309,6 +379,7 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < nwants; i++)
 		check_one(fs, &wants[i]);
+	check_extras(fs);
 	ext2fs_close_free(&fs);
 	printf("imgcmp: %zu entries compared, %lu differences\n", nwants, diffs);
 	return diffs ? 1 : 0;

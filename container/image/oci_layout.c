@@ -1,0 +1,257 @@
+/*
+ * oci:DIR[:REF]: index.json names the images; REF picks one by its
+ * org.opencontainers.image.ref.name, or the layout holds only one. An
+ * index on the way is walked by platform, a manifest is taken as is.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "digest.h"
+#include "oci_layout.h"
+#include "reference.h"
+
+/* A whole small file of at most max bytes, NUL-terminated. */
+static int layout__read(const char *path, size_t max, char **out, size_t *len, int *err_no)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	ssize_t n;
+
+	*out = NULL;
+	if (fd < 0) {
+		*err_no = errno;
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+		*err_no = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
+		close(fd);
+		return -1;
+	}
+	*out = malloc((size_t)st.st_size + 1);
+	n = *out ? read(fd, *out, (size_t)st.st_size) : -1;
+	*err_no = n < 0 ? errno : EIO;
+	close(fd);
+	if (n != st.st_size) {
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
+	(*out)[n] = '\0';
+	*len = (size_t)n;
+	return 0;
+}
+
+/* A document blob: its size and SHA-256 must be what the descriptor says. */
+static int layout__blob(const struct oci_resolved *r, const struct oci_descriptor *d,
+			const char *what, char **out, size_t *len, struct pupa_err *err)
+{
+	char path[4400], got[DIGEST_HEX_LEN + 1];
+	struct digest *dg;
+	int e;
+
+	snprintf(path, sizeof(path), "%s/%s", r->blob_dir, d->digest);
+	if (d->size > OCI_DOC_MAX)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "%s: the %s sha256:%s is %llu bytes (at most %u)", r->source, what,
+			       d->digest, (unsigned long long)d->size, OCI_DOC_MAX);
+	if (layout__read(path, OCI_DOC_MAX, out, len, &e) < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: the %s blob %s: %s",
+			       r->source, what, path, e == EFBIG ? "too large" : strerror(e));
+	dg = digest_new();
+	if (!dg) {
+		free(*out);
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
+	}
+	digest_update(dg, *out, *len);
+	digest_hex(dg, got);
+	digest_free(dg);
+	if (*len != d->size || strcmp(got, d->digest) != 0) {
+		free(*out);
+		*out = NULL;
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "%s: the %s blob sha256:%s does not match its descriptor "
+			       "(%zu bytes with SHA-256 %s; %llu bytes expected)", r->source, what,
+			       d->digest, *len, got, (unsigned long long)d->size);
+	}
+	return 0;
+}
+
+/* Which of index.json's entries the reference names. */
+static int layout__pick(const struct oci_resolved *r, const struct oci_index *ix, const char *ref,
+			size_t *which, struct pupa_err *err)
+{
+	char names[512] = "";
+
+	for (size_t i = 0; i < ix->n; i++) {
+		if (ref[0] && strcmp(ix->manifests[i].ref_name, ref) == 0) {
+			*which = i;
+			return 0;
+		}
+		if (ix->manifests[i].ref_name[0] && strlen(names) + 2 < sizeof(names))
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+				 names[0] ? ", " : "", ix->manifests[i].ref_name);
+	}
+	if (!ref[0] && ix->n == 1) {
+		*which = 0;
+		return 0;
+	}
+	if (ref[0])
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "%s: the layout has no image named '%s' (it has: %s)", r->source,
+			       ref, names[0] ? names : "no named images");
+	return 1;	/* several and no name: index.json is itself the platform index */
+}
+
+/* From an index descriptor to the platform's manifest descriptor. */
+static int layout__walk_index(struct oci_resolved *r, const struct oci_index *ix,
+			      const struct oci_platform *want, struct oci_descriptor *out,
+			      struct pupa_err *err)
+{
+	char why[512];
+	size_t which;
+
+	if (oci_index_select(ix, want, &which, why, sizeof(why)) < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: %s", r->source, why);
+	*out = ix->manifests[which];
+	oci_platform_format(&out->platform, r->platform, sizeof(r->platform));
+	return 0;
+}
+
+static int layout__manifest(struct oci_resolved *r, struct oci_descriptor d,
+			    const struct oci_platform *want, struct pupa_err *err)
+{
+	char *doc = NULL, why[512];
+	size_t len;
+	int ret;
+
+	ret = layout__blob(r, &d, "manifest", &doc, &len, err);
+	if (ret < 0)
+		return ret;
+	if (oci_doc_kind(doc, len) == OCI_DOC_INDEX && !r->index_digest[0]) {
+		struct oci_index ix;
+
+		snprintf(r->index_digest, sizeof(r->index_digest), "%s", d.digest);
+		ret = oci_index_parse(doc, len, &ix, why, sizeof(why));
+		free(doc);
+		if (ret < 0)
+			return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: %s", r->source, why);
+		ret = layout__walk_index(r, &ix, want, &d, err);
+		oci_index_free(&ix);
+		return ret < 0 ? ret : layout__manifest(r, d, want, err);
+	}
+	ret = oci_manifest_parse(doc, len, &r->manifest, why, sizeof(why));
+	free(doc);
+	if (ret < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: manifest sha256:%.12s: %s",
+			       r->source, d.digest, why);
+	snprintf(r->manifest_digest, sizeof(r->manifest_digest), "%s", d.digest);
+	return 0;
+}
+
+/* The config, and the platform it says the image is for. */
+static int layout__config(struct oci_resolved *r, const struct oci_platform *want,
+			  struct pupa_err *err)
+{
+	struct oci_config cfg;
+	char why[512], have[100], need[100];
+	int ret;
+
+	ret = layout__blob(r, &r->manifest.config, "config", &r->config, &r->config_len, err);
+	if (ret < 0)
+		return ret;
+	snprintf(r->config_digest, sizeof(r->config_digest), "%s", r->manifest.config.digest);
+	if (oci_config_parse(r->config, r->config_len, &cfg, why, sizeof(why)) < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: %s", r->source, why);
+	oci_platform_format(&cfg.platform, have, sizeof(have));
+	oci_platform_format(want, need, sizeof(need));
+	ret = 0;
+	if ((cfg.platform.os[0] && strcmp(cfg.platform.os, want->os) != 0) ||
+	    (cfg.platform.arch[0] && strcmp(cfg.platform.arch, want->arch) != 0))
+		ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			      "%s: the image is for %s, not %s", r->source, have, need);
+	else if (!r->platform[0])
+		snprintf(r->platform, sizeof(r->platform), "%s", have);
+	oci_config_free(&cfg);
+	return ret;
+}
+
+int oci_layout_resolve(const char *image, const struct oci_platform *want,
+		       struct oci_resolved *r, struct pupa_err *err)
+{
+	char dir[PATH_MAX], abs[PATH_MAX], ref[256], path[PATH_MAX + 32], why[512];
+	const char *bad;
+	struct oci_platform host;
+	struct oci_descriptor d;
+	struct oci_index ix;
+	char *doc = NULL;
+	size_t len, which = 0;
+	int e, ret;
+
+	memset(r, 0, sizeof(*r));
+	if (!want) {
+		oci_platform_host(&host);
+		want = &host;
+	}
+	if (image_layout_parse(image, dir, sizeof(dir), ref, sizeof(ref), &bad) < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "image %s: %s", image, bad);
+	if (!realpath(dir, abs))
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "image %s: %s: %s", image, dir,
+			       strerror(errno));
+	if (snprintf(r->source, sizeof(r->source), "oci:%s%s%s", abs, ref[0] ? ":" : "", ref) >=
+	    (int)sizeof(r->source))
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "image %s: the path is too long",
+			       image);
+	snprintf(r->blob_dir, sizeof(r->blob_dir), "%s/blobs/sha256", abs);
+	snprintf(path, sizeof(path), "%s/oci-layout", abs);
+	if (access(path, R_OK) < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "image %s: %s is not an OCI image layout (no oci-layout file)",
+			       image, abs);
+	snprintf(path, sizeof(path), "%s/index.json", abs);
+	if (layout__read(path, OCI_DOC_MAX, &doc, &len, &e) < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "image %s: %s: %s", image, path,
+			       e == EFBIG ? "too large" : strerror(e));
+	ret = oci_index_parse(doc, len, &ix, why, sizeof(why));
+	free(doc);
+	if (ret < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "image %s: index.json: %s", image, why);
+	ret = layout__pick(r, &ix, ref, &which, err);
+	if (ret == 0)
+		d = ix.manifests[which];
+	else if (ret == 1)
+		ret = layout__walk_index(r, &ix, want, &d, err);
+	if (ret == 0)
+		ret = layout__manifest(r, d, want, err);
+	oci_index_free(&ix);
+	if (ret == 0)
+		ret = layout__config(r, want, err);
+	if (ret < 0)
+		oci_resolved_free(r);
+	return ret;
+}
+
+int oci_layout_open_blob(const struct oci_resolved *r, const char *digest, struct pupa_err *err)
+{
+	char path[4400];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", r->blob_dir, digest);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: layer blob %s: %s", r->source,
+			       path, strerror(errno));
+	return fd;
+}
+
+void oci_resolved_free(struct oci_resolved *r)
+{
+	oci_manifest_free(&r->manifest);
+	free(r->config);
+	r->config = NULL;
+}

@@ -1,0 +1,15 @@
+/*
+ * Layered images: an OCI image layout (oci:DIR[:REF]) flattened into one
+ * ext4 image in the cache, named by its platform manifest's digest.
+ */
+#ifndef PUPA_PULL_OCI_H
+#define PUPA_PULL_OCI_H
+
+#include "cache.h"
+#include "error.h"
+#include "pull.h"
+
+int pull_oci(const struct cache *c, const struct pull_options *o, struct pull_result *res,
+	     struct pupa_err *err);
+
+#endif
