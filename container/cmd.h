@@ -24,6 +24,7 @@ enum {
 	CMD_OPT_LIMIT,
 	CMD_OPT_RETRIES,
 	CMD_OPT_STALL,
+	CMD_OPT_PLATFORM,
 };
 
 #define CMD_PULL_LONG_OPTIONS \
@@ -32,17 +33,20 @@ enum {
 	{ "image-size", required_argument, NULL, CMD_OPT_IMAGE_SIZE }, \
 	{ "limit", required_argument, NULL, CMD_OPT_LIMIT }, \
 	{ "retries", required_argument, NULL, CMD_OPT_RETRIES }, \
-	{ "stall-timeout", required_argument, NULL, CMD_OPT_STALL }
+	{ "stall-timeout", required_argument, NULL, CMD_OPT_STALL }, \
+	{ "platform", required_argument, NULL, CMD_OPT_PLATFORM }
 
 /* One line each, shared by the subcommand's usage and pupa --help. */
 #define CMD_PULL_SYNOPSIS \
 	"pupa pull [-q] [--cache-dir DIR] [--image-size SIZE] [--limit NAME=VALUE]\n" \
-	"                 [--progress MODE] [--retries N] [--sha256 HEX]\n" \
-	"                 [--stall-timeout SECONDS] [--verify no|checksum] IMAGE\n"
+	"                 [--platform OS/ARCH[/VARIANT]] [--progress MODE] [--retries N]\n" \
+	"                 [--sha256 HEX] [--stall-timeout SECONDS] [--verify no|checksum]\n" \
+	"                 IMAGE\n"
 #define CMD_START_SYNOPSIS \
 	"pupa start [-itqv] [-e NAME[=VALUE]] [-u USER] [-w DIR] [--cache-dir DIR]\n" \
-	"                  [--cpus N] [--hostname NAME] [--initrd PATH] [--keep-failed]\n" \
-	"                  [--kernel PATH] [--memory MIB] [--network none]\n" \
+	"                  [--cpus N] [--entrypoint PROGRAM] [--hostname NAME]\n" \
+	"                  [--initrd PATH] [--keep-failed] [--kernel PATH] [--memory MIB]\n" \
+	"                  [--network none] [--platform OS/ARCH[/VARIANT]]\n" \
 	"                  [--progress MODE] [--rootfs-mode volatile|ro|rw]\n" \
 	"                  [--sha256 HEX] [--status-fd N] [--timeout SECONDS] [--timings]\n" \
 	"                  [IMAGE] [-- COMMAND [ARG...]]\n"

@@ -14,6 +14,7 @@
 #include "cmd.h"
 #include "fetch.h"
 #include "progress.h"
+#include "oci.h"
 #include "pull.h"
 #include "reference.h"
 #include "source.h"
@@ -146,6 +147,16 @@ int cmd_pull_option(int opt, const char *arg, struct pull_options *o, struct pup
 	case CMD_OPT_RETRIES:
 		*ret = cmd_parse_uint("--retries", arg, 100, &o->retries, err);
 		return 1;
+	case CMD_OPT_PLATFORM: {
+		struct oci_platform pl;
+
+		if (oci_platform_parse(arg, &pl) < 0)
+			*ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+				       "--platform '%s': expected OS/ARCH[/VARIANT], as linux/amd64",
+				       arg);
+		o->platform = arg;
+		return 1;
+	}
 	case CMD_OPT_STALL:
 		*ret = cmd_parse_uint("--stall-timeout", arg, 86400, &o->stall_s, err);
 		if (*ret == 0 && o->stall_s == 0)

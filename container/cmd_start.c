@@ -29,7 +29,9 @@
 #include "fetch.h"
 #include "progress.h"
 #include "pull.h"
+#include "oci.h"
 #include "rootfs_disk.h"
+#include "run_config.h"
 #include "rundir.h"
 #include "vmm_proc.h"
 
@@ -43,7 +45,7 @@ struct start_opts {
 	char **argv;
 	char *env[AGENT_MAX_ENV + 1];
 	unsigned int nenv;
-	const char *user, *workdir, *hostname;
+	const char *user, *workdir, *hostname, *entrypoint;
 	const char *kernel, *initrd;
 	int interactive, tty, quiet, verbose, timings, keep_failed;
 	int progress_mode;
@@ -388,12 +390,40 @@ static void start__cleanup(struct start *s, int failed)
 	s->rundir_lock = -1;
 }
 
+/* An OCI image's config, kept in the cache beside its image; none for a tarball. */
+static int start__image_config(struct start *s, struct oci_config *cfg, int *have,
+			       struct pupa_err *err)
+{
+	struct cache_meta m;
+	char *doc, why[512];
+	size_t len;
+	int ret;
+
+	*have = 0;
+	if (cache_meta_get(&s->cache, s->pull.res.digest, &m) < 0 || !m.config_digest[0])
+		return 0;
+	if (cache_blob_get(&s->cache, m.config_digest, OCI_DOC_MAX, &doc, &len, err) < 0)
+		return -1;
+	ret = oci_config_parse(doc, len, cfg, why, sizeof(why));
+	free(doc);
+	if (ret < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "the cached image %.12s: %s",
+			       m.digest, why);
+	*have = 1;
+	return 0;
+}
+
 static int start__run(struct start *s)
 {
 	struct pupa_err err = { 0 };
 	struct agent_command cmd;
 	struct agent_hooks hooks;
-	char hostname[256], *default_argv[] = { "/bin/sh", NULL };
+	struct oci_config image;
+	struct run_config rc;
+	struct run_request req = { .entrypoint = s->o->entrypoint, .command = s->o->argv,
+				   .env = s->o->env, .workdir = s->o->workdir, .user = s->o->user };
+	int have_image = 0;
+	char hostname[256];
 	enum start_wait w;
 	int ret, code;
 	double boot_deadline;
@@ -468,11 +498,17 @@ static int start__run(struct start *s)
 		return *s->sig ? start__wait_failed(s, WAIT_SIGNAL) :
 				 start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
 
+	if (start__image_config(s, &image, &have_image, &err) < 0 ||
+	    run_config_merge(have_image ? &image : NULL, &req, &rc, &err) < 0) {
+		if (have_image)
+			oci_config_free(&image);
+		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
+	}
 	memset(&cmd, 0, sizeof(cmd));
-	cmd.argv = s->o->argv && s->o->argv[0] ? s->o->argv : default_argv;
-	cmd.env = s->o->env;
-	cmd.user = s->o->user;
-	cmd.cwd = s->o->workdir;
+	cmd.argv = rc.argv;
+	cmd.env = rc.env;
+	cmd.user = rc.user;
+	cmd.cwd = rc.cwd;
 	cmd.hostname = hostname;
 	cmd.tty = s->o->tty;
 	cmd.interactive = s->o->interactive;
@@ -486,6 +522,9 @@ static int start__run(struct start *s)
 	if (s->o->timeout_s)
 		hooks.deadline_ms = (long)((s->t_state[CONTAINER_STATUS_TRANSIENT] + s->o->timeout_s) * 1000);
 	ret = agent_link_run(&s->agent, &cmd, &hooks, &code, &err);
+	run_config_free(&rc);
+	if (have_image)
+		oci_config_free(&image);
 	switch (ret) {
 	case AGENT_RUN_EXITED:
 		s->exited = 1;
@@ -518,7 +557,7 @@ static const char start_usage[] = "usage: " CMD_START_SYNOPSIS;
 
 enum {
 	OPT_HOSTNAME = 0x200, OPT_MEMORY, OPT_CPUS, OPT_ROOTFS_MODE, OPT_TIMEOUT, OPT_STATUS_FD,
-	OPT_TIMINGS, OPT_KEEP_FAILED, OPT_KERNEL, OPT_INITRD, OPT_NETWORK,
+	OPT_TIMINGS, OPT_KEEP_FAILED, OPT_KERNEL, OPT_INITRD, OPT_NETWORK, OPT_ENTRYPOINT,
 };
 
 static int start__options(int argc, char **argv, struct start_opts *o, struct pupa_err *err)
@@ -531,6 +570,7 @@ static int start__options(int argc, char **argv, struct start_opts *o, struct pu
 		{ "workdir", required_argument, NULL, 'w' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "hostname", required_argument, NULL, OPT_HOSTNAME },
+		{ "entrypoint", required_argument, NULL, OPT_ENTRYPOINT },
 		{ "interactive", no_argument, NULL, 'i' },
 		{ "tty", no_argument, NULL, 't' },
 		{ "memory", required_argument, NULL, OPT_MEMORY },
@@ -590,6 +630,7 @@ static int start__options(int argc, char **argv, struct start_opts *o, struct pu
 			o->workdir = optarg;
 			break;
 		case 'u': o->user = optarg; break;
+		case OPT_ENTRYPOINT: o->entrypoint = optarg; break;
 		case OPT_HOSTNAME:
 			if (!*optarg || strlen(optarg) > 64 || strchr(optarg, '/'))
 				return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,

@@ -10,6 +10,7 @@
 
 #include "../../container/image/oci.h"
 #include "../../container/image/reference.h"
+#include "../../container/run_config.h"
 
 #define HEX_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define HEX_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -214,6 +215,64 @@ START_TEST(config_fields)
 }
 END_TEST
 
+static char *joined(char **v)
+{
+	static char buf[512];
+
+	buf[0] = '\0';
+	for (size_t i = 0; v && v[i]; i++)
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s", i ? "|" : "", v[i]);
+	return buf;
+}
+
+START_TEST(run_config_follows_docker)
+{
+	char *ep[] = { "/bin/sh", "-c", NULL }, *cmd[] = { "echo hi", NULL };
+	char *ienv[] = { "PATH=/bin", "A=1", NULL }, *oenv[] = { "A=2", "B=3", NULL };
+	char *mine[] = { "ls", "-l", NULL }, *none[] = { NULL };
+	struct oci_config img = { .entrypoint = ep, .cmd = cmd, .env = ienv, .workdir = "/srv",
+				  .user = "app" };
+	struct oci_config empty = { 0 };
+	struct run_request req = { .command = none };
+	struct run_config rc;
+	struct pupa_err err = { 0 };
+
+	ck_assert_int_eq(run_config_merge(&img, &req, &rc, &err), 0);
+	ck_assert_str_eq(joined(rc.argv), "/bin/sh|-c|echo hi");
+	ck_assert_str_eq(joined(rc.env), "PATH=/bin|A=1");
+	ck_assert_str_eq(rc.cwd, "/srv");
+	ck_assert_str_eq(rc.user, "app");
+	run_config_free(&rc);
+
+	req = (struct run_request){ .command = mine, .env = oenv, .workdir = "/tmp", .user = "0" };
+	ck_assert_int_eq(run_config_merge(&img, &req, &rc, &err), 0);
+	ck_assert_str_eq(joined(rc.argv), "/bin/sh|-c|ls|-l");
+	ck_assert_str_eq(joined(rc.env), "PATH=/bin|A=2|B=3");
+	ck_assert_str_eq(rc.cwd, "/tmp");
+	ck_assert_str_eq(rc.user, "0");
+	run_config_free(&rc);
+
+	req = (struct run_request){ .entrypoint = "/bin/env", .command = none };
+	ck_assert_int_eq(run_config_merge(&img, &req, &rc, &err), 0);
+	ck_assert_str_eq(joined(rc.argv), "/bin/env");	/* Cmd cleared */
+	run_config_free(&rc);
+
+	req = (struct run_request){ .entrypoint = "", .command = mine };
+	ck_assert_int_eq(run_config_merge(&img, &req, &rc, &err), 0);
+	ck_assert_str_eq(joined(rc.argv), "ls|-l");
+	run_config_free(&rc);
+
+	req = (struct run_request){ .command = none };
+	ck_assert_int_eq(run_config_merge(NULL, &req, &rc, &err), 0);
+	ck_assert_str_eq(joined(rc.argv), "/bin/sh");	/* a tarball */
+	ck_assert_ptr_null(rc.cwd);
+	run_config_free(&rc);
+
+	ck_assert_int_lt(run_config_merge(&empty, &req, &rc, &err), 0);
+	ck_assert_msg(strstr(err.msg, "no Entrypoint or Cmd"), "%s", err.msg);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("oci");
@@ -228,6 +287,7 @@ int main(void)
 	tcase_add_test(tc, index_platform_selection);
 	tcase_add_test(tc, manifest_layers_and_media_types);
 	tcase_add_test(tc, config_fields);
+	tcase_add_test(tc, run_config_follows_docker);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
