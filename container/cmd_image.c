@@ -268,9 +268,11 @@ static int cmd__image_row(const struct cache_meta *m, void *opaque)
 	strftime(created, sizeof(created), "%Y-%m-%d %H:%M", &tm);
 	snprintf(size, sizeof(size), "%.1fM", (double)m->size / 1048576);
 	snprintf(disk, sizeof(disk), "%.1fM", (double)m->disk / 1048576);
-	printf("%-*.*s  %9s  %9s  %-16s  %-6s  %s\n", ctx->no_trunc ? 64 : 12,
+	/* An OCI image: which platform's manifest of the source it is. */
+	printf("%-*.*s  %9s  %9s  %-16s  %-6s  %s%s%s\n", ctx->no_trunc ? 64 : 12,
 	       ctx->no_trunc ? 64 : 12, m->digest, size, disk, created,
-	       m->in_use ? "in use" : "-", m->source[0] ? m->source : "?");
+	       m->in_use ? "in use" : "-", m->source[0] ? m->source : "?",
+	       m->platform[0] ? " " : "", m->platform);
 	ctx->count++;
 	return 0;
 }

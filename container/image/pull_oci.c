@@ -78,6 +78,24 @@ static ssize_t layer__read(void *opaque, const void **out)
 	return 0;
 }
 
+/*
+ * After a failed unpack: is the blob what its descriptor says? A corrupt
+ * blob usually fails in the decompressor first, and the digest is the
+ * better reason to give.
+ */
+static int layer__intact(struct layer_reader *lr)
+{
+	char got[DIGEST_HEX_LEN + 1];
+	ssize_t n;
+
+	while ((n = read(lr->fd, lr->buf, LAYER_CHUNK)) > 0) {
+		digest_update(lr->digest, lr->buf, (size_t)n);
+		lr->read += (uint64_t)n;
+	}
+	digest_hex(lr->digest, got);
+	return n == 0 && lr->read == lr->d->size && strcmp(got, lr->d->digest) == 0;
+}
+
 static void pull_oci__report(const struct pull_options *o, enum container_status stage,
 			     uint64_t bytes, uint64_t total, int done, const char *note,
 			     unsigned int layer, unsigned int layers)
@@ -108,7 +126,14 @@ static int pull_oci__layer(struct ext4_image *img, const struct oci_resolved *r,
 		ret = mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
 	else
 		ret = unpack_layer(img, &src, &o->limits, &stats, err);
-	if (ret < 0 && !strstr(err->msg, lr.d->digest)) {
+	if (ret < 0 && lr.digest && lr.buf && !strstr(err->msg, lr.d->digest) &&
+	    !(o->interrupted && *o->interrupted) && !layer__intact(&lr)) {
+		memset(err, 0, sizeof(*err));	/* the first error wins; this one is better */
+		ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			      "%s: layer %zu of %zu, sha256:%s, does not match its descriptor "
+			      "(corrupt or replaced); nothing was cached", r->source, i + 1,
+			      r->manifest.n, lr.d->digest);
+	} else if (ret < 0 && !strstr(err->msg, lr.d->digest)) {
 		/* Say which layer the entry was in. */
 		char msg[sizeof(err->msg)];
 
