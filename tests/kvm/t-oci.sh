@@ -1,0 +1,55 @@
+# OCI images started for real: an image layout built here from busybox in
+# two layers runs its own Entrypoint and Cmd with its Env, WorkingDir and
+# User, a whiteout shows, and the command line overrides each as docker run
+# does.
+
+PUPA=$top_builddir/container/pupa
+export XDG_CACHE_HOME=$WORK/oci-cache
+export TMPDIR=$WORK/oci-tmp
+mkdir -p "$TMPDIR" "$WORK/oci/1/bin" "$WORK/oci/1/etc" "$WORK/oci/1/srv" "$WORK/oci/2/etc"
+cp "$BUSYBOX" "$WORK/oci/1/bin/busybox"
+for t in sh echo id pwd test cat; do ln -s busybox "$WORK/oci/1/bin/$t"; done
+printf 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/srv:/bin/sh\n' > "$WORK/oci/1/etc/passwd"
+printf 'root:x:0:\napp:x:1000:\n' > "$WORK/oci/1/etc/group"
+echo "welcome" > "$WORK/oci/1/etc/motd"
+touch "$WORK/oci/2/etc/.wh.motd"
+(cd "$WORK/oci/1" && bsdtar -czf "$WORK/oci/1.tar.gz" --uid 0 --gid 0 .)
+(cd "$WORK/oci/2" && bsdtar -cf "$WORK/oci/2.tar" --uid 0 --gid 0 etc/.wh.motd)
+cat > "$WORK/oci/config.json" <<'EOF'
+{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/bin/sh","-c"],
+ "Cmd":["echo $GREETING from $(pwd) as $(id -u); test -e /etc/motd || echo motd gone"],
+ "Env":["GREETING=hello","PATH=/bin"],"WorkingDir":"/srv","User":"app"}}
+EOF
+oci_image=oci:$WORK/oci/layout:v1
+"$top_srcdir/tests/tools/mkoci" "$WORK/oci/layout" v1 "$WORK/oci/config.json" \
+	"$WORK/oci/1.tar.gz" "$WORK/oci/2.tar" > /dev/null
+
+ostart() {
+	local name=$1
+	shift
+	timeout -k 5 180 "$PUPA" start -q "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" < /dev/null
+	st=$?
+}
+oexpect() {
+	local name=$1 desc=$2 want=$3
+	if [ "$st" -eq 0 ] && [ "$(cat "$WORK/$name.out")" = "$want" ]; then
+		ok "$desc"
+	else
+		not_ok "$desc"
+		diag "status $st, wanted: $want"
+		sed 's/^/#   | /' "$WORK/$name.out" "$WORK/$name.err" | tail -n 10
+	fi
+}
+
+ostart oci-default "$oci_image"
+oexpect oci-default "oci:DIR:REF with no command: the image's Entrypoint+Cmd, Env, WorkingDir, User; its whiteout applied" \
+	"hello from /srv as 1000
+motd gone"
+ostart oci-cmd "$oci_image" -- 'echo $GREETING, $(id -un)'
+oexpect oci-cmd "a COMMAND replaces Cmd and keeps the Entrypoint" "hello, app"
+ostart oci-ep --entrypoint /bin/id "$oci_image" -- -u
+oexpect oci-ep "--entrypoint replaces the Entrypoint and clears Cmd" "1000"
+ostart oci-over -e GREETING=bye -u 0 -w / "$oci_image"
+oexpect oci-over "-e, -u and -w override Env, User and WorkingDir" "bye from / as 0
+motd gone"
+check "... nothing left behind" bash -c "! pgrep -x pupa-vmm > /dev/null && [ -z \"\$(ls -A '$TMPDIR')\" ]"
