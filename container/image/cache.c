@@ -769,6 +769,43 @@ int cache_remove(const struct cache *c, const char *what, char *removed,
 	return ret;
 }
 
+/*
+ * Blobs no image refers to. An image being published right now writes its
+ * config blob before its meta: a blob younger than a minute is left for
+ * the next prune rather than raced.
+ */
+static void cache__prune_blobs(const struct cache *c, uint64_t *bytes)
+{
+	struct pupa_err ignore = { 0 };
+	char dir[4200], path[4500];
+	struct cache_meta *v;
+	struct dirent *de;
+	size_t n;
+	DIR *d;
+
+	if (cache__all(c, &v, &n, &ignore) < 0)
+		return;
+	cache_path(c, dir, sizeof(dir), "blobs/sha256");
+	d = opendir(dir);
+	while (d && (de = readdir(d))) {
+		int used = 0;
+		struct stat st;
+
+		if (strlen(de->d_name) != DIGEST_HEX_LEN)
+			continue;
+		for (size_t i = 0; i < n && !used; i++)
+			used = strcmp(v[i].config_digest, de->d_name) == 0;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (used || lstat(path, &st) < 0 || time(NULL) - st.st_mtime < 60)
+			continue;
+		if (unlink(path) == 0)
+			*bytes += (uint64_t)st.st_blocks * 512;
+	}
+	if (d)
+		closedir(d);
+	free(v);
+}
+
 int cache_prune(const struct cache *c, unsigned int *images, uint64_t *bytes,
 		struct pupa_err *err)
 {
@@ -818,5 +855,6 @@ int cache_prune(const struct cache *c, unsigned int *images, uint64_t *bytes,
 		close(fd);
 	}
 	closedir(d);
+	cache__prune_blobs(c, bytes);
 	return 0;
 }
