@@ -104,6 +104,7 @@ static void cmd__pull_progress(void *opaque, const struct pull_progress *pp)
 		progress_enter(v->p, pp->stage);
 		v->shown = pp->stage;
 	}
+	progress_layers(v->p, pp->layer, pp->layers);
 	progress_bytes(v->p, pp->bytes, pp->total, pp->rate_bps, pp->eta_s, pp->note);
 	if (pp->done)
 		progress_leave(v->p);

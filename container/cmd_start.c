@@ -203,8 +203,10 @@ static int start__pull_show(struct start *s, int i)
 	seen = sp->seen[i];
 	done = sp->done;
 	pthread_mutex_unlock(&sp->lock);
-	if (seen)
+	if (seen) {
+		progress_layers(s->p, pp.layer, pp.layers);
 		progress_bytes(s->p, pp.bytes, pp.total, pp.rate_bps, pp.eta_s, NULL);
+	}
 	return (seen && pp.done) || done;
 }
 

@@ -23,6 +23,7 @@ struct progress {
 	/* the last byte progress, for redraws */
 	uint64_t bytes, total;
 	double rate, eta;
+	unsigned int layer, layers;	/* a layered image: layer i of n */
 	char note[96];
 };
 
@@ -118,6 +119,8 @@ static void progress__line(const struct progress *p, int done, char *buf, size_t
 			n += snprintf(buf + n, len - (size_t)n, "  ETA %d:%02d",
 				      (int)p->eta / 60, (int)p->eta % 60);
 	}
+	if (p->layer && p->state == CONTAINER_STATUS_EXTRACTING)
+		n += snprintf(buf + n, len - (size_t)n, "  layer %u of %u", p->layer, p->layers);
 	if (p->note[0])
 		n += snprintf(buf + n, len - (size_t)n, "  (%s)", p->note);
 	if (done)
@@ -155,6 +158,11 @@ static void progress__json(struct progress *p, const char *extra_key, const char
 		json_object_set_new(o, "rate_bps", json_integer((json_int_t)p->rate));
 		if (p->eta >= 0)
 			json_object_set_new(o, "eta_s", json_real(floor(p->eta * 10) / 10));
+		if (p->layers) {
+			json_object_set_new(o, "layers", json_integer(p->layers));
+			if (p->state == CONTAINER_STATUS_EXTRACTING && p->layer)
+				json_object_set_new(o, "layer", json_integer(p->layer));
+		}
 	}
 	if (p->note[0])
 		json_object_set_new(o, "note", json_string(p->note));
@@ -232,6 +240,14 @@ void progress_bytes(struct progress *p, uint64_t bytes, uint64_t total, double r
 	default:
 		break;
 	}
+}
+
+void progress_layers(struct progress *p, unsigned int layer, unsigned int layers)
+{
+	if (!p)
+		return;
+	p->layer = layer;
+	p->layers = layers;
 }
 
 void progress_leave(struct progress *p)

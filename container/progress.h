@@ -31,6 +31,8 @@ void progress_enter(struct progress *p, enum container_status s);
 /* Byte progress of the current state; total 0 = unknown, eta < 0 = unknown. */
 void progress_bytes(struct progress *p, uint64_t bytes, uint64_t total, double rate_bps,
 		    double eta_s, const char *note);
+/* A layered image: the layer being applied (1..n) of n; shown with the bytes. */
+void progress_layers(struct progress *p, unsigned int layer, unsigned int layers);
 /* The current state is done (tty marks it so). */
 void progress_leave(struct progress *p);
 /* kFailed; in is the state that failed (0: the current one). */
