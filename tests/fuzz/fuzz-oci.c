@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What a registry or an image layout hands pupa before any layer: the
- * reference the user typed, and the index, manifest and config documents.
+ * reference the user typed, a registry's WWW-Authenticate challenge, and
+ * the index, manifest and config documents.
  * The first byte picks the reader; the rest is its input. Invariants are
  * checked, not only crashes: what a reader accepts stays inside its
  * limits, and a reference formats back to one that parses the same.
@@ -11,6 +12,7 @@
 #include "fuzz.h"
 #include "oci.h"
 #include "reference.h"
+#include "www_auth.h"
 
 static void fuzz__reference(const char *text)
 {
@@ -78,15 +80,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	if (data[0] % 5 == 0) {
+	if (data[0] % 6 == 0 || data[0] % 6 == 5) {
+		struct www_auth a;
+
 		text = malloc(size);
 		memcpy(text, data + 1, size - 1);
 		text[size - 1] = '\0';
-		fuzz__reference(text);
+		if (data[0] % 6 == 0)
+			fuzz__reference(text);
+		else if (www_auth_parse(text, &a) == 0 &&
+			 (strlen(a.realm) >= sizeof(a.realm) || strlen(a.scheme) >= sizeof(a.scheme)))
+			abort();
 		free(text);
 		return 0;
 	}
-	fuzz__documents(data[0] % 5, (const char *)data + 1, size - 1);
+	fuzz__documents(data[0] % 6, (const char *)data + 1, size - 1);
 	return 0;
 }
 
@@ -122,4 +130,6 @@ void fuzz_seeds(void)
 		   "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Entrypoint\":[\"/bin/sh\"],"
 		   "\"Cmd\":[\"-c\",\"echo hi\"],\"Env\":[\"PATH=/bin\"],\"WorkingDir\":\"/\",\"User\":\"0\"}}");
 	fuzz__seed("platform", 4, "linux/arm64/v8");
+	fuzz__seed("www-auth", 5, "Bearer realm=\"https://auth.example/token\",service=\"reg\","
+		   "scope=\"repository:a/b:pull\", Basic realm=x");
 }

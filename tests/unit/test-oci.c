@@ -10,6 +10,7 @@
 
 #include "../../container/image/oci.h"
 #include "../../container/image/reference.h"
+#include "../../container/image/www_auth.h"
 #include "../../container/run_config.h"
 
 #define HEX_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -273,6 +274,31 @@ START_TEST(run_config_follows_docker)
 }
 END_TEST
 
+START_TEST(www_authenticate_challenges)
+{
+	struct www_auth a;
+	char big[2000];
+
+	ck_assert_int_eq(www_auth_parse("Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\",scope=\"repository:library/alpine:pull\"", &a), 0);
+	ck_assert_str_eq(a.scheme, "Bearer");
+	ck_assert_str_eq(a.realm, "https://auth.docker.io/token");
+	ck_assert_str_eq(a.service, "registry.docker.io");
+	ck_assert_str_eq(a.scope, "repository:library/alpine:pull");
+	ck_assert_int_eq(www_auth_parse("basic REALM = \"a \\\"quoted\\\" realm\" , charset=UTF-8", &a), 0);
+	ck_assert_str_eq(a.scheme, "basic");
+	ck_assert_str_eq(a.realm, "a \"quoted\" realm");
+	ck_assert_int_eq(www_auth_parse("Bearer realm=http://127.0.0.2:9/t, Basic realm=x", &a), 0);
+	ck_assert_str_eq(a.realm, "http://127.0.0.2:9/t");
+	ck_assert_int_lt(www_auth_parse("", &a), 0);
+	ck_assert_int_lt(www_auth_parse("Bearer realm=\"open", &a), 0);
+	ck_assert_int_lt(www_auth_parse("Bearer realm=\"a\nb\"", &a), 0);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	memcpy(big, "Bearer realm=", 13);
+	ck_assert_int_lt(www_auth_parse(big, &a), 0);	/* too long: refused, not cut */
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("oci");
@@ -288,6 +314,7 @@ int main(void)
 	tcase_add_test(tc, manifest_layers_and_media_types);
 	tcase_add_test(tc, config_fields);
 	tcase_add_test(tc, run_config_follows_docker);
+	tcase_add_test(tc, www_authenticate_challenges);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
