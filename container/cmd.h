@@ -25,6 +25,7 @@ enum {
 	CMD_OPT_RETRIES,
 	CMD_OPT_STALL,
 	CMD_OPT_PLATFORM,
+	CMD_OPT_INSECURE,
 };
 
 #define CMD_PULL_LONG_OPTIONS \
@@ -34,18 +35,21 @@ enum {
 	{ "limit", required_argument, NULL, CMD_OPT_LIMIT }, \
 	{ "retries", required_argument, NULL, CMD_OPT_RETRIES }, \
 	{ "stall-timeout", required_argument, NULL, CMD_OPT_STALL }, \
-	{ "platform", required_argument, NULL, CMD_OPT_PLATFORM }
+	{ "platform", required_argument, NULL, CMD_OPT_PLATFORM }, \
+	{ "insecure-registry", required_argument, NULL, CMD_OPT_INSECURE }
 
 /* One line each, shared by the subcommand's usage and pupa --help. */
 #define CMD_PULL_SYNOPSIS \
-	"pupa pull [-q] [--cache-dir DIR] [--image-size SIZE] [--limit NAME=VALUE]\n" \
+	"pupa pull [-q] [--cache-dir DIR] [--image-size SIZE]\n" \
+	"                 [--insecure-registry HOST[:PORT]] [--limit NAME=VALUE]\n" \
 	"                 [--platform OS/ARCH[/VARIANT]] [--progress MODE] [--retries N]\n" \
 	"                 [--sha256 HEX] [--stall-timeout SECONDS] [--verify no|checksum]\n" \
 	"                 IMAGE\n"
 #define CMD_START_SYNOPSIS \
 	"pupa start [-itqv] [-e NAME[=VALUE]] [-u USER] [-w DIR] [--cache-dir DIR]\n" \
 	"                  [--cpus N] [--entrypoint PROGRAM] [--hostname NAME]\n" \
-	"                  [--initrd PATH] [--keep-failed] [--kernel PATH] [--memory MIB]\n" \
+	"                  [--initrd PATH] [--insecure-registry HOST[:PORT]]\n" \
+	"                  [--keep-failed] [--kernel PATH] [--memory MIB]\n" \
 	"                  [--network none] [--platform OS/ARCH[/VARIANT]]\n" \
 	"                  [--progress MODE] [--rootfs-mode volatile|ro|rw]\n" \
 	"                  [--sha256 HEX] [--status-fd N] [--timeout SECONDS] [--timings]\n" \

@@ -158,6 +158,19 @@ int cmd_pull_option(int opt, const char *arg, struct pull_options *o, struct pup
 		o->platform = arg;
 		return 1;
 	}
+	case CMD_OPT_INSECURE: {
+		/* Repeatable: kept as one comma list. */
+		static char list[4096];
+
+		if (strlen(list) + strlen(arg) + 2 > sizeof(list) || strchr(arg, ','))
+			*ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+				       "--insecure-registry '%s': one HOST[:PORT] each time", arg);
+		else
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 list[0] ? "," : "", arg);
+		o->insecure_registries = list;
+		return 1;
+	}
 	case CMD_OPT_STALL:
 		*ret = cmd_parse_uint("--stall-timeout", arg, 86400, &o->stall_s, err);
 		if (*ret == 0 && o->stall_s == 0)

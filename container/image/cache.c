@@ -298,11 +298,12 @@ int cache_has_image(const struct cache *c, const char *digest)
 	return access(path, R_OK) == 0;
 }
 
-int cache_tmp_image(const struct cache *c, char *path, size_t len, struct pupa_err *err)
+static int cache__tmp(const struct cache *c, const char *pattern, char *path, size_t len,
+		      struct pupa_err *err)
 {
 	int fd;
 
-	cache_path(c, path, len, "tmp/image-XXXXXX");
+	cache_path(c, path, len, "%s", pattern);
 	fd = mkostemp(path, O_CLOEXEC);
 	if (fd < 0)
 		return cache__storage_err(err, errno, "cannot create a temporary image in", path);
@@ -314,6 +315,16 @@ int cache_tmp_image(const struct cache *c, char *path, size_t len, struct pupa_e
 		return cache__storage_err(err, e, "cannot lock", path);
 	}
 	return fd;
+}
+
+int cache_tmp_image(const struct cache *c, char *path, size_t len, struct pupa_err *err)
+{
+	return cache__tmp(c, "tmp/image-XXXXXX", path, len, err);
+}
+
+int cache_tmp_blob(const struct cache *c, char *path, size_t len, struct pupa_err *err)
+{
+	return cache__tmp(c, "tmp/blob-XXXXXX", path, len, err);
 }
 
 static int cache__fsync_path(const char *path, int flags)

@@ -79,6 +79,9 @@ int cache_has_image(const struct cache *c, const char *digest);
 /* A new file in tmp/, locked; returns its fd (the lock lives with it). */
 int cache_tmp_image(const struct cache *c, char *path, size_t len, struct pupa_err *err);
 
+/* A new file in tmp/ for a blob being downloaded, locked; returns its fd. */
+int cache_tmp_blob(const struct cache *c, char *path, size_t len, struct pupa_err *err);
+
 /* fsync and checksum the built image, write its meta, rename it into images/. */
 int cache_publish(const struct cache *c, const char *tmp, const struct cache_meta *meta,
 		  struct pupa_err *err);

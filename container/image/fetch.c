@@ -44,7 +44,7 @@ static size_t fetch__header_cb(char *buf, size_t size, size_t nmemb, void *opaqu
 {
 	struct fetch_xfer *x = opaque;
 	size_t len = size * nmemb;
-	char line[512];
+	char line[2304];
 	const char *v;
 
 	snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) ? len : sizeof(line) - 1), buf);
@@ -54,6 +54,8 @@ static size_t fetch__header_cb(char *buf, size_t size, size_t nmemb, void *opaqu
 		const char *sp = strchr(line, ' ');
 
 		x->resp->etag[0] = x->resp->last_modified[0] = x->reason[0] = '\0';
+		x->resp->www_authenticate[0] = x->resp->content_type[0] = '\0';
+		x->resp->docker_digest[0] = '\0';
 		x->content_length = x->range_total = 0;
 		if (sp && (sp = strchr(sp + 1, ' ')))
 			snprintf(x->reason, sizeof(x->reason), "%s", sp + 1);
@@ -69,6 +71,12 @@ static size_t fetch__header_cb(char *buf, size_t size, size_t nmemb, void *opaqu
 		snprintf(x->resp->etag, sizeof(x->resp->etag), "%s", v);
 	else if (strncasecmp(line, "last-modified:", 14) == 0)
 		snprintf(x->resp->last_modified, sizeof(x->resp->last_modified), "%s", v);
+	else if (strncasecmp(line, "www-authenticate:", 17) == 0 && !x->resp->www_authenticate[0])
+		snprintf(x->resp->www_authenticate, sizeof(x->resp->www_authenticate), "%s", v);
+	else if (strncasecmp(line, "content-type:", 13) == 0)
+		snprintf(x->resp->content_type, sizeof(x->resp->content_type), "%s", v);
+	else if (strncasecmp(line, "docker-content-digest:", 22) == 0)
+		snprintf(x->resp->docker_digest, sizeof(x->resp->docker_digest), "%s", v);
 	else if (strncasecmp(line, "content-length:", 15) == 0)
 		x->content_length = strtoull(v, NULL, 10);
 	else if (strncasecmp(line, "content-range:", 14) == 0) {
@@ -280,8 +288,14 @@ static CURL *fetch__easy(struct fetch_request *req, struct fetch_xfer *x, struct
 			*hdrs = L->slist_append(*hdrs, h);
 		}
 	}
+	/* libcurl keeps these to the first host: a redirect elsewhere (blob
+	 * storage) does not get the Authorization header. */
+	for (const char *const *h = req->headers; h && *h; h++)
+		*hdrs = L->slist_append(*hdrs, *h);
 	if (*hdrs)
 		L->easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
+	if (req->ca_file)
+		L->easy_setopt(c, CURLOPT_CAINFO, req->ca_file);
 	return c;
 }
 

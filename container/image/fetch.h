@@ -33,6 +33,8 @@ struct fetch_request {
 	unsigned int stall_s;		/* a transfer slower than 1 byte/s this long stalls */
 	unsigned int connect_s;
 	size_t max_body;		/* 0: no limit (a small fetch sets one) */
+	const char *const *headers;	/* more request headers, NULL-terminated */
+	const char *ca_file;		/* trust only this CA bundle (a registry's own) */
 };
 
 struct fetch_response {
@@ -41,6 +43,10 @@ struct fetch_response {
 	char last_modified[64];
 	uint64_t total;			/* the whole resource's size, 0 unknown */
 	unsigned int attempts;
+	/* What a registry client reads of the final response. */
+	char www_authenticate[2048];
+	char content_type[256];
+	char docker_digest[128];	/* Docker-Content-Digest */
 };
 
 enum fetch_outcome {

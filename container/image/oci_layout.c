@@ -158,13 +158,18 @@ static int layout__manifest(struct oci_resolved *r, struct oci_descriptor d,
 static int layout__config(struct oci_resolved *r, const struct oci_platform *want,
 			  struct pupa_err *err)
 {
+	int ret = layout__blob(r, &r->manifest.config, "config", &r->config, &r->config_len, err);
+
+	return ret < 0 ? ret : oci_resolved_check_config(r, want, err);
+}
+
+int oci_resolved_check_config(struct oci_resolved *r, const struct oci_platform *want,
+			      struct pupa_err *err)
+{
 	struct oci_config cfg;
 	char why[512], have[100], need[100];
 	int ret;
 
-	ret = layout__blob(r, &r->manifest.config, "config", &r->config, &r->config_len, err);
-	if (ret < 0)
-		return ret;
 	snprintf(r->config_digest, sizeof(r->config_digest), "%s", r->manifest.config.digest);
 	if (oci_config_parse(r->config, r->config_len, &cfg, why, sizeof(why)) < 0)
 		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: %s", r->source, why);
@@ -236,7 +241,7 @@ int oci_layout_resolve(const char *image, const struct oci_platform *want,
 	return ret;
 }
 
-int oci_layout_open_blob(const struct oci_resolved *r, const char *digest, struct pupa_err *err)
+int oci_blob_open(const struct oci_resolved *r, const char *digest, struct pupa_err *err)
 {
 	char path[4400];
 	int fd;

@@ -14,8 +14,9 @@
 #include "oci.h"
 
 struct oci_resolved {
-	char source[4096];			/* oci:/absolute/dir[:ref] */
-	char blob_dir[4200];			/* DIR/blobs/sha256 */
+	char source[4096];			/* oci:/absolute/dir[:ref], or the reference */
+	char blob_dir[4200];			/* DIR/blobs/sha256, or the cache's */
+	int downloaded;				/* the layers came over the network */
 	char manifest_digest[DIGEST_HEX_LEN + 1];
 	char index_digest[DIGEST_HEX_LEN + 1];	/* "" unless an index was walked */
 	char platform[100];
@@ -29,8 +30,12 @@ struct oci_resolved {
 int oci_layout_resolve(const char *image, const struct oci_platform *want,
 		       struct oci_resolved *r, struct pupa_err *err);
 
-/* A layer blob's descriptor, opened read-only; its digest is the reader's to check. */
-int oci_layout_open_blob(const struct oci_resolved *r, const char *digest, struct pupa_err *err);
+/* A layer blob in blob_dir, opened read-only; its digest is the reader's to check. */
+int oci_blob_open(const struct oci_resolved *r, const char *digest, struct pupa_err *err);
+
+/* The config (held in r->config) parsed, its platform checked against want. */
+int oci_resolved_check_config(struct oci_resolved *r, const struct oci_platform *want,
+			      struct pupa_err *err);
 
 void oci_resolved_free(struct oci_resolved *r);
 

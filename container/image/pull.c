@@ -619,26 +619,6 @@ static void pull__finish_cached(struct pull_run *r, struct pull_result *res, con
 	pull__report_cached(r->o, res->compressed, note);
 }
 
-/* Registry pulls are the next step of the OCI work; until then say how
- * IMAGE was read, and what would make it a tarball. */
-static int pull__registry_refused(const char *image, struct pupa_err *err)
-{
-	struct image_ref ref;
-	char full[1024];
-	const char *why;
-
-	if (image_ref_parse(image, &ref, &why) < 0)
-		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-			       "image %s: not a URL, a path, an existing file or a tarball name, "
-			       "so read as a registry reference, and not a valid one: %s",
-			       image, why);
-	image_ref_format(&ref, full, sizeof(full));
-	return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-		       "image %s: not a URL, a path, an existing file or a tarball name, so read "
-		       "as the registry reference %s; pulling from registries is not in this "
-		       "pupa yet (an OCI layout is: oci:DIR[:REF])", image, full);
-}
-
 int pull_image(const struct cache *c, const struct pull_options *o, struct pull_result *res,
 	       struct pupa_err *err)
 {
@@ -657,8 +637,7 @@ int pull_image(const struct cache *c, const struct pull_options *o, struct pull_
 			       "image %s: read as an OCI archive; this pupa reads OCI layouts "
 			       "(oci:DIR[:REF]) but not yet archives of them", o->image);
 	case IMAGE_REGISTRY:
-		memset(res, 0, sizeof(*res));
-		return pull__registry_refused(o->image, err);
+		return pull_registry(c, o, res, err);
 	}
 	memset(res, 0, sizeof(*res));
 	res->failed_stage = CONTAINER_STATUS_DOWNLOADING;

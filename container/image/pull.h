@@ -32,6 +32,7 @@ struct pull_progress {
 struct pull_options {
 	const char *image;		/* IMAGE as the user typed it (reference.h) */
 	const char *platform;		/* a layered image's OS/ARCH[/VARIANT]; NULL: this host's */
+	const char *insecure_registries;	/* HOST[:PORT],... that may use plain http */
 	const char *sha256;		/* expected digest, or NULL */
 	enum pull_verify verify;
 	uint64_t image_size;		/* 0: sized from the archive */

@@ -17,6 +17,7 @@
 #include "oci_layout.h"
 #include "pull.h"
 #include "pull_oci.h"
+#include "registry.h"
 #include "unpack.h"
 
 #define LAYER_CHUNK (1u << 20)
@@ -117,7 +118,7 @@ static int pull_oci__layer(struct ext4_image *img, const struct oci_resolved *r,
 	struct unpack_stats stats;
 	int ret;
 
-	lr.fd = oci_layout_open_blob(r, lr.d->digest, err);
+	lr.fd = oci_blob_open(r, lr.d->digest, err);
 	if (lr.fd < 0)
 		return lr.fd;
 	lr.digest = digest_new();
@@ -160,9 +161,10 @@ static int pull_oci__build(const struct cache *c, const struct oci_resolved *r,
 
 	for (size_t i = 0; i < r->manifest.n; i++)
 		total += r->manifest.layers[i].size;
-	/* Local blobs: nothing to download. */
-	pull_oci__report(o, CONTAINER_STATUS_DOWNLOADING, total, total, 1, "local layout",
-			 0, (unsigned int)r->manifest.n);
+	/* A layout's blobs are here already. */
+	if (!r->downloaded)
+		pull_oci__report(o, CONTAINER_STATUS_DOWNLOADING, total, total, 1, "local layout",
+				 0, (unsigned int)r->manifest.n);
 	res->failed_stage = CONTAINER_STATUS_EXTRACTING;
 	tmp_fd = cache_tmp_image(c, tmp, sizeof(tmp), err);
 	if (tmp_fd < 0)
@@ -251,6 +253,274 @@ int pull_oci(const struct cache *c, const struct pull_options *o, struct pull_re
 	if (ret == 0)
 		cache_path(c, res->image_path, sizeof(res->image_path), "images/%s.ext4", res->digest);
 out:
+	oci_resolved_free(&r);
+	return ret;
+}
+
+/* ---- from a registry ---------------------------------------------------- */
+
+/* A blob downloaded into the cache's blobs/, hashed as it comes. */
+struct blob_sink {
+	int fd;
+	struct digest *digest;
+	uint64_t bytes, expect;
+	uint64_t *all, total;		/* every layer's bytes, for progress */
+	const struct pull_options *o;
+	unsigned int layer, layers;
+};
+
+static int blob__data(void *opaque, const void *buf, size_t len)
+{
+	struct blob_sink *b = opaque;
+	const char *p = buf;
+
+	if ((b->o->interrupted && *b->o->interrupted) || b->bytes + len > b->expect)
+		return -1;
+	digest_update(b->digest, buf, len);
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(b->fd, p + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		off += (size_t)n;
+	}
+	b->bytes += len;
+	*b->all += len;
+	pull_oci__report(b->o, CONTAINER_STATUS_DOWNLOADING, *b->all, b->total, 0, NULL,
+			 b->layer, b->layers);
+	return 0;
+}
+
+static int pull_registry__blob(const struct cache *c, struct registry *reg,
+			       const struct oci_descriptor *d, struct blob_sink *b,
+			       struct pupa_err *err)
+{
+	char tmp[4200], path[4200], got[DIGEST_HEX_LEN + 1];
+	int ret;
+
+	cache_path(c, path, sizeof(path), "blobs/sha256/%s", d->digest);
+	if (access(path, R_OK) == 0) {
+		*b->all += d->size;	/* shared with an image pulled before */
+		return 0;
+	}
+	b->fd = cache_tmp_blob(c, tmp, sizeof(tmp), err);
+	if (b->fd < 0)
+		return b->fd;
+	b->digest = digest_new();
+	b->bytes = 0;
+	b->expect = d->size;
+	ret = b->digest ? registry_blob(reg, d->digest, blob__data, b, err) :
+			  mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
+	if (ret >= 0) {
+		digest_hex(b->digest, got);
+		if (b->bytes != d->size || strcmp(got, d->digest) != 0)
+			ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+				      "%s: blob sha256:%s does not match its descriptor (%llu bytes "
+				      "with SHA-256 %s; %llu bytes expected); nothing was cached",
+				      reg->ref.registry, d->digest, (unsigned long long)b->bytes,
+				      got, (unsigned long long)d->size);
+	} else if (b->bytes + 1 > b->expect && !(b->o->interrupted && *b->o->interrupted)) {
+		memset(err, 0, sizeof(*err));
+		ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			      "%s: blob sha256:%s is larger than its descriptor's %llu bytes",
+			      reg->ref.registry, d->digest, (unsigned long long)d->size);
+	}
+	if (ret >= 0 && (fsync(b->fd) < 0 || rename(tmp, path) < 0))
+		ret = mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "cannot store %s: %s", path,
+			      strerror(errno));
+	if (ret < 0)
+		unlink(tmp);
+	close(b->fd);
+	digest_free(b->digest);
+	b->digest = NULL;
+	return ret < 0 ? ret : 0;
+}
+
+/* A small document blob (the config) into memory, checked. */
+static int pull_registry__doc(struct registry *reg, const struct oci_descriptor *d, char **out,
+			      size_t *len, struct pupa_err *err)
+{
+	char tmp[] = "/tmp/pupa-doc-XXXXXX";
+	struct blob_sink b = { 0 };
+	uint64_t all = 0;
+	struct pull_options quiet;
+	char got[DIGEST_HEX_LEN + 1];
+	int ret;
+
+	if (d->size > OCI_DOC_MAX)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: config sha256:%s is %llu bytes",
+			       reg->ref.registry, d->digest, (unsigned long long)d->size);
+	/* Through an unlinked file: the sink writes to a descriptor. */
+	b.fd = mkstemp(tmp);
+	if (b.fd < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "mkstemp: %s", strerror(errno));
+	unlink(tmp);
+	pull_options_default(&quiet);
+	b.o = &quiet;
+	b.all = &all;
+	b.expect = d->size;
+	b.digest = digest_new();
+	ret = registry_blob(reg, d->digest, blob__data, &b, err);
+	if (ret >= 0) {
+		digest_hex(b.digest, got);
+		*out = malloc(b.bytes + 1);
+		if (b.bytes != d->size || strcmp(got, d->digest) != 0)
+			ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+				      "%s: config sha256:%s does not match its descriptor",
+				      reg->ref.registry, d->digest);
+		else if (!*out || pread(b.fd, *out, b.bytes, 0) != (ssize_t)b.bytes)
+			ret = mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "reading the config back");
+		if (ret < 0) {
+			free(*out);
+			*out = NULL;
+		} else {
+			(*out)[b.bytes] = '\0';
+			*len = b.bytes;
+		}
+	}
+	digest_free(b.digest);
+	close(b.fd);
+	return ret < 0 ? ret : 0;
+}
+
+/* The platform's manifest: through an index if the tag names one. */
+static int pull_registry__resolve(struct registry *reg, const struct pull_options *o,
+				  const struct oci_platform *want, struct oci_resolved *r,
+				  struct pupa_err *err)
+{
+	char ref[REF_TAG_MAX + 80], digest[DIGEST_HEX_LEN + 1], why[512], *body;
+	size_t len;
+	int ret;
+
+	if (reg->ref.digest[0])
+		snprintf(ref, sizeof(ref), "sha256:%s", reg->ref.digest);
+	else
+		snprintf(ref, sizeof(ref), "%s", reg->ref.tag);
+	ret = registry_manifest(reg, ref, &body, &len, digest, err);
+	if (ret < 0)
+		return ret;
+	if ((reg->ref.digest[0] && strcmp(digest, reg->ref.digest) != 0) ||
+	    (o->sha256 && strcmp(o->sha256, digest) != 0 && !reg->ref.digest[0] &&
+	     oci_doc_kind(body, len) != OCI_DOC_INDEX)) {
+		free(body);
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "%s: the registry sent sha256:%s, not the pinned digest; nothing "
+			       "was cached", r->source, digest);
+	}
+	if (oci_doc_kind(body, len) == OCI_DOC_INDEX) {
+		struct oci_index ix;
+		size_t which;
+
+		snprintf(r->index_digest, sizeof(r->index_digest), "%s", digest);
+		ret = oci_index_parse(body, len, &ix, why, sizeof(why));
+		free(body);
+		if (ret < 0)
+			return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: %s", r->source, why);
+		ret = oci_index_select(&ix, want, &which, why, sizeof(why));
+		if (ret < 0) {
+			oci_index_free(&ix);
+			return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: %s", r->source, why);
+		}
+		oci_platform_format(&ix.manifests[which].platform, r->platform, sizeof(r->platform));
+		snprintf(ref, sizeof(ref), "sha256:%s", ix.manifests[which].digest);
+		oci_index_free(&ix);
+		ret = registry_manifest(reg, ref, &body, &len, digest, err);
+		if (ret < 0)
+			return ret;
+		if (strcmp(ref + 7, digest) != 0) {
+			free(body);
+			return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+				       "%s: manifest %s came as sha256:%s", r->source, ref, digest);
+		}
+	}
+	ret = oci_manifest_parse(body, len, &r->manifest, why, sizeof(why));
+	free(body);
+	if (ret < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: manifest sha256:%.12s: %s",
+			       r->source, digest, why);
+	snprintf(r->manifest_digest, sizeof(r->manifest_digest), "%s", digest);
+	return 0;
+}
+
+int pull_registry(const struct cache *c, const struct pull_options *o, struct pull_result *res,
+		  struct pupa_err *err)
+{
+	struct oci_platform want;
+	struct oci_resolved r;
+	struct registry reg;
+	struct image_ref ref;
+	const char *why;
+	int ret, lock_fd, waited = 0;
+
+	memset(res, 0, sizeof(*res));
+	memset(&r, 0, sizeof(r));
+	res->failed_stage = CONTAINER_STATUS_DOWNLOADING;
+	if (image_ref_parse(o->image, &ref, &why) < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "image %s: not a URL, a path, an existing file or a tarball name, "
+			       "so read as a registry reference, and not a valid one: %s",
+			       o->image, why);
+	if (o->platform ? oci_platform_parse(o->platform, &want) < 0 : (oci_platform_host(&want), 0))
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "--platform %s: not OS/ARCH[/VARIANT]", o->platform);
+	image_ref_format(&ref, r.source, sizeof(r.source));
+	registry_open(&reg, &ref, o->insecure_registries, err);
+	reg.interrupted = o->interrupted;
+	reg.retries = o->retries;
+	reg.stall_s = o->stall_s;
+	ret = pull_registry__resolve(&reg, o, &want, &r, err);
+	if (ret < 0)
+		goto out;
+	if (o->sha256 && strcmp(o->sha256, r.manifest_digest) && strcmp(o->sha256, r.index_digest)) {
+		ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			      "%s: the manifest is sha256:%s, not the pinned sha256:%s; nothing "
+			      "was cached", r.source, r.manifest_digest, o->sha256);
+		goto out;
+	}
+	lock_fd = cache_lock(c, r.manifest_digest, &waited, err);
+	if (lock_fd < 0) {
+		ret = lock_fd;
+		goto out;
+	}
+	snprintf(res->digest, sizeof(res->digest), "%s", r.manifest_digest);
+	if (cache_has_image(c, r.manifest_digest)) {
+		res->cached = 1;
+		pull_oci__report(o, CONTAINER_STATUS_DOWNLOADING, 0, 0, 1,
+				 waited ? "pulled by another pupa" : "cached", 0, 0);
+		pull_oci__report(o, CONTAINER_STATUS_EXTRACTING, 0, 0, 1,
+				 waited ? "pulled by another pupa" : "cached", 0, 0);
+	} else {
+		ret = pull_registry__doc(&reg, &r.manifest.config, &r.config, &r.config_len, err);
+		if (ret == 0)
+			ret = oci_resolved_check_config(&r, &want, err);
+		if (ret == 0) {
+			struct blob_sink b = { .o = o, .layers = (unsigned int)r.manifest.n };
+			uint64_t all = 0;
+
+			b.all = &all;
+			for (size_t i = 0; i < r.manifest.n; i++)
+				b.total += r.manifest.layers[i].size;
+			for (size_t i = 0; ret == 0 && i < r.manifest.n; i++) {
+				b.layer = (unsigned int)i + 1;
+				ret = pull_registry__blob(c, &reg, &r.manifest.layers[i], &b, err);
+			}
+			if (ret == 0)
+				pull_oci__report(o, CONTAINER_STATUS_DOWNLOADING, all, b.total, 1,
+						 NULL, 0, b.layers);
+		}
+		if (ret == 0) {
+			cache_path(c, r.blob_dir, sizeof(r.blob_dir), "blobs/sha256");
+			r.downloaded = 1;
+			ret = pull_oci__build(c, &r, o, res, err);
+		}
+	}
+	close(lock_fd);
+	if (ret == 0)
+		cache_path(c, res->image_path, sizeof(res->image_path), "images/%s.ext4", res->digest);
+out:
+	res->interrupted = o->interrupted && *o->interrupted;
 	oci_resolved_free(&r);
 	return ret;
 }

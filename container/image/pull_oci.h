@@ -1,6 +1,7 @@
 /*
- * Layered images: an OCI image layout (oci:DIR[:REF]) flattened into one
- * ext4 image in the cache, named by its platform manifest's digest.
+ * Layered images: an OCI image layout (oci:DIR[:REF]) or a registry's
+ * image flattened into one ext4 image in the cache, named by its platform
+ * manifest's digest.
  */
 #ifndef PUPA_PULL_OCI_H
 #define PUPA_PULL_OCI_H
@@ -11,5 +12,9 @@
 
 int pull_oci(const struct cache *c, const struct pull_options *o, struct pull_result *res,
 	     struct pupa_err *err);
+
+/* A registry reference: its layers into the cache's blobs/, then flattened. */
+int pull_registry(const struct cache *c, const struct pull_options *o, struct pull_result *res,
+		  struct pupa_err *err);
 
 #endif

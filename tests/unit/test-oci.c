@@ -10,6 +10,7 @@
 
 #include "../../container/image/oci.h"
 #include "../../container/image/reference.h"
+#include "../../container/image/registry.h"
 #include "../../container/image/www_auth.h"
 #include "../../container/run_config.h"
 
@@ -299,6 +300,21 @@ START_TEST(www_authenticate_challenges)
 }
 END_TEST
 
+START_TEST(plain_http_only_for_loopback_or_named)
+{
+	ck_assert(registry_plain_http_ok("127.0.0.1:5000", NULL));
+	ck_assert(registry_plain_http_ok("127.1.2.3", NULL));
+	ck_assert(registry_plain_http_ok("localhost:5000", NULL));
+	ck_assert(registry_plain_http_ok("[::1]:5000", NULL));
+	ck_assert(!registry_plain_http_ok("docker.io", NULL));
+	ck_assert(!registry_plain_http_ok("127.0.0.1.example.com", NULL));
+	ck_assert(!registry_plain_http_ok("10.0.0.5:5000", "10.0.0.5:5001"));
+	ck_assert(registry_plain_http_ok("10.0.0.5:5000", "reg.lan,10.0.0.5:5000"));
+	ck_assert(registry_plain_http_ok("reg.lan:443", "reg.lan"));	/* HOST names every port */
+	ck_assert(!registry_plain_http_ok("reg.lan2", "reg.lan"));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("oci");
@@ -315,6 +331,7 @@ int main(void)
 	tcase_add_test(tc, config_fields);
 	tcase_add_test(tc, run_config_follows_docker);
 	tcase_add_test(tc, www_authenticate_challenges);
+	tcase_add_test(tc, plain_http_only_for_loopback_or_named);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,49 @@
+/*
+ * A distribution (v2) registry client: manifests and blobs of one
+ * repository, with the Bearer token flow a 401 asks for (anonymous).
+ *
+ * HTTPS with verification, against the system's CAs or the registry's
+ * own /etc/docker/certs.d/HOST[:PORT]/ca.crt (Docker's convention). Plain
+ * http only for loopback hosts and those named with --insecure-registry.
+ * The Authorization header never follows a redirect to another host
+ * (blob storage).
+ */
+#ifndef PUPA_REGISTRY_H
+#define PUPA_REGISTRY_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "reference.h"
+
+struct registry {
+	struct image_ref ref;
+	char base[REF_HOST_MAX + 16];	/* https://host[:port] */
+	char auth[8300];		/* "Authorization: ..." once a token is held */
+	char ca_file[4200];		/* "" for the system's CAs */
+	unsigned int retries, stall_s;
+	volatile sig_atomic_t *interrupted;
+	unsigned int requests;		/* made so far, for tests and timings */
+};
+
+/* May HOST[:PORT] be spoken to over plain http? insecure: comma list. */
+int registry_plain_http_ok(const char *registry, const char *insecure);
+
+int registry_open(struct registry *r, const struct image_ref *ref, const char *insecure,
+		  struct pupa_err *err);
+
+/*
+ * A manifest or index by tag or "sha256:HEX", every media type pupa reads
+ * accepted; *body is NUL-terminated, digest gets the SHA-256 of its bytes.
+ */
+int registry_manifest(struct registry *r, const char *reference, char **body, size_t *len,
+		      char *digest, struct pupa_err *err);
+
+/* A blob's bytes, in order, to data(); the caller checks the digest. */
+int registry_blob(struct registry *r, const char *digest,
+		  int (*data)(void *opaque, const void *buf, size_t len), void *opaque,
+		  struct pupa_err *err);
+
+#endif

@@ -1,0 +1,43 @@
+# Debian's docker-registry (the distribution project's registry) on
+# 127.0.0.1 for tests and benchmarks, as the calling user, its storage and
+# request log under one folder. Source this file, then:
+#   registry_start STATEDIR   sets registry_port and registry_pid; requests
+#                             are logged to STATEDIR/log ("GET /v2/...")
+#   registry_stop
+registry_start() {
+	local dir=$1 try
+	mkdir -p "$dir/data"
+	for try in 1 2 3 4 5; do
+		registry_port=$((20000 + RANDOM % 30000))
+		cat > "$dir/config.yml" <<-CONF
+		version: 0.1
+		log:
+		  level: info
+		  accesslog:
+		    disabled: false
+		storage:
+		  filesystem:
+		    rootdirectory: $dir/data
+		  delete:
+		    enabled: true
+		http:
+		  addr: 127.0.0.1:$registry_port
+		CONF
+		docker-registry serve "$dir/config.yml" > "$dir/log" 2>&1 &
+		registry_pid=$!
+		for _ in $(seq 50); do
+			curl -s -o /dev/null "http://127.0.0.1:$registry_port/v2/" && return 0
+			kill -0 "$registry_pid" 2> /dev/null || break
+			sleep 0.1
+		done
+		kill "$registry_pid" 2> /dev/null
+		wait "$registry_pid" 2> /dev/null
+	done
+	echo "docker-registry did not start: $(tail -3 "$dir/log")" >&2
+	return 1
+}
+
+registry_stop() {
+	[ -n "${registry_pid:-}" ] && kill "$registry_pid" 2> /dev/null && wait "$registry_pid" 2> /dev/null
+	registry_pid=
+}
