@@ -53,3 +53,18 @@ ostart oci-over -e GREETING=bye -u 0 -w / "$oci_image"
 oexpect oci-over "-e, -u and -w override Env, User and WorkingDir" "bye from / as 0
 motd gone"
 check "... nothing left behind" bash -c "! pgrep -x pupa-vmm > /dev/null && [ -z \"\$(ls -A '$TMPDIR')\" ]"
+
+# From a registry: Debian's docker-registry on this environment's loopback.
+. "$top_srcdir/tests/tools/registry.sh"
+if registry_start "$WORK/oci-registry"; then
+	skopeo copy -q --dest-tls-verify=false "$oci_image" \
+		"docker://127.0.0.1:$registry_port/test/img:1" > "$WORK/oci-skopeo.log" 2>&1
+	ostart oci-registry "127.0.0.1:$registry_port/test/img:1"
+	oexpect oci-registry "REGISTRY:PORT/NAME:TAG: pulled from the registry and run with its own config" \
+		"hello from /srv as 1000
+motd gone"
+	registry_stop
+else
+	not_ok "docker-registry starts on 127.0.0.1 in the test environment"
+fi
+check "... nothing left behind" bash -c "! pgrep -x pupa-vmm > /dev/null && [ -z \"\$(ls -A '$TMPDIR')\" ]"
