@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "credentials.h"
 #include "digest.h"
 #include "fetch.h"
 #include "oci.h"
@@ -124,15 +125,29 @@ static int registry__cancelled(void *opaque)
 	return r->interrupted && *r->interrupted;
 }
 
-/* The Bearer token the challenge asks for, anonymously. */
-static int registry__token(struct registry *r, const struct www_auth *wa, struct pupa_err *err)
+/* The host of an http(s) URL. */
+static void registry__url_host(const char *url, char *host, size_t len)
+{
+	const char *p = strstr(url, "://");
+	char hostport[REF_HOST_MAX];
+
+	p = p ? p + 3 : url;
+	snprintf(hostport, sizeof(hostport), "%.*s", (int)strcspn(p, "/?#"), p);
+	registry__host(hostport, host, len);
+}
+
+/* The Bearer token the challenge asks for; with credentials, basic is
+ * their Authorization header. */
+static int registry__token(struct registry *r, const struct www_auth *wa, const char *basic,
+			   struct pupa_err *err)
 {
 	char url[5120], svc[800], scope[3100];
 	struct registry_mem m = { .max = REGISTRY_TOKEN_MAX };
 	struct fetch_sink sink = { .data = registry__mem, .cancelled = registry__cancelled,
 				   .opaque = &m };
+	const char *headers[] = { basic, NULL };
 	struct fetch_request req = { .url = url, .retries = r->retries, .stall_s = r->stall_s,
-				     .max_body = REGISTRY_TOKEN_MAX };
+				     .max_body = REGISTRY_TOKEN_MAX, .headers = basic ? headers : NULL };
 	struct fetch_response resp;
 	const char *tok;
 	json_t *o;
@@ -156,6 +171,13 @@ static int registry__token(struct registry *r, const struct www_auth *wa, struct
 	ret = fetch_run(&req, &sink, &resp, err);
 	if (ret < 0) {
 		free(m.buf);
+		if (resp.status == 401 || resp.status == 403) {
+			memset(err, 0, sizeof(*err));
+			return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+				       "%s: the token server %s refused %s (HTTP %ld)", r->ref.registry,
+				       wa->realm, basic ? "the credentials" : "an anonymous token",
+				       resp.status);
+		}
 		return ret;
 	}
 	o = m.buf ? json_loadb(m.buf, m.len, 0, NULL) : NULL;
@@ -174,7 +196,72 @@ static int registry__token(struct registry *r, const struct www_auth *wa, struct
 	return 0;
 }
 
-/* GET path under the repository, with a token on a 401. */
+static int registry__unauthorized(struct registry *r, const struct www_auth *wa,
+				  const char *why, struct pupa_err *err)
+{
+	return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: unauthorized (HTTP 401%s%s): %s",
+		       r->ref.registry, wa->realm[0] ? ", realm " : "", wa->realm, why);
+}
+
+/*
+ * Answer a 401's challenge, one step further each time: an anonymous
+ * token, then credentials (a token asked for with them, or Basic).
+ */
+static int registry__authorize(struct registry *r, const char *challenge, struct pupa_err *err)
+{
+	char basic[6100], realm_host[REF_HOST_MAX], reg_host[REF_HOST_MAX];
+	struct credentials cr;
+	struct www_auth wa;
+	int bearer, ret;
+
+	if (www_auth_parse(challenge, &wa) < 0)
+		memset(&wa, 0, sizeof(wa));
+	bearer = !strcasecmp(wa.scheme, "Bearer");
+	if (!bearer && strcasecmp(wa.scheme, "Basic"))
+		return registry__unauthorized(r, &wa, "the registry's challenge is neither Bearer "
+					      "nor Basic", err);
+	if (bearer && !r->tried_anonymous) {
+		r->tried_anonymous = 1;
+		ret = registry__token(r, &wa, NULL, err);
+		if (ret == 0 || !strstr(err->msg, "refused an anonymous token"))
+			return ret;
+		memset(err, 0, sizeof(*err));
+	}
+	if (r->tried_credentials)
+		return registry__unauthorized(r, &wa, "the credentials were refused", err);
+	r->tried_credentials = 1;
+	ret = credentials_find(r->ref.registry, &cr, err);
+	if (ret < 0)
+		return ret;
+	if (ret == 1)
+		return registry__unauthorized(r, &wa, "no credentials for it; add them to "
+					      "~/.docker/config.json (docker login) or the file "
+					      "REGISTRY_AUTH_FILE names", err);
+	ret = credentials_basic_header(&cr, basic, sizeof(basic));
+	explicit_bzero(&cr, sizeof(cr));
+	if (ret < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: the credentials are too long",
+			       r->ref.registry);
+	if (bearer) {
+		/* Over plain http, credentials go to the registry's own host only. */
+		registry__url_host(wa.realm, realm_host, sizeof(realm_host));
+		registry__host(r->ref.api_host, reg_host, sizeof(reg_host));
+		if (!strncmp(wa.realm, "http://", 7) && strcmp(realm_host, reg_host) != 0) {
+			explicit_bzero(basic, sizeof(basic));
+			return registry__unauthorized(r, &wa, "the token realm is plain http on "
+						      "another host; pupa does not send credentials "
+						      "there", err);
+		}
+		ret = registry__token(r, &wa, basic, err);
+	} else {
+		snprintf(r->auth, sizeof(r->auth), "%s", basic);
+		ret = 0;
+	}
+	explicit_bzero(basic, sizeof(basic));
+	return ret;
+}
+
+/* GET path under the repository, authorizing as a 401 asks. */
 static int registry__get(struct registry *r, const char *path, const char *const *accept,
 			 const struct fetch_sink *sink, struct fetch_response *resp,
 			 struct pupa_err *err)
@@ -186,9 +273,8 @@ static int registry__get(struct registry *r, const char *path, const char *const
 	int ret;
 
 	snprintf(url, sizeof(url), "%s/v2/%s/%s", r->base, r->ref.name, path);
-	for (int attempt = 0;; attempt++) {
+	for (;;) {
 		struct pupa_err first = { 0 };
-		struct www_auth wa;
 		size_t n = 0;
 
 		for (size_t i = 0; accept && accept[i] && n < 6; i++)
@@ -199,16 +285,13 @@ static int registry__get(struct registry *r, const char *path, const char *const
 		req.offset = 0;
 		r->requests++;
 		ret = fetch_run(&req, sink, resp, &first);
-		if (ret >= 0 || resp->status != 401 || attempt > 0 || r->auth[0]) {
+		if (ret >= 0 || resp->status != 401) {
 			if (ret < 0)
 				*err = first;
 			return ret;
 		}
-		if (www_auth_parse(resp->www_authenticate, &wa) < 0 || strcasecmp(wa.scheme, "Bearer"))
-			return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-				       "%s: unauthorized (HTTP 401, challenge '%.200s'): pupa pulls "
-				       "anonymously for now", r->ref.registry, resp->www_authenticate);
-		ret = registry__token(r, &wa, err);
+		/* Each round takes a step further, or fails: at most three. */
+		ret = registry__authorize(r, resp->www_authenticate, err);
 		if (ret < 0)
 			return ret;
 	}

@@ -1,12 +1,15 @@
 /*
  * A distribution (v2) registry client: manifests and blobs of one
- * repository, with the Bearer token flow a 401 asks for (anonymous).
+ * repository, with what a 401 asks for: a Bearer token from the realm it
+ * names (anonymous first, then with the user's credentials), or Basic
+ * authentication (credentials.h says where credentials come from).
  *
  * HTTPS with verification, against the system's CAs or the registry's
  * own /etc/docker/certs.d/HOST[:PORT]/ca.crt (Docker's convention). Plain
  * http only for loopback hosts and those named with --insecure-registry.
  * The Authorization header never follows a redirect to another host
- * (blob storage).
+ * (blob storage), and credentials never go over plain http to a host
+ * other than the registry's.
  */
 #ifndef PUPA_REGISTRY_H
 #define PUPA_REGISTRY_H
@@ -26,6 +29,8 @@ struct registry {
 	unsigned int retries, stall_s;
 	volatile sig_atomic_t *interrupted;
 	unsigned int requests;		/* made so far, for tests and timings */
+	int tried_anonymous;		/* a token without credentials was asked for */
+	int tried_credentials;		/* and one with them, or Basic sent */
 };
 
 /* May HOST[:PORT] be spoken to over plain http? insecure: comma list. */

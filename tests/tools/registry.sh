@@ -1,11 +1,13 @@
 # Debian's docker-registry (the distribution project's registry) on
 # 127.0.0.1 for tests and benchmarks, as the calling user, its storage and
 # request log under one folder. Source this file, then:
-#   registry_start STATEDIR   sets registry_port and registry_pid; requests
-#                             are logged to STATEDIR/log ("GET /v2/...")
+#   registry_start STATEDIR [HTPASSWD]
+#                             sets registry_port and registry_pid; requests
+#                             are logged to STATEDIR/log ("GET /v2/...");
+#                             with HTPASSWD (bcrypt, htpasswd -B), Basic auth
 #   registry_stop
 registry_start() {
-	local dir=$1 try
+	local dir=$1 htpasswd=${2:-} try
 	mkdir -p "$dir/data"
 	for try in 1 2 3 4 5; do
 		registry_port=$((20000 + RANDOM % 30000))
@@ -23,10 +25,13 @@ registry_start() {
 		http:
 		  addr: 127.0.0.1:$registry_port
 		CONF
+		[ -z "$htpasswd" ] || printf 'auth:\n  htpasswd:\n    realm: pupa-test\n    path: %s\n' \
+			"$htpasswd" >> "$dir/config.yml"
 		docker-registry serve "$dir/config.yml" > "$dir/log" 2>&1 &
 		registry_pid=$!
 		for _ in $(seq 50); do
-			curl -s -o /dev/null "http://127.0.0.1:$registry_port/v2/" && return 0
+			curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$registry_port/v2/" |
+				grep -q '200\|401' && return 0
 			kill -0 "$registry_pid" 2> /dev/null || break
 			sleep 0.1
 		done
