@@ -1,13 +1,13 @@
 # Debian's docker-registry (the distribution project's registry) on
 # 127.0.0.1 for tests and benchmarks, as the calling user, its storage and
 # request log under one folder. Source this file, then:
-#   registry_start STATEDIR [HTPASSWD]
+#   registry_start STATEDIR [AUTH]
 #                             sets registry_port and registry_pid; requests
 #                             are logged to STATEDIR/log ("GET /v2/...");
-#                             with HTPASSWD (bcrypt, htpasswd -B), Basic auth
+#                             AUTH: a file with the config's auth: section
 #   registry_stop
 registry_start() {
-	local dir=$1 htpasswd=${2:-} try
+	local dir=$1 auth=${2:-} try
 	mkdir -p "$dir/data"
 	for try in 1 2 3 4 5; do
 		registry_port=$((20000 + RANDOM % 30000))
@@ -25,8 +25,7 @@ registry_start() {
 		http:
 		  addr: 127.0.0.1:$registry_port
 		CONF
-		[ -z "$htpasswd" ] || printf 'auth:\n  htpasswd:\n    realm: pupa-test\n    path: %s\n' \
-			"$htpasswd" >> "$dir/config.yml"
+		[ -z "$auth" ] || cat "$auth" >> "$dir/config.yml"
 		docker-registry serve "$dir/config.yml" > "$dir/log" 2>&1 &
 		registry_pid=$!
 		for _ in $(seq 50); do
