@@ -30,6 +30,7 @@ struct fetch_xfer {
 	int sink_failed;
 	int too_big;
 	size_t body;
+	long retry_after;		/* seconds, from a 429 or 503 */
 };
 
 static void fetch__trim(char *s)
@@ -77,6 +78,8 @@ static size_t fetch__header_cb(char *buf, size_t size, size_t nmemb, void *opaqu
 		snprintf(x->resp->content_type, sizeof(x->resp->content_type), "%s", v);
 	else if (strncasecmp(line, "docker-content-digest:", 22) == 0)
 		snprintf(x->resp->docker_digest, sizeof(x->resp->docker_digest), "%s", v);
+	else if (strncasecmp(line, "retry-after:", 12) == 0)
+		x->retry_after = isdigit((unsigned char)*v) ? strtol(v, NULL, 10) : 0;
 	else if (strncasecmp(line, "content-length:", 15) == 0)
 		x->content_length = strtoull(v, NULL, 10);
 	else if (strncasecmp(line, "content-range:", 14) == 0) {
@@ -219,10 +222,14 @@ static void fetch__describe(const struct curl_lib *L, CURLcode rc, const char *u
 		snprintf(buf, len, "%s: %s%s%s", url, what, *detail ? ": " : "", detail);
 }
 
-static void fetch__backoff(const struct fetch_sink *sink, unsigned int attempt)
+static void fetch__backoff(const struct fetch_sink *sink, unsigned int attempt, long retry_after)
 {
-	/* 0.5 s, 1 s, 2 s, ... 8 s at most; wakes to notice a cancel. */
+	/* 0.5 s, 1 s, 2 s, ... 8 s at most, or what the server asked for up
+	 * to a minute; wakes to notice a cancel. */
 	long ms = 500L << (attempt < 4 ? attempt : 4);
+
+	if (retry_after > 0)
+		ms = (retry_after > 60 ? 60 : retry_after) * 1000;
 
 	for (long slept = 0; slept < ms; slept += 50) {
 		struct timespec ts = { 0, 50 * 1000000L };
@@ -349,13 +356,14 @@ int fetch_run(struct fetch_request *req, const struct fetch_sink *sink,
 				return -EAGAIN;
 			return FETCH_DONE;
 		}
-		if (rc == CURLE_OK && status >= 400 && status < 500)
+		/* 429: busy, not wrong; retried, after Retry-After if it says. */
+		if (rc == CURLE_OK && status >= 400 && status < 500 && status != 429)
 			return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: HTTP %ld%s%s",
 				       req->url, status, x.reason[0] ? " " : "", x.reason);
 		if (rc == CURLE_OK) {
 			snprintf(why, sizeof(why), "%s: HTTP %ld%s%s", req->url, status,
 				 x.reason[0] ? " " : "", x.reason);
-			if (status < 500)
+			if (status < 500 && status != 429)
 				return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "%s", why);
 		} else {
 			fetch__describe(L, rc, req->url, errbuf, req->stall_s, why, sizeof(why));
@@ -365,7 +373,7 @@ int fetch_run(struct fetch_request *req, const struct fetch_sink *sink,
 		if (attempt >= req->retries)
 			return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "%s (gave up after %u attempts)",
 				       why, attempt + 1);
-		fetch__backoff(sink, attempt);
+		fetch__backoff(sink, attempt, x.retry_after);
 		if (sink->cancelled && sink->cancelled(sink->opaque))
 			return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "%s: download stopped", req->url);
 	}

@@ -11,6 +11,7 @@
  *   /stall/F       the first response for F stops sending at half (held open)
  *   /slow/F        send 64 KiB every 50 ms
  *   /e404/F        404
+ *   /e429x2/F      429 Too Many Requests with Retry-After: 2, twice, then behave
  *
  * The port it bound goes to PORTFILE; every response is logged to LOG as
  * "GET /path range=R inm=E status=S sent=N".
@@ -145,6 +146,14 @@ static void *serve(void *arg)
 	if (strcmp(fault, "e404") == 0 || stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
 		respond_simple(fd, 404, "Not Found");
 		logline(url, range, inm, 404, 0);
+		goto out;
+	}
+	if (strcmp(fault, "e429x2") == 0 && nth < 2) {
+		static const char busy[] = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 2\r\n"
+					   "Content-Length: 0\r\nConnection: close\r\n\r\n";
+
+		send_all(fd, busy, sizeof(busy) - 1);
+		logline(url, range, inm, 429, 0);
 		goto out;
 	}
 	if (strcmp(fault, "e500x2") == 0 && nth < 2) {
