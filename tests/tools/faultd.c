@@ -10,6 +10,8 @@
  *   /norange/F     like drop, and never honour Range
  *   /stall/F       the first response for F stops sending at half (held open)
  *   /slow/F        send 64 KiB every 50 ms
+ *   /slower/F      send 64 KiB every 200 ms (a download that outlasts a
+ *                  slow boot under nested emulation)
  *   /e404/F        404
  *   /e429x2/F      429 Too Many Requests with Retry-After: 2, twice, then behave
  *
@@ -205,6 +207,8 @@ static void *serve(void *arg)
 		sent += n;
 		if (strcmp(fault, "slow") == 0)
 			usleep(50000);
+		else if (strcmp(fault, "slower") == 0)
+			usleep(200000);
 	}
 	close(f);
 	logline(url, range, inm, status, sent);
