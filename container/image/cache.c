@@ -252,6 +252,41 @@ int cache_index_put(const struct cache *c, const char *key, const char *source,
 	return ret;
 }
 
+int cache_realm_put(const struct cache *c, const char *registry, const char *realm,
+		    const char *service)
+{
+	struct pupa_err ignore = { 0 };
+	char path[4200], key[DIGEST_HEX_LEN + 1], name[300];
+	json_t *o = json_pack("{s:s, s:s, s:s}", "registry", registry, "realm", realm,
+			      "service", service);
+	int ret;
+
+	snprintf(name, sizeof(name), "realm:%s", registry);
+	digest_string(name, key);
+	cache_path(c, path, sizeof(path), "index/%s.json", key);
+	ret = o ? cache__write_json(path, o, &ignore) : -ENOMEM;
+	json_decref(o);
+	return ret;
+}
+
+int cache_realm_get(const struct cache *c, const char *registry, char *realm, size_t rlen,
+		    char *service, size_t slen)
+{
+	char path[4200], key[DIGEST_HEX_LEN + 1], name[300];
+	json_t *o;
+
+	snprintf(name, sizeof(name), "realm:%s", registry);
+	digest_string(name, key);
+	cache_path(c, path, sizeof(path), "index/%s.json", key);
+	o = cache__read_json(path);
+	if (!o)
+		return -ENOENT;
+	cache__copy_str(o, "realm", realm, rlen);
+	cache__copy_str(o, "service", service, slen);
+	json_decref(o);
+	return realm[0] ? 0 : -ENOENT;
+}
+
 int cache_partial_get(const struct cache *c, const char *key, char *validator, size_t len)
 {
 	char path[4200];

@@ -5,7 +5,8 @@
  *                          of the downloaded (compressed) bytes
  *   images/<digest>.json   where it came from, sizes, when
  *   index/<key>.json       a source (URL or path; key = SHA-256 of it) ->
- *                          digest, ETag, Last-Modified for revalidation
+ *                          digest, ETag, Last-Modified for revalidation;
+ *                          or a registry's token realm (key of "realm:HOST")
  *   partial/<key>          compressed bytes of an unfinished download,
  *   partial/<key>.json     with the validator that makes resuming safe
  *   locks/<key>.lock       one pull of a source at a time (flock)
@@ -67,6 +68,13 @@ int cache_lock(const struct cache *c, const char *key, int *waited, struct pupa_
 int cache_index_get(const struct cache *c, const char *key, struct cache_index *ix);
 int cache_index_put(const struct cache *c, const char *key, const char *source,
 		    const struct cache_index *ix, struct pupa_err *err);
+
+/* The token realm a registry named last, so the next pull asks it first
+ * instead of taking a 401 to learn it again. */
+int cache_realm_put(const struct cache *c, const char *registry, const char *realm,
+		    const char *service);
+int cache_realm_get(const struct cache *c, const char *registry, char *realm, size_t rlen,
+		    char *service, size_t slen);
 
 /* Validator of a partial download (ETag, else Last-Modified); "" if none. */
 int cache_partial_get(const struct cache *c, const char *key, char *validator, size_t len);

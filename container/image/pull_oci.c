@@ -467,6 +467,8 @@ int pull_registry(const struct cache *c, const struct pull_options *o, struct pu
 			       "--platform %s: not OS/ARCH[/VARIANT]", o->platform);
 	image_ref_format(&ref, r.source, sizeof(r.source));
 	registry_open(&reg, &ref, o->insecure_registries, err);
+	reg.cache = c;
+	registry_warm_token(&reg);
 	reg.interrupted = o->interrupted;
 	reg.retries = o->retries;
 	reg.stall_s = o->stall_s;

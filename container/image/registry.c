@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "cache.h"
 #include "credentials.h"
 #include "digest.h"
 #include "fetch.h"
@@ -193,7 +194,24 @@ static int registry__token(struct registry *r, const struct www_auth *wa, const 
 	}
 	snprintf(r->auth, sizeof(r->auth), "Authorization: Bearer %s", tok);
 	json_decref(o);
+	if (r->cache)
+		cache_realm_put(r->cache, r->ref.registry, wa->realm, wa->service);
 	return 0;
+}
+
+void registry_warm_token(struct registry *r)
+{
+	struct pupa_err ignore = { 0 };
+	struct www_auth wa;
+
+	memset(&wa, 0, sizeof(wa));
+	if (!r->cache || cache_realm_get(r->cache, r->ref.registry, wa.realm, sizeof(wa.realm),
+					 wa.service, sizeof(wa.service)) < 0)
+		return;
+	snprintf(wa.scheme, sizeof(wa.scheme), "Bearer");
+	r->tried_anonymous = 1;
+	if (registry__token(r, &wa, NULL, &ignore) < 0)
+		r->auth[0] = '\0';
 }
 
 static int registry__unauthorized(struct registry *r, const struct www_auth *wa,

@@ -21,8 +21,11 @@
 #include "error.h"
 #include "reference.h"
 
+struct cache;
+
 struct registry {
 	struct image_ref ref;
+	const struct cache *cache;	/* remembers token realms; NULL: none */
 	char base[REF_HOST_MAX + 16];	/* https://host[:port] */
 	char auth[8300];		/* "Authorization: ..." once a token is held */
 	char ca_file[4200];		/* "" for the system's CAs */
@@ -38,6 +41,10 @@ int registry_plain_http_ok(const char *registry, const char *insecure);
 
 int registry_open(struct registry *r, const struct image_ref *ref, const char *insecure,
 		  struct pupa_err *err);
+
+/* A token from the realm the last pull learned, before any 401 asks (0 when
+ * none is known or it fails: the 401 path remains). */
+void registry_warm_token(struct registry *r);
 
 /*
  * A manifest or index by tag or "sha256:HEX", every media type pupa reads
