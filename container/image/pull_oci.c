@@ -7,6 +7,7 @@
  * blob, and nothing is published.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,10 +150,22 @@ static int pull_oci__layer(struct ext4_image *img, const struct oci_resolved *r,
 	return ret;
 }
 
+/*
+ * Layers still on their way (a registry pull): the build waits for each in
+ * turn, and shows Extracting only once every download is done (the walk
+ * goes Downloading, then Extracting, as for a tarball extracted behind its
+ * download).
+ */
+struct layer_wait {
+	int (*ready)(void *opaque, size_t i, struct pupa_err *err);
+	int (*all_here)(void *opaque);
+	void *opaque;
+};
+
 /* Build in tmp/, then publish; the caller holds the image's lock. */
 static int pull_oci__build(const struct cache *c, const struct oci_resolved *r,
-			   const struct pull_options *o, struct pull_result *res,
-			   struct pupa_err *err)
+			   const struct pull_options *o, const struct layer_wait *w,
+			   struct pull_result *res, struct pupa_err *err)
 {
 	char tmp[4200] = "";
 	struct ext4_image *img = NULL;
@@ -173,10 +186,16 @@ static int pull_oci__build(const struct cache *c, const struct oci_resolved *r,
 	ret = ext4_image_create(tmp, o->image_size ? o->image_size : bound, inodes,
 				o->image_size != 0, &img, err);
 	for (size_t i = 0; ret == 0 && i < r->manifest.n; i++) {
-		pull_oci__report(o, CONTAINER_STATUS_EXTRACTING, applied, total, 0, NULL,
-				 (unsigned int)i + 1, (unsigned int)r->manifest.n);
-		ret = pull_oci__layer(img, r, i, o, &applied, &entries, err);
+		if (w)
+			ret = w->ready(w->opaque, i, err);
+		if (ret == 0 && (!w || w->all_here(w->opaque)))
+			pull_oci__report(o, CONTAINER_STATUS_EXTRACTING, applied, total, 0, NULL,
+					 (unsigned int)i + 1, (unsigned int)r->manifest.n);
+		if (ret == 0)
+			ret = pull_oci__layer(img, r, i, o, &applied, &entries, err);
 	}
+	if (ret == 0 && w)
+		ret = w->ready(w->opaque, r->manifest.n, err);	/* the Downloading end */
 	if (ret == 0) {
 		ret = ext4_image_finish(img, err);
 		img = NULL;
@@ -247,7 +266,7 @@ int pull_oci(const struct cache *c, const struct pull_options *o, struct pull_re
 		pull_oci__report(o, CONTAINER_STATUS_EXTRACTING, 0, 0, 1,
 				 waited ? "pulled by another pupa" : "cached", 0, 0);
 	} else {
-		ret = pull_oci__build(c, &r, o, res, err);
+		ret = pull_oci__build(c, &r, o, NULL, res, err);
 	}
 	close(lock_fd);
 	if (ret == 0)
@@ -264,9 +283,9 @@ struct blob_sink {
 	int fd;
 	struct digest *digest;
 	uint64_t bytes, expect;
-	uint64_t *all, total;		/* every layer's bytes, for progress */
+	uint64_t *all;			/* every layer's bytes, for progress (atomic) */
 	const struct pull_options *o;
-	unsigned int layer, layers;
+	volatile int *stop;		/* another download failed */
 };
 
 static int blob__data(void *opaque, const void *buf, size_t len)
@@ -274,7 +293,8 @@ static int blob__data(void *opaque, const void *buf, size_t len)
 	struct blob_sink *b = opaque;
 	const char *p = buf;
 
-	if ((b->o->interrupted && *b->o->interrupted) || b->bytes + len > b->expect)
+	if ((b->o->interrupted && *b->o->interrupted) || (b->stop && *b->stop) ||
+	    b->bytes + len > b->expect)
 		return -1;
 	digest_update(b->digest, buf, len);
 	for (size_t off = 0; off < len;) {
@@ -287,9 +307,7 @@ static int blob__data(void *opaque, const void *buf, size_t len)
 		off += (size_t)n;
 	}
 	b->bytes += len;
-	*b->all += len;
-	pull_oci__report(b->o, CONTAINER_STATUS_DOWNLOADING, *b->all, b->total, 0, NULL,
-			 b->layer, b->layers);
+	__atomic_add_fetch(b->all, len, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -302,7 +320,8 @@ static int pull_registry__blob(const struct cache *c, struct registry *reg,
 
 	cache_path(c, path, sizeof(path), "blobs/sha256/%s", d->digest);
 	if (access(path, R_OK) == 0) {
-		*b->all += d->size;	/* shared with an image pulled before */
+		/* shared with an image pulled before */
+		__atomic_add_fetch(b->all, d->size, __ATOMIC_RELAXED);
 		return 0;
 	}
 	b->fd = cache_tmp_blob(c, tmp, sizeof(tmp), err);
@@ -383,6 +402,160 @@ static int pull_registry__doc(struct registry *reg, const struct oci_descriptor 
 	digest_free(b.digest);
 	close(b.fd);
 	return ret < 0 ? ret : 0;
+}
+
+/* ---- layers downloading in parallel, applied in order ------------------ */
+
+#define PULL_DOWNLOADS 3
+
+struct fetch_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	const struct cache *c;
+	const struct oci_resolved *r;
+	const struct pull_options *o;
+	struct registry proto;		/* each thread works on its own copy */
+	size_t next, done;
+	int *state;			/* per layer: 0 waiting, 1 here, -1 failed */
+	volatile int stop;
+	struct pupa_err err;		/* the first failure */
+	uint64_t bytes, total;
+	int reported_done;
+};
+
+static void *pool__worker(void *opaque)
+{
+	struct fetch_pool *p = opaque;
+	struct registry *reg = malloc(sizeof(*reg));
+
+	for (;;) {
+		struct blob_sink b = { .o = p->o, .all = &p->bytes, .stop = &p->stop };
+		struct pupa_err e = { 0 };
+		size_t i;
+		int ret;
+
+		pthread_mutex_lock(&p->lock);
+		if (p->stop || p->next == p->r->manifest.n || !reg) {
+			if (!reg && !p->stop) {
+				mgr_err(&p->err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
+				p->stop = 1;
+				pthread_cond_broadcast(&p->cond);
+			}
+			pthread_mutex_unlock(&p->lock);
+			break;
+		}
+		i = p->next++;
+		*reg = p->proto;
+		pthread_mutex_unlock(&p->lock);
+		ret = pull_registry__blob(p->c, reg, &p->r->manifest.layers[i], &b, &e);
+		pthread_mutex_lock(&p->lock);
+		p->state[i] = ret < 0 ? -1 : 1;
+		p->done++;
+		if (ret < 0 && !p->stop) {
+			p->err = e;
+			p->stop = 1;
+		}
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+	}
+	free(reg);
+	return NULL;
+}
+
+static int pool__all_here(void *opaque)
+{
+	struct fetch_pool *p = opaque;
+	int all;
+
+	pthread_mutex_lock(&p->lock);
+	all = p->done == p->r->manifest.n && !p->stop;
+	pthread_mutex_unlock(&p->lock);
+	return all;
+}
+
+/* Wait for layer i (n: for all of them), showing the download meanwhile. */
+static int pool__ready(void *opaque, size_t i, struct pupa_err *err)
+{
+	struct fetch_pool *p = opaque;
+	size_t n = p->r->manifest.n;
+	int ret = 0, all;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		struct timespec ts;
+
+		if (p->stop) {
+			*err = p->err;
+			ret = err->code ? -(int)err->code :
+			      mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "interrupted");
+			break;
+		}
+		if (p->o->interrupted && *p->o->interrupted) {
+			p->stop = 1;
+			ret = mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "%s: interrupted",
+				      p->r->source);
+			break;
+		}
+		if (i < n ? p->state[i] == 1 : p->done == n)
+			break;
+		pthread_mutex_unlock(&p->lock);
+		pull_oci__report(p->o, CONTAINER_STATUS_DOWNLOADING,
+				 __atomic_load_n(&p->bytes, __ATOMIC_RELAXED), p->total, 0, NULL,
+				 0, (unsigned int)n);
+		pthread_mutex_lock(&p->lock);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+	}
+	all = p->done == n && !p->stop;
+	pthread_mutex_unlock(&p->lock);
+	if (ret == 0 && all && !p->reported_done) {
+		p->reported_done = 1;
+		pull_oci__report(p->o, CONTAINER_STATUS_DOWNLOADING, p->bytes, p->total, 1, NULL, 0,
+				 (unsigned int)n);
+	}
+	return ret;
+}
+
+/* Download with up to PULL_DOWNLOADS threads while the build applies. */
+static int pull_registry__layers(const struct cache *c, struct registry *reg,
+				 struct oci_resolved *r, const struct pull_options *o,
+				 struct pull_result *res, struct pupa_err *err)
+{
+	struct fetch_pool p = { .c = c, .r = r, .o = o, .proto = *reg };
+	struct layer_wait w = { .ready = pool__ready, .all_here = pool__all_here, .opaque = &p };
+	pthread_t t[PULL_DOWNLOADS];
+	int started = 0, ret;
+
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.cond, NULL);
+	p.state = calloc(r->manifest.n + 1, sizeof(*p.state));
+	for (size_t i = 0; i < r->manifest.n; i++)
+		p.total += r->manifest.layers[i].size;
+	cache_path(c, r->blob_dir, sizeof(r->blob_dir), "blobs/sha256");
+	r->downloaded = 1;
+	for (int i = 0; p.state && i < PULL_DOWNLOADS && (size_t)i < r->manifest.n; i++)
+		if (pthread_create(&t[started], NULL, pool__worker, &p) == 0)
+			started++;
+	if (!p.state || (r->manifest.n && !started))
+		ret = mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "cannot start downloads");
+	else
+		ret = pull_oci__build(c, r, o, &w, res, err);
+	pthread_mutex_lock(&p.lock);
+	p.stop = 1;		/* the build failed: no use downloading the rest */
+	pthread_mutex_unlock(&p.lock);
+	for (int i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+	if (ret < 0 && !p.reported_done)
+		res->failed_stage = CONTAINER_STATUS_DOWNLOADING;
+	free(p.state);
+	pthread_cond_destroy(&p.cond);
+	pthread_mutex_destroy(&p.lock);
+	return ret;
 }
 
 /* The platform's manifest: through an index if the tag names one. */
@@ -497,26 +670,8 @@ int pull_registry(const struct cache *c, const struct pull_options *o, struct pu
 		ret = pull_registry__doc(&reg, &r.manifest.config, &r.config, &r.config_len, err);
 		if (ret == 0)
 			ret = oci_resolved_check_config(&r, &want, err);
-		if (ret == 0) {
-			struct blob_sink b = { .o = o, .layers = (unsigned int)r.manifest.n };
-			uint64_t all = 0;
-
-			b.all = &all;
-			for (size_t i = 0; i < r.manifest.n; i++)
-				b.total += r.manifest.layers[i].size;
-			for (size_t i = 0; ret == 0 && i < r.manifest.n; i++) {
-				b.layer = (unsigned int)i + 1;
-				ret = pull_registry__blob(c, &reg, &r.manifest.layers[i], &b, err);
-			}
-			if (ret == 0)
-				pull_oci__report(o, CONTAINER_STATUS_DOWNLOADING, all, b.total, 1,
-						 NULL, 0, b.layers);
-		}
-		if (ret == 0) {
-			cache_path(c, r.blob_dir, sizeof(r.blob_dir), "blobs/sha256");
-			r.downloaded = 1;
-			ret = pull_oci__build(c, &r, o, res, err);
-		}
+		if (ret == 0)
+			ret = pull_registry__layers(c, &reg, &r, o, res, err);
 	}
 	close(lock_fd);
 	if (ret == 0)
