@@ -379,12 +379,7 @@ int fetch_run(struct fetch_request *req, const struct fetch_sink *sink,
 	}
 }
 
-struct fetch_mem {
-	char *buf;
-	size_t len;
-};
-
-static int fetch__mem_data(void *opaque, const void *buf, size_t len)
+int fetch_mem_data(void *opaque, const void *buf, size_t len)
 {
 	struct fetch_mem *m = opaque;
 	char *n = realloc(m->buf, m->len + len + 1);
@@ -401,7 +396,7 @@ static int fetch__mem_data(void *opaque, const void *buf, size_t len)
 int fetch_small(const char *url, size_t max, char **out, size_t *len, struct pupa_err *err)
 {
 	struct fetch_mem m = { 0 };
-	struct fetch_sink sink = { .data = fetch__mem_data, .opaque = &m };
+	struct fetch_sink sink = { .data = fetch_mem_data, .opaque = &m };
 	struct fetch_request req = { .url = url, .retries = 2, .stall_s = 30, .max_body = max };
 	struct fetch_response resp;
 	int ret = fetch_run(&req, &sink, &resp, err);

@@ -62,6 +62,14 @@ enum fetch_outcome {
 int fetch_run(struct fetch_request *req, const struct fetch_sink *sink,
 	      struct fetch_response *resp, struct pupa_err *err);
 
+/* A sink that gathers the body in memory, NUL-terminated (bound it with
+ * fetch_request.max_body). */
+struct fetch_mem {
+	char *buf;
+	size_t len;
+};
+int fetch_mem_data(void *opaque, const void *buf, size_t len);
+
 /* A small resource (a SHA256SUMS file) into memory, NUL-terminated. */
 int fetch_small(const char *url, size_t max, char **out, size_t *len, struct pupa_err *err);
 

@@ -229,12 +229,60 @@ static int pull_oci__build(const struct cache *c, const struct oci_resolved *r,
 	return ret;
 }
 
+/*
+ * What every layered pull does once it knows the manifest: the pin (the
+ * manifest's digest or its index's), the image's lock, and the cached
+ * image, or a build the caller's way.
+ */
+typedef int (*pull_build_fn)(void *ctx, const struct cache *c, struct oci_resolved *r,
+			     const struct pull_options *o, struct pull_result *res,
+			     struct pupa_err *err);
+
+static int pull_oci__finish(const struct cache *c, struct oci_resolved *r,
+			    const struct pull_options *o, pull_build_fn build, void *ctx,
+			    struct pull_result *res, struct pupa_err *err)
+{
+	int ret = 0, lock_fd, waited = 0;
+	const char *note;
+
+	if (o->sha256 && strcmp(o->sha256, r->manifest_digest) != 0 &&
+	    strcmp(o->sha256, r->index_digest) != 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "%s: the manifest is sha256:%s (index: %s%s), not the pinned "
+			       "sha256:%s; nothing was cached", r->source, r->manifest_digest,
+			       r->index_digest[0] ? "sha256:" : "none", r->index_digest, o->sha256);
+	lock_fd = cache_lock(c, r->manifest_digest, &waited, err);
+	if (lock_fd < 0)
+		return lock_fd;
+	snprintf(res->digest, sizeof(res->digest), "%s", r->manifest_digest);
+	if (cache_has_image(c, r->manifest_digest)) {
+		res->cached = 1;
+		note = waited ? "pulled by another pupa" : "cached";
+		pull_oci__report(o, CONTAINER_STATUS_DOWNLOADING, 0, 0, 1, note, 0, 0);
+		pull_oci__report(o, CONTAINER_STATUS_EXTRACTING, 0, 0, 1, note, 0, 0);
+	} else {
+		ret = build(ctx, c, r, o, res, err);
+	}
+	close(lock_fd);
+	if (ret == 0)
+		cache_path(c, res->image_path, sizeof(res->image_path), "images/%s.ext4", res->digest);
+	return ret;
+}
+
+static int pull_oci__build_local(void *ctx, const struct cache *c, struct oci_resolved *r,
+				 const struct pull_options *o, struct pull_result *res,
+				 struct pupa_err *err)
+{
+	(void)ctx;
+	return pull_oci__build(c, r, o, NULL, res, err);
+}
+
 int pull_oci(const struct cache *c, const struct pull_options *o, struct pull_result *res,
 	     struct pupa_err *err)
 {
 	struct oci_platform want;
 	struct oci_resolved r;
-	int ret, lock_fd, waited = 0;
+	int ret;
 
 	memset(res, 0, sizeof(*res));
 	res->failed_stage = CONTAINER_STATUS_DOWNLOADING;
@@ -244,34 +292,7 @@ int pull_oci(const struct cache *c, const struct pull_options *o, struct pull_re
 	ret = oci_layout_resolve(o->image, o->platform ? &want : NULL, &r, err);
 	if (ret < 0)
 		return ret;
-	/* A pin names the manifest, or the index it was chosen from. */
-	if (o->sha256 && strcmp(o->sha256, r.manifest_digest) != 0 &&
-	    strcmp(o->sha256, r.index_digest) != 0) {
-		ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-			      "%s: the manifest is sha256:%s (index: %s%s), not the pinned "
-			      "sha256:%s; nothing was cached", r.source, r.manifest_digest,
-			      r.index_digest[0] ? "sha256:" : "none", r.index_digest, o->sha256);
-		goto out;
-	}
-	lock_fd = cache_lock(c, r.manifest_digest, &waited, err);
-	if (lock_fd < 0) {
-		ret = lock_fd;
-		goto out;
-	}
-	snprintf(res->digest, sizeof(res->digest), "%s", r.manifest_digest);
-	if (cache_has_image(c, r.manifest_digest)) {
-		res->cached = 1;
-		pull_oci__report(o, CONTAINER_STATUS_DOWNLOADING, 0, 0, 1,
-				 waited ? "pulled by another pupa" : "cached", 0, 0);
-		pull_oci__report(o, CONTAINER_STATUS_EXTRACTING, 0, 0, 1,
-				 waited ? "pulled by another pupa" : "cached", 0, 0);
-	} else {
-		ret = pull_oci__build(c, &r, o, NULL, res, err);
-	}
-	close(lock_fd);
-	if (ret == 0)
-		cache_path(c, res->image_path, sizeof(res->image_path), "images/%s.ext4", res->digest);
-out:
+	ret = pull_oci__finish(c, &r, o, pull_oci__build_local, NULL, res, err);
 	oci_resolved_free(&r);
 	return ret;
 }
@@ -617,15 +638,33 @@ static int pull_registry__resolve(struct registry *reg, const struct pull_option
 	return 0;
 }
 
+struct registry_build {
+	struct registry *reg;
+	const struct oci_platform *want;
+};
+
+static int pull_registry__build(void *ctx, const struct cache *c, struct oci_resolved *r,
+				const struct pull_options *o, struct pull_result *res,
+				struct pupa_err *err)
+{
+	struct registry_build *b = ctx;
+	int ret = pull_registry__doc(b->reg, &r->manifest.config, &r->config, &r->config_len, err);
+
+	if (ret == 0)
+		ret = oci_resolved_check_config(r, b->want, err);
+	return ret < 0 ? ret : pull_registry__layers(c, b->reg, r, o, res, err);
+}
+
 int pull_registry(const struct cache *c, const struct pull_options *o, struct pull_result *res,
 		  struct pupa_err *err)
 {
 	struct oci_platform want;
 	struct oci_resolved r;
 	struct registry reg;
+	struct registry_build b = { .reg = &reg, .want = &want };
 	struct image_ref ref;
 	const char *why;
-	int ret, lock_fd, waited = 0;
+	int ret;
 
 	memset(res, 0, sizeof(*res));
 	memset(&r, 0, sizeof(r));
@@ -641,42 +680,13 @@ int pull_registry(const struct cache *c, const struct pull_options *o, struct pu
 	image_ref_format(&ref, r.source, sizeof(r.source));
 	registry_open(&reg, &ref, o->insecure_registries, err);
 	reg.cache = c;
-	registry_warm_token(&reg);
 	reg.interrupted = o->interrupted;
 	reg.retries = o->retries;
 	reg.stall_s = o->stall_s;
+	registry_warm_token(&reg);
 	ret = pull_registry__resolve(&reg, o, &want, &r, err);
-	if (ret < 0)
-		goto out;
-	if (o->sha256 && strcmp(o->sha256, r.manifest_digest) && strcmp(o->sha256, r.index_digest)) {
-		ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-			      "%s: the manifest is sha256:%s, not the pinned sha256:%s; nothing "
-			      "was cached", r.source, r.manifest_digest, o->sha256);
-		goto out;
-	}
-	lock_fd = cache_lock(c, r.manifest_digest, &waited, err);
-	if (lock_fd < 0) {
-		ret = lock_fd;
-		goto out;
-	}
-	snprintf(res->digest, sizeof(res->digest), "%s", r.manifest_digest);
-	if (cache_has_image(c, r.manifest_digest)) {
-		res->cached = 1;
-		pull_oci__report(o, CONTAINER_STATUS_DOWNLOADING, 0, 0, 1,
-				 waited ? "pulled by another pupa" : "cached", 0, 0);
-		pull_oci__report(o, CONTAINER_STATUS_EXTRACTING, 0, 0, 1,
-				 waited ? "pulled by another pupa" : "cached", 0, 0);
-	} else {
-		ret = pull_registry__doc(&reg, &r.manifest.config, &r.config, &r.config_len, err);
-		if (ret == 0)
-			ret = oci_resolved_check_config(&r, &want, err);
-		if (ret == 0)
-			ret = pull_registry__layers(c, &reg, &r, o, res, err);
-	}
-	close(lock_fd);
 	if (ret == 0)
-		cache_path(c, res->image_path, sizeof(res->image_path), "images/%s.ext4", res->digest);
-out:
+		ret = pull_oci__finish(c, &r, o, pull_registry__build, &b, res, err);
 	res->interrupted = o->interrupted && *o->interrupted;
 	oci_resolved_free(&r);
 	return ret;

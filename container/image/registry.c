@@ -97,28 +97,6 @@ static void registry__escape(const char *in, char *out, size_t len)
 	out[n] = '\0';
 }
 
-struct registry_mem {
-	char *buf;
-	size_t len, max;
-};
-
-static int registry__mem(void *opaque, const void *buf, size_t len)
-{
-	struct registry_mem *m = opaque;
-	char *n;
-
-	if (m->len + len > m->max)
-		return -1;
-	n = realloc(m->buf, m->len + len + 1);
-	if (!n)
-		return -1;
-	memcpy(n + m->len, buf, len);
-	m->buf = n;
-	m->len += len;
-	m->buf[m->len] = '\0';
-	return 0;
-}
-
 static int registry__cancelled(void *opaque)
 {
 	const struct registry *r = opaque;
@@ -143,8 +121,8 @@ static int registry__token(struct registry *r, const struct www_auth *wa, const 
 			   struct pupa_err *err)
 {
 	char url[5120], svc[800], scope[3100];
-	struct registry_mem m = { .max = REGISTRY_TOKEN_MAX };
-	struct fetch_sink sink = { .data = registry__mem, .cancelled = registry__cancelled,
+	struct fetch_mem m = { 0 };
+	struct fetch_sink sink = { .data = fetch_mem_data, .cancelled = registry__cancelled,
 				   .opaque = &m };
 	const char *headers[] = { basic, NULL };
 	struct fetch_request req = { .url = url, .retries = r->retries, .stall_s = r->stall_s,
@@ -281,13 +259,14 @@ static int registry__authorize(struct registry *r, const char *challenge, struct
 
 /* GET path under the repository, authorizing as a 401 asks. */
 static int registry__get(struct registry *r, const char *path, const char *const *accept,
-			 const struct fetch_sink *sink, struct fetch_response *resp,
-			 struct pupa_err *err)
+			 size_t max_body, const struct fetch_sink *sink,
+			 struct fetch_response *resp, struct pupa_err *err)
 {
 	char url[4096];
 	const char *headers[8];
 	struct fetch_request req = { .url = url, .retries = r->retries, .stall_s = r->stall_s,
-				     .headers = headers, .ca_file = r->ca_file[0] ? r->ca_file : NULL };
+				     .headers = headers, .ca_file = r->ca_file[0] ? r->ca_file : NULL,
+				     .max_body = max_body };
 	int ret;
 
 	snprintf(url, sizeof(url), "%s/v2/%s/%s", r->base, r->ref.name, path);
@@ -318,8 +297,8 @@ static int registry__get(struct registry *r, const char *path, const char *const
 int registry_manifest(struct registry *r, const char *reference, char **body, size_t *len,
 		      char *digest, struct pupa_err *err)
 {
-	struct registry_mem m = { .max = OCI_DOC_MAX };
-	struct fetch_sink sink = { .data = registry__mem, .cancelled = registry__cancelled,
+	struct fetch_mem m = { 0 };
+	struct fetch_sink sink = { .data = fetch_mem_data, .cancelled = registry__cancelled,
 				   .opaque = &m };
 	struct fetch_response resp;
 	char path[600], full[1024];
@@ -328,7 +307,7 @@ int registry_manifest(struct registry *r, const char *reference, char **body, si
 
 	*body = NULL;
 	snprintf(path, sizeof(path), "manifests/%s", reference);
-	ret = registry__get(r, path, registry_accept, &sink, &resp, err);
+	ret = registry__get(r, path, registry_accept, OCI_DOC_MAX, &sink, &resp, err);
 	if (ret < 0) {
 		free(m.buf);
 		if (resp.status == 404) {
@@ -373,5 +352,5 @@ int registry_blob(struct registry *r, const char *digest,
 	char path[128];
 
 	snprintf(path, sizeof(path), "blobs/sha256:%s", digest);
-	return registry__get(r, path, NULL, &sink, &resp, err);
+	return registry__get(r, path, NULL, 0, &sink, &resp, err);
 }
