@@ -18,6 +18,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "acl.h"
 #include "decompress.h"
 #include "ext4_image.h"
 #include "unpack.h"
@@ -225,6 +226,31 @@ static int unpack__file(struct unpack_ctx *u, struct archive_entry *e,
 	return ext4_image_file_end(u->img, (uint64_t)size, u->err);
 }
 
+/* POSIX ACLs, which libarchive keeps apart from the xattrs, as the
+ * kernel's system.posix_acl_* xattrs. */
+static int unpack__acls(struct unpack_ctx *u, struct archive_entry *e)
+{
+	static const struct { int type; const char *name; } kinds[] = {
+		{ ARCHIVE_ENTRY_ACL_TYPE_ACCESS, "system.posix_acl_access" },
+		{ ARCHIVE_ENTRY_ACL_TYPE_DEFAULT, "system.posix_acl_default" },
+	};
+	unsigned char buf[ACL_XATTR_MAX];
+	size_t len;
+	int ret;
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (acl_xattr_from_entry(e, kinds[i].type, buf, &len) < 0)
+			return mgr_err(u->err, GUEST_MANAGER_ERR_BAD_CONFIG,
+				       "entry '%s': an ACL of more than 1024 entries", u->path);
+		if (!len)
+			continue;
+		ret = ext4_image_xattr(u->img, kinds[i].name, buf, len, u->err);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
 static int unpack__xattrs(struct unpack_ctx *u, struct archive_entry *e)
 {
 	const char *name;
@@ -232,6 +258,9 @@ static int unpack__xattrs(struct unpack_ctx *u, struct archive_entry *e)
 	size_t size;
 	int ret;
 
+	ret = unpack__acls(u, e);
+	if (ret < 0)
+		return ret;
 	if (archive_entry_xattr_reset(e) == 0)
 		return 0;
 	while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {

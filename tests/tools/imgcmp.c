@@ -2,8 +2,8 @@
  * imgcmp [--no-dir-mtime] ARCHIVE IMAGE: does the ext4 image hold exactly what the tar
  * archive says? Every entry is compared, read back through libext2fs: type,
  * permissions, owner, group, mtime (with nanoseconds), size, SHA-256 of the
- * content, symlink target, device numbers, hard links (same inode) and
- * extended attributes. A later entry with the same path wins, as in tar.
+ * content, symlink target, device numbers, hard links (same inode),
+ * extended attributes and POSIX ACLs. A later entry with the same path wins, as in tar.
  * Nothing may be in the image that the archive does not name or imply.
  * Prints one line per difference and a summary; exits 1 on any difference.
  */
@@ -21,6 +21,7 @@
 #include <ext2fs/ext2fs.h>
 #include <openssl/evp.h>
 
+#include "../../container/image/acl.h"
 #include "../../container/image/pathmap.h"
 #include "../../container/image/unpack.h"
 
@@ -179,6 +180,41 @@ static int image_sha(ext2_filsys fs, ext2_ino_t ino, unsigned char *sha)
 	return 0;
 }
 
+/* The entry's POSIX ACLs against the image's system.posix_acl_* xattrs
+ * (libext2fs reads them back in the kernel's xattr form). */
+static void check_acls(struct ext2_xattr_handle *h, struct want *w)
+{
+	static const struct { int type; const char *name; } kinds[] = {
+		{ ARCHIVE_ENTRY_ACL_TYPE_ACCESS, "system.posix_acl_access" },
+		{ ARCHIVE_ENTRY_ACL_TYPE_DEFAULT, "system.posix_acl_default" },
+	};
+	unsigned char want[ACL_XATTR_MAX];
+
+	for (size_t i = 0; i < 2; i++) {
+		void *got = NULL;
+		size_t len = 0, glen = 0;
+		int have = ext2fs_xattr_get(h, kinds[i].name, &got, &glen) == 0;
+
+		/* libext2fs gives the unnamed entries id 0, the kernel -1: either
+		 * means none. */
+		for (size_t off = 4; have && off + 8 <= glen; off += 8) {
+			unsigned char *e = (unsigned char *)got + off;
+
+			if (e[0] != 0x02 && e[0] != 0x08)
+				memset(e + 4, 0xff, 4);
+		}
+		if (acl_xattr_from_entry(w->e, kinds[i].type, want, &len) < 0)
+			diff(w->path, "ACL too large to compare");
+		else if (len && !have)
+			diff(w->path, "%s missing", kinds[i].name);
+		else if (len && (glen != len || memcmp(got, want, len) != 0))
+			diff(w->path, "%s differs", kinds[i].name);
+		else if (!len && have && !archive_entry_xattr_count(w->e))
+			diff(w->path, "%s in the image, not in the archive", kinds[i].name);
+		free(got);
+	}
+}
+
 static void check_xattrs(ext2_filsys fs, ext2_ino_t ino, struct want *w)
 {
 	struct ext2_xattr_handle *h;
@@ -186,10 +222,13 @@ static void check_xattrs(ext2_filsys fs, ext2_ino_t ino, struct want *w)
 	const void *value;
 	size_t size;
 
-	if (archive_entry_xattr_reset(w->e) == 0)
-		return;
 	if (ext2fs_xattrs_open(fs, ino, &h) || ext2fs_xattrs_read(h)) {
 		diff(w->path, "cannot read xattrs");
+		return;
+	}
+	check_acls(h, w);
+	if (archive_entry_xattr_reset(w->e) == 0) {
+		ext2fs_xattrs_close(&h);
 		return;
 	}
 	while (archive_entry_xattr_next(w->e, &name, &value, &size) == ARCHIVE_OK) {
