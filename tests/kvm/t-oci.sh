@@ -67,4 +67,29 @@ motd gone"
 else
 	not_ok "docker-registry starts on 127.0.0.1 in the test environment"
 fi
+
+# The same behind token authentication: our token server signs the JWTs.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/oci/tk.key" -out "$WORK/oci/tk.crt" \
+	-days 1 -subj /CN=pupa-test-token > /dev/null 2>&1
+python3 "$top_srcdir/tests/tools/tokend.py" 127.0.0.1 "$WORK/oci/tokend.port" "$WORK/oci/tk.key" \
+	"$WORK/oci/tk.crt" "$WORK/oci/tokend.log" &
+tokend_pid=$!
+for _ in $(seq 100); do [ -s "$WORK/oci/tokend.port" ] && break; sleep 0.1; done
+printf 'auth:\n  token:\n    realm: http://127.0.0.1:%s/token\n    service: pupa-test\n    issuer: pupa-test-issuer\n    rootcertbundle: %s\n' \
+	"$(cat "$WORK/oci/tokend.port" 2> /dev/null)" "$WORK/oci/tk.crt" > "$WORK/oci/token.yml"
+if registry_start "$WORK/oci-registry-token" "$WORK/oci/token.yml"; then
+	skopeo copy -q --dest-tls-verify=false --dest-creds tester:s3cret "$oci_image" \
+		"docker://127.0.0.1:$registry_port/test/img:1" > "$WORK/oci-skopeo.log" 2>&1
+	printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}' "$registry_port" \
+		"$(printf 'tester:s3cret' | base64)" > "$WORK/oci/auth.json"
+	REGISTRY_AUTH_FILE=$WORK/oci/auth.json ostart oci-token "127.0.0.1:$registry_port/test/img:1"
+	oexpect oci-token "REGISTRY/NAME:TAG behind token authentication, credentials from REGISTRY_AUTH_FILE" \
+		"hello from /srv as 1000
+motd gone"
+	registry_stop
+else
+	not_ok "docker-registry with token authentication starts in the test environment"
+fi
+kill "$tokend_pid" 2> /dev/null
+wait "$tokend_pid" 2> /dev/null
 check "... nothing left behind" bash -c "! pgrep -x pupa-vmm > /dev/null && [ -z \"\$(ls -A '$TMPDIR')\" ]"
