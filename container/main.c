@@ -15,10 +15,12 @@ static const char usage[] =
 	"       pupa --help | --version\n"
 	"\n"
 	"IMAGE is a root filesystem tarball (tar, .gz, .xz, .zst, .bz2): an http://,\n"
-	"https:// or file:// URL or a path, optionally IMAGE@sha256:HEX; or an OCI\n"
-	"image layout, oci:DIR[:REF]. start's default is a small busybox image\n"
-	"installed with pupa. Containers have no network (--network none).\n"
-	"'pupa COMMAND --help' lists a command's options. See pupa(1).\n";
+	"https:// or file:// URL or a path, optionally IMAGE@sha256:HEX; an OCI\n"
+	"image layout, oci:DIR[:REF] or oci-archive:FILE[:REF]; or a registry\n"
+	"reference, [REGISTRY[:PORT]/]NAME[:TAG][@sha256:HEX]. start's default is a\n"
+	"small busybox image installed with pupa. Containers have no network\n"
+	"(--network none). 'pupa COMMAND --help' lists a command's options.\n"
+	"See pupa(1).\n";
 
 int main(int argc, char **argv)
 {

@@ -60,6 +60,33 @@ static int cache__mkdirs(const char *path)
 	return 0;
 }
 
+void cache_rmtree_at(int dfd, const char *name, int depth)
+{
+	struct dirent *de;
+	struct stat st;
+	int fd;
+	DIR *d;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	if (!S_ISDIR(st.st_mode) || depth <= 0) {
+		unlinkat(dfd, name, 0);
+		return;
+	}
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			cache_rmtree_at(dirfd(d), de->d_name, depth - 1);
+	closedir(d);
+	unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
 /*
  * A builder killed mid-pull leaves its file in tmp/, no longer locked.
  * Through descriptors, never following a symlink: a tmp/ pointing
@@ -90,7 +117,7 @@ static void cache__clean_tmp(const struct cache *c)
 		if (fd < 0)
 			continue;
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			unlinkat(dfd, de->d_name, 0);
+			cache_rmtree_at(dfd, de->d_name, 4);
 		close(fd);
 	}
 	closedir(d);

@@ -87,6 +87,10 @@ int cache_has_image(const struct cache *c, const char *digest);
 /* A new file in tmp/, locked; returns its fd (the lock lives with it). */
 int cache_tmp_image(const struct cache *c, char *path, size_t len, struct pupa_err *err);
 
+/* Remove name below dfd and, for a directory, what is in it (depth levels
+ * at most), never following a symlink. */
+void cache_rmtree_at(int dfd, const char *name, int depth);
+
 /* A new file in tmp/ for a blob being downloaded, locked; returns its fd. */
 int cache_tmp_blob(const struct cache *c, char *path, size_t len, struct pupa_err *err);
 

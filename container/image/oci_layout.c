@@ -12,9 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <archive.h>
+#include <archive_entry.h>
+
 #include "digest.h"
 #include "oci_layout.h"
 #include "reference.h"
+#include "unpack.h"
 
 /* A whole small file of at most max bytes, NUL-terminated. */
 static int layout__read(const char *path, size_t max, char **out, size_t *len, int *err_no)
@@ -259,4 +263,90 @@ void oci_resolved_free(struct oci_resolved *r)
 	oci_manifest_free(&r->manifest);
 	free(r->config);
 	r->config = NULL;
+}
+
+/* Which paths of an archived layout are taken: the layout's own, nothing else. */
+static int archive__wanted(const char *path, int is_dir)
+{
+	if (is_dir)
+		return !strcmp(path, "blobs") || !strcmp(path, "blobs/sha256");
+	if (!strcmp(path, "oci-layout") || !strcmp(path, "index.json"))
+		return 1;
+	return !strncmp(path, "blobs/sha256/", 13) && strlen(path + 13) == DIGEST_HEX_LEN &&
+	       strspn(path + 13, "0123456789abcdef") == DIGEST_HEX_LEN;
+}
+
+static int archive__file(struct archive *a, int dfd, const char *path, const char *file,
+			 struct pupa_err *err)
+{
+	int fd = openat(dfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	const void *buf;
+	size_t len;
+	la_int64_t off;
+	int rc, ret = 0;
+
+	if (fd < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: entry '%s': %s", file, path,
+			       strerror(errno));
+	while ((rc = archive_read_data_block(a, &buf, &len, &off)) == ARCHIVE_OK && ret == 0)
+		if (pwrite(fd, buf, len, off) != (ssize_t)len)
+			ret = mgr_err(err, GUEST_MANAGER_ERR_NO_STORAGE, "%s: writing '%s': %s", file,
+				      path, strerror(errno));
+	if (ret == 0 && rc != ARCHIVE_EOF)
+		ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: entry '%s': %s", file, path,
+			      archive_error_string(a));
+	close(fd);
+	return ret;
+}
+
+int oci_archive_extract(const char *file, int dfd, struct pupa_err *err)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	char path[PATH_MAX];
+	const char *why;
+	int rc, ret = 0;
+
+	if (!a)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
+	archive_read_support_format_tar(a);
+	if (archive_read_open_filename(a, file, 1 << 16) != ARCHIVE_OK) {
+		ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: %s", file, archive_error_string(a));
+		goto out;
+	}
+	while (ret == 0 && (rc = archive_read_next_header(a, &e)) != ARCHIVE_EOF) {
+		int is_dir = archive_entry_filetype(e) == AE_IFDIR;
+
+		if (rc < ARCHIVE_WARN) {
+			ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: not a tar of an OCI "
+				      "layout: %s", file, archive_error_string(a));
+			break;
+		}
+		if (unpack_path_normalize(archive_entry_pathname(e) ? archive_entry_pathname(e) : "",
+					  path, sizeof(path), &why) < 0) {
+			ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: entry '%s': %s", file,
+				      archive_entry_pathname(e), why);
+			break;
+		}
+		if (!*path || !archive__wanted(path, is_dir))
+			continue;	/* a layout holds nothing else pupa reads */
+		if (is_dir)
+			ret = mkdirat(dfd, path, 0700) < 0 && errno != EEXIST ?
+			      mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: '%s': %s", file, path,
+				      strerror(errno)) : 0;
+		else if (archive_entry_filetype(e) != AE_IFREG)
+			ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+				      "%s: entry '%s' is not a regular file", file, path);
+		else if (!strncmp(path, "blobs/", 6) && mkdirat(dfd, "blobs", 0700) < 0 &&
+			 errno != EEXIST)
+			ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: %s", file, strerror(errno));
+		else if (!strncmp(path, "blobs/", 6) && mkdirat(dfd, "blobs/sha256", 0700) < 0 &&
+			 errno != EEXIST)
+			ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: %s", file, strerror(errno));
+		else
+			ret = archive__file(a, dfd, path, file, err);
+	}
+out:
+	archive_read_free(a);
+	return ret;
 }

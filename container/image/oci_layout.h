@@ -39,4 +39,11 @@ int oci_resolved_check_config(struct oci_resolved *r, const struct oci_platform 
 
 void oci_resolved_free(struct oci_resolved *r);
 
+/*
+ * oci-archive: a tar of a layout, its oci-layout, index.json and
+ * the blobs under blobs/sha256 (nothing else) written below dfd; paths go through the
+ * archive policy, only directories and regular files are taken.
+ */
+int oci_archive_extract(const char *file, int dfd, struct pupa_err *err);
+
 #endif

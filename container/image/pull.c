@@ -632,10 +632,7 @@ int pull_image(const struct cache *c, const struct pull_options *o, struct pull_
 	case IMAGE_OCI_LAYOUT:
 		return pull_oci(c, o, res, err);
 	case IMAGE_OCI_ARCHIVE:
-		memset(res, 0, sizeof(*res));
-		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-			       "image %s: read as an OCI archive; this pupa reads OCI layouts "
-			       "(oci:DIR[:REF]) but not yet archives of them", o->image);
+		return pull_oci_archive(c, o, res, err);
 	case IMAGE_REGISTRY:
 		return pull_registry(c, o, res, err);
 	}

@@ -7,10 +7,13 @@
  * blob, and nothing is published.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -277,8 +280,10 @@ static int pull_oci__build_local(void *ctx, const struct cache *c, struct oci_re
 	return pull_oci__build(c, r, o, NULL, res, err);
 }
 
-int pull_oci(const struct cache *c, const struct pull_options *o, struct pull_result *res,
-	     struct pupa_err *err)
+/* A layout (image "oci:DIR[:REF]"), recorded in the cache as source. */
+static int pull_oci__layout(const struct cache *c, const struct pull_options *o,
+			    const char *image, const char *source, struct pull_result *res,
+			    struct pupa_err *err)
 {
 	struct oci_platform want;
 	struct oci_resolved r;
@@ -289,11 +294,68 @@ int pull_oci(const struct cache *c, const struct pull_options *o, struct pull_re
 	if (o->platform && oci_platform_parse(o->platform, &want) < 0)
 		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
 			       "--platform %s: not OS/ARCH[/VARIANT]", o->platform);
-	ret = oci_layout_resolve(o->image, o->platform ? &want : NULL, &r, err);
+	ret = oci_layout_resolve(image, o->platform ? &want : NULL, &r, err);
 	if (ret < 0)
 		return ret;
+	if (source)
+		snprintf(r.source, sizeof(r.source), "%s", source);
 	ret = pull_oci__finish(c, &r, o, pull_oci__build_local, NULL, res, err);
 	oci_resolved_free(&r);
+	return ret;
+}
+
+int pull_oci(const struct cache *c, const struct pull_options *o, struct pull_result *res,
+	     struct pupa_err *err)
+{
+	return pull_oci__layout(c, o, o->image, NULL, res, err);
+}
+
+int pull_oci_archive(const struct cache *c, const struct pull_options *o,
+		     struct pull_result *res, struct pupa_err *err)
+{
+	char file[PATH_MAX], abs[PATH_MAX], ref[256], dir[4200], layout[4600], source[4096];
+	const char *why;
+	int ret, dfd;
+
+	memset(res, 0, sizeof(*res));
+	if (image_layout_parse(o->image, file, sizeof(file), ref, sizeof(ref), &why) < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "image %s: %s", o->image, why);
+	if (!realpath(file, abs))
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "image %s: %s: %s", o->image, file,
+			       strerror(errno));
+	if (snprintf(source, sizeof(source), "oci-archive:%s%s%s", abs, ref[0] ? ":" : "", ref) >=
+	    (int)sizeof(source))
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "image %s: too long", o->image);
+	/* Unpacked in the cache's tmp/, locked while in use: a pupa killed
+	 * here leaves it to the next one's clean-up. */
+	cache_path(c, dir, sizeof(dir), "tmp/archive-XXXXXX");
+	if (!mkdtemp(dir))
+		return mgr_err(err, GUEST_MANAGER_ERR_NO_STORAGE, "cannot create %s: %s", dir,
+			       strerror(errno));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 || flock(dfd, LOCK_EX) < 0) {
+		ret = mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "cannot lock %s: %s", dir,
+			      strerror(errno));
+	} else {
+		ret = oci_archive_extract(abs, dfd, err);
+		snprintf(layout, sizeof(layout), "oci:%s%s%s", dir, ref[0] ? ":" : "", ref);
+		if (ret == 0)
+			ret = pull_oci__layout(c, o, layout, source, res, err);
+	}
+	{
+		char *slash = strrchr(dir, '/');
+		char parent[4200];
+		int pfd;
+
+		snprintf(parent, sizeof(parent), "%.*s", (int)(slash - dir), dir);
+		pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (pfd >= 0) {
+			cache_rmtree_at(pfd, slash + 1, 4);
+			close(pfd);
+		}
+	}
+	if (dfd >= 0)
+		close(dfd);
 	return ret;
 }
 

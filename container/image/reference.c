@@ -38,13 +38,14 @@ enum image_kind image_kind_of(const char *image)
 			return IMAGE_TARBALL;
 	if (stat(image, &st) == 0 && S_ISREG(st.st_mode))
 		return IMAGE_TARBALL;
-	for (size_t i = 0; i < sizeof(tarballs) / sizeof(tarballs[0]); i++)
-		if (ref__has_suffix(image, tarballs[i]))
-			return IMAGE_TARBALL;
+	/* Before the suffixes: oci-archive:img.tar names an archived layout. */
 	if (ref__has_prefix(image, "oci:"))
 		return IMAGE_OCI_LAYOUT;
 	if (ref__has_prefix(image, "oci-archive:"))
 		return IMAGE_OCI_ARCHIVE;
+	for (size_t i = 0; i < sizeof(tarballs) / sizeof(tarballs[0]); i++)
+		if (ref__has_suffix(image, tarballs[i]))
+			return IMAGE_TARBALL;
 	return IMAGE_REGISTRY;
 }
 

@@ -5,9 +5,9 @@
  *   1. a URL: http://, https://, file://                 -> tarball
  *   2. a path: starts with /, ./, ../ or ~               -> tarball
  *   3. an existing file                                  -> tarball
- *   4. a name ending in .tar .tar.gz .tgz .tar.xz .tar.zst .tar.bz2
+ *   4. oci:DIR[:REF], oci-archive:FILE[:REF]             -> OCI image layout
+ *   5. a name ending in .tar .tar.gz .tgz .tar.xz .tar.zst .tar.bz2
  *                                                        -> tarball
- *   5. oci:DIR[:REF], oci-archive:FILE[:REF]             -> OCI image layout
  *   6. anything else: [REGISTRY[:PORT]/]NAME[:TAG][@sha256:HEX]
  *
  * A reference's first component is a registry when it has a '.' or a ':'

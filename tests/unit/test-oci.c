@@ -91,7 +91,7 @@ START_TEST(image_kinds_follow_the_precedence)
 	ck_assert_int_eq(image_kind_of("~/rootfs"), IMAGE_TARBALL);
 	ck_assert_int_eq(image_kind_of("rootfs.tar.zst"), IMAGE_TARBALL);
 	ck_assert_int_eq(image_kind_of("oci:/srv/layout:v1"), IMAGE_OCI_LAYOUT);
-	ck_assert_int_eq(image_kind_of("oci-archive:img.tar"), IMAGE_TARBALL);	/* suffix first */
+	ck_assert_int_eq(image_kind_of("oci-archive:img.tar"), IMAGE_OCI_ARCHIVE);	/* prefix first */
 	ck_assert_int_eq(image_kind_of("oci-archive:img.oci"), IMAGE_OCI_ARCHIVE);
 	ck_assert_int_eq(image_kind_of("alpine"), IMAGE_REGISTRY);
 	/* An existing file in the current directory is read as a file. */
