@@ -912,6 +912,17 @@ int cache_prune(const struct cache *c, unsigned int *images, uint64_t *bytes,
 		struct stat st;
 		int fd;
 
+		/* A registry blob's partial download is its own lock. */
+		if (!strncmp(de->d_name, "blob-", 5) && strlen(de->d_name) == 5 + DIGEST_HEX_LEN) {
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
+			    unlink(path) == 0)
+				*bytes += (uint64_t)st.st_blocks * 512;
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
 		if (strlen(de->d_name) != DIGEST_HEX_LEN)
 			continue;
 		cache_path(c, path, sizeof(path), "locks/%s.lock", de->d_name);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -394,46 +395,93 @@ static int blob__data(void *opaque, const void *buf, size_t len)
 	return 0;
 }
 
+/* What an interrupted pull left of a blob, hashed again to go on from. */
+static int blob__resume(struct blob_sink *b)
+{
+	unsigned char buf[65536];
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(b->fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size > b->expect && ftruncate(b->fd, 0) < 0)
+		return -errno;
+	while ((n = read(b->fd, buf, sizeof(buf))) > 0) {
+		digest_update(b->digest, buf, (size_t)n);
+		b->bytes += (uint64_t)n;
+	}
+	__atomic_add_fetch(b->all, b->bytes, __ATOMIC_RELAXED);
+	return n < 0 ? -errno : 0;
+}
+
+/*
+ * One layer blob into blobs/sha256/, through partial/blob-DIGEST: locked
+ * while a pupa fetches it (a second one waits and uses its work), kept
+ * when the download is cut short, and resumed with Range next time (a
+ * blob is named by its content, so no validator is needed).
+ */
 static int pull_registry__blob(const struct cache *c, struct registry *reg,
 			       const struct oci_descriptor *d, struct blob_sink *b,
 			       struct pupa_err *err)
 {
-	char tmp[4200], path[4200], got[DIGEST_HEX_LEN + 1];
+	char part[4200], path[4200], got[DIGEST_HEX_LEN + 1];
 	int ret;
 
 	cache_path(c, path, sizeof(path), "blobs/sha256/%s", d->digest);
+	cache_path(c, part, sizeof(part), "partial/blob-%s", d->digest);
+	b->fd = open(part, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (b->fd < 0 || flock(b->fd, LOCK_EX) < 0) {
+		ret = mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "cannot open %s: %s", part,
+			      strerror(errno));
+		if (b->fd >= 0)
+			close(b->fd);
+		return ret;
+	}
 	if (access(path, R_OK) == 0) {
-		/* shared with an image pulled before */
+		/* shared with an image pulled before, or by the pupa we waited for */
 		__atomic_add_fetch(b->all, d->size, __ATOMIC_RELAXED);
+		close(b->fd);
 		return 0;
 	}
-	b->fd = cache_tmp_blob(c, tmp, sizeof(tmp), err);
-	if (b->fd < 0)
-		return b->fd;
 	b->digest = digest_new();
 	b->bytes = 0;
 	b->expect = d->size;
-	ret = b->digest ? registry_blob(reg, d->digest, blob__data, b, err) :
-			  mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
+	ret = b->digest ? blob__resume(b) : -ENOMEM;
+	if (ret < 0)
+		ret = mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "reading %s: %s", part,
+			      strerror(-ret));
+	if (ret == 0 && b->bytes < d->size)
+		ret = registry_blob(reg, d->digest, b->bytes, blob__data, b, err);
+	if (ret == -EAGAIN) {
+		/* The registry ignored the range: from the start. */
+		digest_free(b->digest);
+		b->digest = digest_new();
+		b->bytes = 0;
+		ret = !b->digest || ftruncate(b->fd, 0) < 0 || lseek(b->fd, 0, SEEK_SET) < 0 ?
+		      mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "restarting %s", part) :
+		      registry_blob(reg, d->digest, 0, blob__data, b, err);
+	}
 	if (ret >= 0) {
 		digest_hex(b->digest, got);
-		if (b->bytes != d->size || strcmp(got, d->digest) != 0)
+		if (b->bytes != d->size || strcmp(got, d->digest) != 0) {
 			ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
 				      "%s: blob sha256:%s does not match its descriptor (%llu bytes "
 				      "with SHA-256 %s; %llu bytes expected); nothing was cached",
 				      reg->ref.registry, d->digest, (unsigned long long)b->bytes,
 				      got, (unsigned long long)d->size);
-	} else if (b->bytes + 1 > b->expect && !(b->o->interrupted && *b->o->interrupted)) {
+			unlink(part);	/* wrong bytes are not worth resuming */
+		}
+	} else if (b->bytes + 1 > b->expect && !(b->o->interrupted && *b->o->interrupted) &&
+		   !(b->stop && *b->stop)) {
 		memset(err, 0, sizeof(*err));
 		ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
 			      "%s: blob sha256:%s is larger than its descriptor's %llu bytes",
 			      reg->ref.registry, d->digest, (unsigned long long)d->size);
+		unlink(part);
 	}
-	if (ret >= 0 && (fsync(b->fd) < 0 || rename(tmp, path) < 0))
+	if (ret >= 0 && (fsync(b->fd) < 0 || rename(part, path) < 0))
 		ret = mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "cannot store %s: %s", path,
 			      strerror(errno));
-	if (ret < 0)
-		unlink(tmp);
 	close(b->fd);
 	digest_free(b->digest);
 	b->digest = NULL;
@@ -464,7 +512,7 @@ static int pull_registry__doc(struct registry *reg, const struct oci_descriptor 
 	b.all = &all;
 	b.expect = d->size;
 	b.digest = digest_new();
-	ret = registry_blob(reg, d->digest, blob__data, &b, err);
+	ret = registry_blob(reg, d->digest, 0, blob__data, &b, err);
 	if (ret >= 0) {
 		digest_hex(b.digest, got);
 		*out = malloc(b.bytes + 1);

@@ -259,7 +259,7 @@ static int registry__authorize(struct registry *r, const char *challenge, struct
 
 /* GET path under the repository, authorizing as a 401 asks. */
 static int registry__get(struct registry *r, const char *path, const char *const *accept,
-			 size_t max_body, const struct fetch_sink *sink,
+			 size_t max_body, uint64_t offset, const struct fetch_sink *sink,
 			 struct fetch_response *resp, struct pupa_err *err)
 {
 	char url[4096];
@@ -279,7 +279,7 @@ static int registry__get(struct registry *r, const char *path, const char *const
 		if (r->auth[0])
 			headers[n++] = r->auth;
 		headers[n] = NULL;
-		req.offset = 0;
+		req.offset = offset;	/* a 401 brought no body */
 		r->requests++;
 		ret = fetch_run(&req, sink, resp, &first);
 		if (ret >= 0 || resp->status != 401) {
@@ -307,7 +307,7 @@ int registry_manifest(struct registry *r, const char *reference, char **body, si
 
 	*body = NULL;
 	snprintf(path, sizeof(path), "manifests/%s", reference);
-	ret = registry__get(r, path, registry_accept, OCI_DOC_MAX, &sink, &resp, err);
+	ret = registry__get(r, path, registry_accept, OCI_DOC_MAX, 0, &sink, &resp, err);
 	if (ret < 0) {
 		free(m.buf);
 		if (resp.status == 404) {
@@ -342,7 +342,7 @@ int registry_manifest(struct registry *r, const char *reference, char **body, si
 	return 0;
 }
 
-int registry_blob(struct registry *r, const char *digest,
+int registry_blob(struct registry *r, const char *digest, uint64_t offset,
 		  int (*data)(void *opaque, const void *buf, size_t len), void *opaque,
 		  struct pupa_err *err)
 {
@@ -352,5 +352,5 @@ int registry_blob(struct registry *r, const char *digest,
 	char path[128];
 
 	snprintf(path, sizeof(path), "blobs/sha256:%s", digest);
-	return registry__get(r, path, NULL, 0, &sink, &resp, err);
+	return registry__get(r, path, NULL, 0, offset, &sink, &resp, err);
 }

@@ -53,8 +53,12 @@ void registry_warm_token(struct registry *r);
 int registry_manifest(struct registry *r, const char *reference, char **body, size_t *len,
 		      char *digest, struct pupa_err *err);
 
-/* A blob's bytes, in order, to data(); the caller checks the digest. */
-int registry_blob(struct registry *r, const char *digest,
+/*
+ * A blob's bytes from offset on (Range), in order, to data(); the caller
+ * checks the digest. -EAGAIN: the registry sent the whole blob to a range
+ * request, and the caller starts over.
+ */
+int registry_blob(struct registry *r, const char *digest, uint64_t offset,
 		  int (*data)(void *opaque, const void *buf, size_t len), void *opaque,
 		  struct pupa_err *err);
 
