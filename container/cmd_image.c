@@ -369,11 +369,12 @@ static int cmd__cache_args(int argc, char **argv, const char *usage, const char 
 }
 
 /* IMAGE as the cache records its source: a tarball's URL or absolute
- * path, a layout's oci:/absolute/dir[:ref]. The text itself if neither. */
+ * path, a layout's oci:/absolute/dir[:ref], a registry reference in full. */
 static void cmd__canonical(const char *image, char *out, size_t len)
 {
 	char dir[4096], abs[4096], ref[256];
 	struct pupa_err ignore = { 0 };
+	struct image_ref iref;
 	struct source src;
 	const char *why;
 
@@ -388,7 +389,15 @@ static void cmd__canonical(const char *image, char *out, size_t len)
 		if (source_parse(image, &src, &ignore) == 0)
 			snprintf(out, len, "%s", src.canonical);
 		break;
-	default:
+	case IMAGE_OCI_ARCHIVE:
+		if (image_layout_parse(image, dir, sizeof(dir), ref, sizeof(ref), &why) == 0 &&
+		    realpath(dir, abs))
+			snprintf(out, len, "oci-archive:%s%s%.255s", abs, ref[0] ? ":" : "", ref);
+		break;
+	case IMAGE_REGISTRY:
+		/* alpine:3.20 is recorded as docker.io/library/alpine:3.20 */
+		if (image_ref_parse(image, &iref, &why) == 0)
+			image_ref_format(&iref, out, len);
 		break;
 	}
 }

@@ -788,7 +788,7 @@ int pull_registry(const struct cache *c, const struct pull_options *o, struct pu
 		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
 			       "--platform %s: not OS/ARCH[/VARIANT]", o->platform);
 	image_ref_format(&ref, r.source, sizeof(r.source));
-	registry_open(&reg, &ref, o->insecure_registries, err);
+	registry_open(&reg, &ref, o->insecure_registries);
 	reg.cache = c;
 	reg.interrupted = o->interrupted;
 	reg.retries = o->retries;

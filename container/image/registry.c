@@ -1,7 +1,7 @@
 /*
- * The registry's HTTP side (registry.h). Each request goes once; a 401
- * with a Bearer challenge fetches a token from the realm it names and the
- * request goes again, once, with it.
+ * The registry's HTTP side (registry.h). A request that gets a 401 goes
+ * again after each step of registry__authorize (an anonymous token, then
+ * credentials), and fails with the reason when there is no step left.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -65,8 +65,7 @@ int registry_plain_http_ok(const char *registry, const char *insecure)
 	return 0;
 }
 
-int registry_open(struct registry *r, const struct image_ref *ref, const char *insecure,
-		  struct pupa_err *err)
+void registry_open(struct registry *r, const struct image_ref *ref, const char *insecure)
 {
 	memset(r, 0, sizeof(*r));
 	r->ref = *ref;
@@ -77,8 +76,6 @@ int registry_open(struct registry *r, const struct image_ref *ref, const char *i
 	snprintf(r->ca_file, sizeof(r->ca_file), "/etc/docker/certs.d/%s/ca.crt", ref->registry);
 	if (access(r->ca_file, R_OK) < 0)
 		r->ca_file[0] = '\0';
-	(void)err;
-	return 0;
 }
 
 /* Percent-encode for a query value. */

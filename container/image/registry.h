@@ -39,8 +39,7 @@ struct registry {
 /* May HOST[:PORT] be spoken to over plain http? insecure: comma list. */
 int registry_plain_http_ok(const char *registry, const char *insecure);
 
-int registry_open(struct registry *r, const struct image_ref *ref, const char *insecure,
-		  struct pupa_err *err);
+void registry_open(struct registry *r, const struct image_ref *ref, const char *insecure);
 
 /* A token from the realm the last pull learned, before any 401 asks (0 when
  * none is known or it fails: the 401 path remains). */
