@@ -48,6 +48,9 @@ int main(int argc, char *argv[])
 	vm__destroy(&vm);	/* restores the terminal before we print */
 	if (status != 0)
 		report(&err);
+	else if (err.msg[0])
+		/* to the log pupa keeps: a VM that ends early is explained */
+		fprintf(stderr, "pupa-vmm: stopped: %s\n", err.msg);
 	vmm_config__free(&cfg);
 	return status;
 }

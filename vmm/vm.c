@@ -731,6 +731,9 @@ int vm__run(struct vm *vm, struct pupa_err *err)
 	if (ret == 0 && vm->stop_err.code) {
 		*err = vm->stop_err;
 		ret = -(int)vm->stop_err.code;
+	} else if (ret == 0) {
+		/* A clean stop still says why (halt, reset, a stop request). */
+		snprintf(err->msg, sizeof(err->msg), "%s", vm->stop_err.msg);
 	}
 	return ret < 0 ? -ret : 0;
 }

@@ -152,11 +152,19 @@ for round in $(seq 1 "$rounds"); do
 	if [ "$target" = pupa-vmm ] && [ -s "$WORK/faults/killed" ] && [ "$killed_st" -ne 125 ]; then
 		problems+=" pupa exited $killed_st after losing pupa-vmm, not 125;"
 	fi
-	timeout -k 5 120 "$PUPA" start -q "$WORK/faults/round.tar" -- cat /round \
+	timeout -k 5 120 "$PUPA" start -q --keep-failed "$WORK/faults/round.tar" -- cat /round \
 		> "$WORK/faults/next.out" 2> "$WORK/faults/next.err" < /dev/null
 	next_st=$?
-	[ "$next_st" -eq 0 ] && [ "$(cat "$WORK/faults/next.out")" = "$round $seed" ] ||
+	if [ "$next_st" -ne 0 ] || [ "$(cat "$WORK/faults/next.out")" != "$round $seed" ]; then
 		problems+=" the next start failed (status $next_st: $(tail -1 "$WORK/faults/next.err"));"
+		# What the guest said, then the kept run folder goes.
+		for kept in "$TMPDIR"/pupa-run.*; do
+			[ -e "$kept/KEPT" ] || continue
+			tail -n 15 "$kept/console.log" 2> /dev/null | sed 's/^/#   console| /'
+			tail -n 5 "$kept/vmm.log" 2> /dev/null | sed 's/^/#   vmm.log| /'
+			rm -rf "$kept"
+		done
+	fi
 	f_clean || problems+=" something was left behind;"
 	f_cache_whole || problems+=" the cache is not whole;"
 	"$PUPA" rmi "$WORK/faults/round.tar" > /dev/null 2>&1 || problems+=" rmi failed;"
