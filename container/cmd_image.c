@@ -424,11 +424,16 @@ int cmd_rmi(int argc, char **argv)
 
 		memset(&err, 0, sizeof(err));
 		cmd__canonical(argv[i], canonical, sizeof(canonical));
-		/* A digest, or the source as typed, else as the cache records it. */
+		/* A digest, or the source as typed, else as the cache records it;
+		 * a miss both ways is reported as typed. */
 		ret = cache_remove(&c, argv[i], removed, &err);
-		if (ret < 0 && strcmp(canonical, argv[i]) != 0) {
-			memset(&err, 0, sizeof(err));
-			ret = cache_remove(&c, canonical, removed, &err);
+		if (ret < 0 && err.code == GUEST_MANAGER_ERR_NOT_RUNNING &&
+		    strcmp(canonical, argv[i]) != 0) {
+			struct pupa_err again = { 0 };
+
+			ret = cache_remove(&c, canonical, removed, &again);
+			if (ret < 0 && again.code != GUEST_MANAGER_ERR_NOT_RUNNING)
+				err = again;
 		}
 		if (ret < 0)
 			status = cmd_fail(&err);
