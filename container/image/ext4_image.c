@@ -36,7 +36,6 @@
 /* ext4's limit on links to one inode (dir_nlink counts directories as 1 beyond it). */
 #define EXT4_IMAGE_LINK_MAX 65000
 
-
 static const char *ext4_image__strerror(errcode_t rc)
 {
 	return error_message(rc);
@@ -45,7 +44,7 @@ static const char *ext4_image__strerror(errcode_t rc)
 /* Map a library error to ours: full devices are NoStorage, full images are
  * the image size the user chose or our limit. */
 int ext4_image__fail(struct ext4_image *img, errcode_t rc, const char *what,
-			    const char *path, struct pupa_err *err)
+		     const char *path, struct pupa_err *err)
 {
 	if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG)
 		return mgr_err(err, GUEST_MANAGER_ERR_NO_STORAGE,
@@ -225,8 +224,7 @@ static void ext4_image__new_inode_init(struct ext4_image *img, struct ext2_inode
 }
 
 int ext4_image__write_inode(struct ext4_image *img, ext2_ino_t ino,
-				   struct ext2_inode_large *in, const char *path,
-				   struct pupa_err *err)
+			    struct ext2_inode_large *in, const char *path, struct pupa_err *err)
 {
 	errcode_t rc = ext2fs_write_inode_full(img->fs, ino, (struct ext2_inode *)in, sizeof(*in));
 
