@@ -119,6 +119,15 @@ f_killer() {
 	timeout 120 cat > /dev/null || { kill -KILL "$pid"; diag "pupa did not end within 120 s"; }
 }
 
+# A guest that resets while booting (KVM_EXIT_SHUTDOWN: "guest shut down
+# (triple fault or reset)") has been seen about once in a hundred boots in
+# the test host, without any kill involved: cause not known yet (nested
+# TCG, or pupa-vmm; docs/security.md). It is not what this loop tests, so
+# such a start is counted and shown, and a round whose victim ended that
+# way before the kill is run again; a next start that ended that way gets
+# one more try. Any other failure fails the loop.
+guest_reset="pupa-vmm: stopped: guest shut down (triple fault or reset)"
+resets=0
 t_loop=$(date +%s)
 failed_rounds=0
 n_state=0
@@ -138,11 +147,17 @@ for round in $(seq 1 "$rounds"); do
 	echo "$round $seed" > "$WORK/faults/stamp/round"
 	cp "$WORK/faults/base.tar" "$WORK/faults/round.tar"
 	tar -rf "$WORK/faults/round.tar" -C "$WORK/faults/stamp" round
-	rm -f "$WORK/faults/pupa.pid" "$WORK/faults/killed"
-	( echo "$BASHPID" > "$WORK/faults/pupa.pid"
-	  exec "$PUPA" start -q --status-fd 3 "$WORK/faults/round.tar" -- sleep 30 \
-		3>&1 > /dev/null 2> "$WORK/faults/kill.err" < /dev/null ) | f_killer "$when" "$target"
-	killed_st=${PIPESTATUS[0]}
+	for try in 1 2; do
+		rm -f "$WORK/faults/pupa.pid" "$WORK/faults/killed"
+		( echo "$BASHPID" > "$WORK/faults/pupa.pid"
+		  exec "$PUPA" start -q --status-fd 3 "$WORK/faults/round.tar" -- sleep 30 \
+			3>&1 > /dev/null 2> "$WORK/faults/kill.err" < /dev/null ) | f_killer "$when" "$target"
+		killed_st=${PIPESTATUS[0]}
+		[ ! -s "$WORK/faults/killed" ] && grep -qF "$guest_reset" "$WORK/faults/kill.err" || break
+		resets=$((resets + 1))
+		diag "round $round: the guest reset while booting, before the kill; once more"
+		for _ in $(seq 50); do pgrep -x pupa-vmm > /dev/null || break; sleep 0.1; done
+	done
 	# A SIGKILLed pupa's VM must follow it on its own.
 	for _ in $(seq 50); do pgrep -x pupa-vmm > /dev/null || break; sleep 0.1; done
 	problems=
@@ -152,9 +167,19 @@ for round in $(seq 1 "$rounds"); do
 	if [ "$target" = pupa-vmm ] && [ -s "$WORK/faults/killed" ] && [ "$killed_st" -ne 125 ]; then
 		problems+=" pupa exited $killed_st after losing pupa-vmm, not 125;"
 	fi
-	timeout -k 5 120 "$PUPA" start -q --keep-failed "$WORK/faults/round.tar" -- cat /round \
-		> "$WORK/faults/next.out" 2> "$WORK/faults/next.err" < /dev/null
-	next_st=$?
+	for try in 1 2; do
+		timeout -k 5 120 "$PUPA" start -q --keep-failed "$WORK/faults/round.tar" -- cat /round \
+			> "$WORK/faults/next.out" 2> "$WORK/faults/next.err" < /dev/null
+		next_st=$?
+		[ "$next_st" -ne 0 ] && grep -qF "$guest_reset" "$WORK/faults/next.err" && [ $try -eq 1 ] || break
+		resets=$((resets + 1))
+		diag "round $round: the next start's guest reset while booting; once more"
+		for kept in "$TMPDIR"/pupa-run.*; do
+			[ -e "$kept/KEPT" ] || continue
+			tail -n 8 "$kept/console.log" 2> /dev/null | sed 's/^/#   console| /'
+			rm -rf "$kept"
+		done
+	done
 	if [ "$next_st" -ne 0 ] || [ "$(cat "$WORK/faults/next.out")" != "$round $seed" ]; then
 		problems+=" the next start failed (status $next_st: $(tail -1 "$WORK/faults/next.err"));"
 		# What the guest said, then the kept run folder goes.
@@ -176,7 +201,8 @@ for round in $(seq 1 "$rounds"); do
 	fi
 done
 t_loop=$(( $(date +%s) - t_loop ))
-check "fault loop: $rounds SIGKILLs of pupa or pupa-vmm at every state and at random; each time nothing left, the cache whole, the next start fine ($t_loop s)" \
+[ "$resets" -eq 0 ] || diag "fault loop: $resets guest resets while booting, unrelated to the kills (see above)"
+check "fault loop: $rounds SIGKILLs of pupa or pupa-vmm at every state and at random; each time nothing left, the cache whole, the next start fine ($t_loop s, $resets boot resets run again)" \
 	test "$failed_rounds" -eq 0
 
 # --- load: eight starts at once --------------------------------------------------------------
