@@ -381,18 +381,16 @@ static void cmd__canonical(const char *image, char *out, size_t len)
 	snprintf(out, len, "%s", image);
 	switch (image_kind_of(image)) {
 	case IMAGE_OCI_LAYOUT:
+	case IMAGE_OCI_ARCHIVE:
+		/* The prefix as typed (oci: or oci-archive:), the path made absolute. */
 		if (image_layout_parse(image, dir, sizeof(dir), ref, sizeof(ref), &why) == 0 &&
 		    realpath(dir, abs))
-			snprintf(out, len, "oci:%s%s%.255s", abs, ref[0] ? ":" : "", ref);
+			snprintf(out, len, "%.*s%s%s%.255s", (int)(strchr(image, ':') - image + 1),
+				 image, abs, ref[0] ? ":" : "", ref);
 		break;
 	case IMAGE_TARBALL:
 		if (source_parse(image, &src, &ignore) == 0)
 			snprintf(out, len, "%s", src.canonical);
-		break;
-	case IMAGE_OCI_ARCHIVE:
-		if (image_layout_parse(image, dir, sizeof(dir), ref, sizeof(ref), &why) == 0 &&
-		    realpath(dir, abs))
-			snprintf(out, len, "oci-archive:%s%s%.255s", abs, ref[0] ? ":" : "", ref);
 		break;
 	case IMAGE_REGISTRY:
 		/* alpine:3.20 is recorded as docker.io/library/alpine:3.20 */

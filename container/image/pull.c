@@ -355,7 +355,7 @@ static void pull__report_cached(const struct pull_options *o, uint64_t bytes, co
 	pull__report(o, CONTAINER_STATUS_EXTRACTING, bytes, bytes, NULL, 1, note);
 }
 
-static void pull__wait_tick(struct pull_run *r)
+void pull_wait_tick(pthread_cond_t *cond, pthread_mutex_t *lock)
 {
 	struct timespec ts;
 
@@ -365,7 +365,7 @@ static void pull__wait_tick(struct pull_run *r)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
-	pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+	pthread_cond_timedwait(cond, lock, &ts);
 }
 
 static int pull__interrupted(const struct pull_options *o)
@@ -479,7 +479,7 @@ static int pull__attempt(struct pull_run *r, const char *tmp, struct pupa_err *e
 	/* Until a body is on its way, there is nothing to extract. */
 	pthread_mutex_lock(&r->lock);
 	while (!r->ready && !r->produced && !pull__interrupted(o))
-		pull__wait_tick(r);
+		pull_wait_tick(&r->cond, &r->lock);
 	pthread_mutex_unlock(&r->lock);
 	if (r->ready && !pull__interrupted(o)) {
 		uint64_t inodes = 0;
@@ -524,7 +524,7 @@ static int pull__attempt(struct pull_run *r, const char *tmp, struct pupa_err *e
 		pthread_mutex_lock(&r->lock);
 		if (r->produced && r->extracted)
 			break;
-		pull__wait_tick(r);
+		pull_wait_tick(&r->cond, &r->lock);
 	}
 	pthread_mutex_unlock(&r->lock);
 	pthread_join(prod, NULL);

@@ -9,6 +9,7 @@
 #ifndef PUPA_PULL_H
 #define PUPA_PULL_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 
@@ -55,6 +56,9 @@ struct pull_result {
 };
 
 void pull_options_default(struct pull_options *o);
+
+/* Wait on cond (lock held) for 100 ms at most: a tick of progress reporting. */
+void pull_wait_tick(pthread_cond_t *cond, pthread_mutex_t *lock);
 
 /*
  * How large an image must be able to grow for total compressed bytes of

@@ -613,8 +613,6 @@ static int pool__ready(void *opaque, size_t i, struct pupa_err *err)
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		struct timespec ts;
-
 		if (p->stop) {
 			*err = p->err;
 			ret = err->code ? -(int)err->code :
@@ -634,13 +632,7 @@ static int pool__ready(void *opaque, size_t i, struct pupa_err *err)
 				 __atomic_load_n(&p->bytes, __ATOMIC_RELAXED), p->total, 0, NULL,
 				 0, (unsigned int)n);
 		pthread_mutex_lock(&p->lock);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+		pull_wait_tick(&p->cond, &p->lock);
 	}
 	all = p->done == n && !p->stop;
 	pthread_mutex_unlock(&p->lock);
