@@ -2,6 +2,7 @@
 # make bench: every benchmark in one run, measured side by side with the
 # tools one would use instead, then docs/benchmarks.md rewritten from it.
 #   unpack  bench/unpack.sh, natively (no KVM needed)
+#   oci     bench/oci.sh: a 4-layer registry image, natively
 #   boot, VMM memory, warm and cold start: bench/boot.sh, on this machine's
 #           /dev/kvm when it boots Linux quickly, else inside the KVM test host
 # PUPA_BENCH_RUNS (5) and PUPA_BENCH_BOOT_RUNS (10) set the run counts.
@@ -30,6 +31,9 @@ printf '%s\n' "dir /dev 0755 0 0" "nod /dev/console 0600 0 0 c 5 1" \
 
 echo "== unpack (native) =="
 bash "$top_srcdir/bench/unpack.sh" "$runs" | tee "$work/unpack.txt"
+
+echo "== OCI pull from a loopback registry (native) =="
+bash "$top_srcdir/bench/oci.sh" "$runs" | tee "$work/oci.txt"
 
 echo "== boot, memory, warm and cold start =="
 if why=$("$top_srcdir/tests/testhost/probe-native" 2>&1); then
@@ -93,7 +97,7 @@ notes=
 	echo "# Benchmarks"
 	echo
 	echo "One run of \`make bench\` on $(date -u +%Y-%m-%d): $(nproc) cores ($cpu), Linux $(uname -r)."
-	echo "Boot and start rows: $where; unpack rows: natively."
+	echo "Boot and start rows: $where; unpack and OCI rows: natively."
 	echo "The whole run took $((elapsed / 60)) min $((elapsed % 60)) s. Reproduce with \`make bench\`"
 	echo "(debootstrap and the kernel build are cached after the first run)."
 	echo
@@ -110,6 +114,10 @@ notes=
 			r=${line##*MET}; r=${r%% *}
 			echo "${line/MET$r/$(met "$r" "<" 1)}"
 		done
+	oci_pipe=$(sed -n 's/^ratios of medians: pupa pull \/ skopeo + umoci + mke2fs -d \([0-9.]*\);.*/\1/p' "$work/oci.txt")
+	oci_dec=$(sed -n 's/^ratios of medians: .*pupa pull \/ decompression alone \([0-9.]*\)$/\1/p' "$work/oci.txt")
+	echo "| \`pupa pull\` of a 4-layer registry image (minbase) / \`skopeo copy\` + \`umoci unpack\` + \`mke2fs -d\` | $oci_pipe | ≤ 0.4 | $(met "$oci_pipe" "<=" 0.4) |"
+	echo "| \`pupa pull\` of the same image / \`gzip -dc\` of its layers alone | $oci_dec | ≤ 1.3 | $(met "$oci_dec" "<=" 1.3) |"
 	echo
 	echo "## Seconds (min / median / max)"
 	echo
@@ -134,6 +142,12 @@ notes=
 	echo
 	echo '```'
 	cat "$work/unpack.txt"
+	echo '```'
+	echo
+	echo "## OCI pull from a loopback registry (native, $runs runs)"
+	echo
+	echo '```'
+	cat "$work/oci.txt"
 	echo '```'
 	echo
 	echo "## Where the time of a cold start goes"

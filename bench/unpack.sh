@@ -29,25 +29,7 @@ for tool in debootstrap bsdtar curl mke2fs gzip xz zstd nginx; do
 done
 [ -x "$pupa" ] && [ -x "$imgcmp" ] || { echo "bench: build first (make && make check)" >&2; exit 1; }
 
-# --- the tree and its tarballs (cached) -----------------------------------------------
-mkdir -p "$cache"
-if [ ! -d "$cache/rootfs" ]; then
-	[ "$(id -u)" -eq 0 ] || { echo "bench: debootstrap needs root" >&2; exit 1; }
-	rm -rf "$cache/rootfs.tmp"
-	echo "bench: debootstrap --variant=minbase bookworm (once; cached in $cache)"
-	debootstrap --variant=minbase bookworm "$cache/rootfs.tmp" "$mirror" > "$cache/debootstrap.log" 2>&1
-	# What Docker's Debian images drop too: the downloaded packages.
-	rm -f "$cache"/rootfs.tmp/var/cache/apt/archives/*.deb
-	mv "$cache/rootfs.tmp" "$cache/rootfs"
-fi
-tarball=$cache/bookworm-minbase.tar
-if [ ! -s "$tarball.zst" ]; then
-	tar --numeric-owner --xattrs --xattrs-include='*' -C "$cache/rootfs" -cf "$tarball.tmp" .
-	gzip -6 -c "$tarball.tmp" > "$tarball.gz"
-	xz -6 -T0 -c "$tarball.tmp" > "$tarball.xz"
-	zstd -q -19 -T0 -c "$tarball.tmp" > "$tarball.zst"
-	mv "$tarball.tmp" "$tarball"
-fi
+. "$top_srcdir/bench/minbase.sh"
 
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/pupa-bench.XXXXXX")
 trap 'nginx_stop; rm -rf "$work"' EXIT
