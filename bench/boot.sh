@@ -14,6 +14,11 @@
 #   cold, coldstage-NAME      pupa start URL -- true, empty cache ($MINBASE
 #                             served by nginx on 127.0.0.1 here)
 #   pull                      pupa pull URL alone, empty cache
+#   boot-pupa-net             boot-pupa with --net slirp (the device and
+#                             libslirp set up, the guest probing virtio-net)
+#   net-*, warm-none          bench/net.sh: TCP throughput against QEMU's
+#                             -netdev user, and the warm start without a
+#                             network in the container
 set -euo pipefail
 runs=$1			# boot rows
 other_runs=${PUPA_BENCH_RUNS:-5}	# warm and cold start
@@ -58,6 +63,8 @@ timed() {
 for i in $(seq "$runs"); do
 	timed pupa "$vmm" --kernel "$kernel" --initrd "$cpio" --memory 256 --cpus 1 \
 		--cmdline "$cmdline" --serial stdio
+	timed pupa-net "$vmm" --kernel "$kernel" --initrd "$cpio" --memory 256 --cpus 1 \
+		--cmdline "$cmdline" --serial stdio --net slirp
 	# reboot=t: QEMU microvm has no i8042 for reboot=k (pupa-vmm's).
 	timed qemu qemu-system-x86_64 -M microvm,acpi=off -enable-kvm -cpu host -m 256 -smp 1 \
 		-nodefaults -no-user-config -nographic -no-reboot -serial stdio \
@@ -97,3 +104,5 @@ for i in $(seq "$other_runs"); do
 	sed -n 's/^pupa: timings: //p' "$top_builddir/bench/work/timings" |
 		awk '{ for (i = 1; i < NF; i += 2) { s = $(i + 1); sub(/s$/, "", s); print "stage-" $i, s } }' >> "$out"
 done
+
+. "$top_srcdir/bench/net.sh"

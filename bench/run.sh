@@ -84,7 +84,8 @@ elapsed=$(( $(date +%s) - started ))
 
 # met VALUE OP LIMIT: "yes" or "no"
 met() { awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN { if (v == "-" || v == "") { print "-"; exit }
-	ok = op == "<=" ? v + 0 <= l + 0 : v + 0 < l + 0; print ok ? "yes" : "**no**" }'; }
+	ok = op == "<=" ? v + 0 <= l + 0 : op == ">=" ? v + 0 >= l + 0 : v + 0 < l + 0
+	print ok ? "yes" : "**no**" }'; }
 
 doc=$top_srcdir/docs/benchmarks.md
 mkdir -p "$top_srcdir/docs"
@@ -118,6 +119,22 @@ notes=
 	oci_dec=$(sed -n 's/^ratios of medians: .*pupa pull \/ decompression alone \([0-9.]*\)$/\1/p' "$work/oci.txt")
 	echo "| \`pupa pull\` of a 4-layer registry image (minbase) / \`skopeo copy\` + \`umoci unpack\` + \`mke2fs -d\` | $oci_pipe | ≤ 0.4 | $(met "$oci_pipe" "<=" 0.4) |"
 	echo "| \`pupa pull\` of the same image / \`gzip -dc\` of its layers alone | $oci_dec | ≤ 1.3 | $(met "$oci_dec" "<=" 1.3) |"
+	c2h=$(ratio "$(med net-c2h-pupa)" "$(med net-c2h-qemu)")
+	h2c=$(ratio "$(med net-h2c-pupa)" "$(med net-h2c-qemu)")
+	netwarm=$(ratio "$(med warm)" "$(med warm-none)")
+	echo "| TCP container → host through a published port, 64 MiB: pupa-vmm / QEMU \`-netdev user\` (MiB/s) | $c2h | ≥ 1.0 | $(met "$c2h" ">=" 1.0) |"
+	echo "| TCP host → container, the same | $h2c | ≥ 1.0 | $(met "$h2c" ">=" 1.0) |"
+	echo "| warm start with the network (default) / with \`--network none\` | $netwarm | ≤ 1.1 | $(met "$netwarm" "<=" 1.1) |"
+	echo "| boot to hello with \`--net slirp\` / without (the device's own cost) | $(ratio "$(med boot-pupa-net)" "$(med boot-pupa)") | - | - |"
+	echo
+	echo "## Network throughput, MiB/s (min / median / max)"
+	echo
+	echo "| row | min | median | max |"
+	echo "|---|---|---|---|"
+	row "TCP container → host: pupa-vmm ($runs runs)" net-c2h-pupa
+	row "TCP container → host: QEMU microvm, -netdev user ($runs runs)" net-c2h-qemu
+	row "TCP host → container: pupa-vmm ($runs runs)" net-h2c-pupa
+	row "TCP host → container: QEMU microvm, -netdev user ($runs runs)" net-h2c-qemu
 	echo
 	echo "## Seconds (min / median / max)"
 	echo
@@ -127,7 +144,9 @@ notes=
 	row "boot to hello: QEMU microvm ($boot_runs runs)" boot-qemu
 	row "guest uptime at hello, under pupa-vmm" uptime-pupa
 	row "guest uptime at hello, under QEMU microvm" uptime-qemu
+	row "boot to hello: pupa-vmm --net slirp ($boot_runs runs)" boot-pupa-net
 	row "warm start: pupa start -- true ($runs runs)" warm
+	row "warm start: pupa start --network none -- true ($runs runs)" warm-none
 	state_rows "warm start" stage
 	row "cold start: pupa start URL -- true, minbase ($runs runs)" cold
 	row "pupa pull URL, minbase, alone ($runs runs)" pull

@@ -176,6 +176,23 @@ int agent_link_attach(struct agent_link *a, const char *serial, uint32_t mount_m
 	return agent__expect(a, PROTO_ACK, "acknowledge the root disk", &m, err);
 }
 
+/* The network pupa-init sets up in the container's namespace. */
+static void agent__put_net(struct agent_link *a, const struct net_opts *n)
+{
+	for (unsigned int i = 0; i < n->nr_hosts; i++)
+		proto_put_str(&a->w, F_ADD_HOST, n->hosts[i]);
+	if (n->mode == NET_MODE_NONE)
+		return;
+	proto_put_u32(&a->w, F_NET, 1);
+	proto_put_str(&a->w, F_NET_ADDRESS, NET_GUEST_ADDRESS);
+	proto_put_str(&a->w, F_NET_GATEWAY, NET_GATEWAY);
+	proto_put_u32(&a->w, F_NET_MTU, NET_MTU);
+	for (unsigned int i = 0; i < n->nr_dns; i++)
+		proto_put_str(&a->w, F_DNS, n->dns[i]);
+	if (n->nr_dns == 0)
+		proto_put_str(&a->w, F_DNS, NET_DNS);
+}
+
 static int agent__send_start(struct agent_link *a, const struct agent_command *cmd)
 {
 	struct winsize ws = { 0 };
@@ -196,6 +213,8 @@ static int agent__send_start(struct agent_link *a, const struct agent_command *c
 		proto_put_u32(&a->w, F_ROWS, ws.ws_row);
 		proto_put_u32(&a->w, F_COLS, ws.ws_col);
 	}
+	if (cmd->net)
+		agent__put_net(a, cmd->net);
 	proto_put_u32(&a->w, F_STDIN_PORT, cmd->interactive ? a->port + 1 : 0);
 	proto_put_u32(&a->w, F_STDOUT_PORT, a->port + 2);
 	proto_put_u32(&a->w, F_STDERR_PORT, a->port + 3);

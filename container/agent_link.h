@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "network.h"
 #include "proto_io.h"
 
 struct agent_link {
@@ -29,6 +30,7 @@ struct agent_command {
 	char **argv;			/* NULL-terminated */
 	char **env;			/* KEY=VALUE, NULL-terminated */
 	const char *user, *cwd, *hostname;
+	const struct net_opts *net;	/* NULL: lo only */
 	int tty;			/* a pty, this terminal in raw mode */
 	int interactive;		/* stdin attached */
 };

@@ -46,11 +46,13 @@ enum {
 	"                 [--sha256 HEX] [--stall-timeout SECONDS] [--verify no|checksum]\n" \
 	"                 IMAGE\n"
 #define CMD_START_SYNOPSIS \
-	"pupa start [-itqv] [-e NAME[=VALUE]] [-u USER] [-w DIR] [--cache-dir DIR]\n" \
-	"                  [--cpus N] [--entrypoint PROGRAM] [--hostname NAME]\n" \
+	"pupa start [-itqv] [-e NAME[=VALUE]] [-p [HOSTIP:]HOSTPORT:PORT[/PROTO]]\n" \
+	"                  [-u USER] [-w DIR] [--add-host NAME:IP] [--cache-dir DIR]\n" \
+	"                  [--cpus N] [--dns IP] [--entrypoint PROGRAM] [--hostname NAME]\n" \
 	"                  [--initrd PATH] [--insecure-registry HOST[:PORT]]\n" \
 	"                  [--keep-failed] [--kernel PATH] [--memory MIB]\n" \
-	"                  [--network none] [--platform OS/ARCH[/VARIANT]]\n" \
+	"                  [--network slirp|none|slirp:allow_host_loopback=true]\n" \
+	"                  [--platform OS/ARCH[/VARIANT]]\n" \
 	"                  [--progress MODE] [--rootfs-mode volatile|ro|rw]\n" \
 	"                  [--sha256 HEX] [--status-fd N] [--timeout SECONDS] [--timings]\n" \
 	"                  [IMAGE] [-- COMMAND [ARG...]]\n"

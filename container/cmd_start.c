@@ -27,6 +27,7 @@
 #include "cmd.h"
 #include "datadir.h"
 #include "fetch.h"
+#include "network.h"
 #include "oci.h"
 #include "progress.h"
 #include "pull.h"
@@ -52,6 +53,7 @@ struct start_opts {
 	int status_fd;
 	unsigned int memory_mib, cpus, timeout_s;
 	enum rootfs_mode rootfs_mode;
+	struct net_opts net;
 };
 
 /* The pull, on its own thread, as the walk sees it. */
@@ -305,6 +307,7 @@ static int start__launch(struct start *s, const char *hostname, struct pupa_err 
 		.agent_port = START_AGENT_PORT,
 		.hostname = hostname,
 		.verbose = s->o->verbose,
+		.net = &s->o->net,
 	};
 	int ret;
 
@@ -512,6 +515,7 @@ static int start__run(struct start *s)
 	cmd.user = rc.user;
 	cmd.cwd = rc.cwd;
 	cmd.hostname = hostname;
+	cmd.net = &s->o->net;
 	cmd.tty = s->o->tty;
 	cmd.interactive = s->o->interactive;
 	memset(&hooks, 0, sizeof(hooks));
@@ -560,6 +564,7 @@ static const char start_usage[] = "usage: " CMD_START_SYNOPSIS;
 enum {
 	OPT_HOSTNAME = 0x200, OPT_MEMORY, OPT_CPUS, OPT_ROOTFS_MODE, OPT_TIMEOUT, OPT_STATUS_FD,
 	OPT_TIMINGS, OPT_KEEP_FAILED, OPT_KERNEL, OPT_INITRD, OPT_NETWORK, OPT_ENTRYPOINT,
+	OPT_DNS, OPT_ADD_HOST,
 };
 
 static int start__options(int argc, char **argv, struct start_opts *o, struct pupa_err *err)
@@ -587,13 +592,16 @@ static int start__options(int argc, char **argv, struct start_opts *o, struct pu
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
 		{ "network", required_argument, NULL, OPT_NETWORK },
+		{ "publish", required_argument, NULL, 'p' },
+		{ "dns", required_argument, NULL, OPT_DNS },
+		{ "add-host", required_argument, NULL, OPT_ADD_HOST },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	unsigned int v;
 	int opt, ret;
 
-	while ((opt = getopt_long(argc, argv, "+e:w:u:itqvh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+e:w:u:p:itqvh", opts, NULL)) != -1) {
 		if (cmd_pull_option(opt, optarg, &o->pull, err, &ret)) {
 			if (ret < 0)
 				return ret;
@@ -680,10 +688,20 @@ static int start__options(int argc, char **argv, struct start_opts *o, struct pu
 		case OPT_KERNEL: o->kernel = optarg; break;
 		case OPT_INITRD: o->initrd = optarg; break;
 		case OPT_NETWORK:
-			if (strcmp(optarg, "none") != 0)
-				return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-					       "--network '%s': only none (containers have no network yet)",
-					       optarg);
+			if (net_opt_network(&o->net, optarg, err) < 0)
+				return -1;
+			break;
+		case 'p':
+			if (net_opt_publish(&o->net, optarg, err) < 0)
+				return -1;
+			break;
+		case OPT_DNS:
+			if (net_opt_dns(&o->net, optarg, err) < 0)
+				return -1;
+			break;
+		case OPT_ADD_HOST:
+			if (net_opt_add_host(&o->net, optarg, err) < 0)
+				return -1;
 			break;
 		case 'h':
 			fputs(start_usage, stdout);
@@ -704,6 +722,8 @@ static int start__options(int argc, char **argv, struct start_opts *o, struct pu
 			optind++;
 	}
 	o->argv = argv + optind;
+	if (net_opts_check(&o->net, err) < 0)
+		return -1;
 	if (o->tty && !isatty(STDIN_FILENO))
 		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
 			       "--tty: the input device is not a terminal");
@@ -723,10 +743,10 @@ int cmd_start(int argc, char **argv)
 
 	pull_options_default(&o.pull);
 	ret = start__options(argc, argv, &o, &err);
-	if (ret > 0)
-		return 0;
-	if (ret < 0)
-		return cmd_fail(&err);
+	if (ret != 0) {
+		net_opts_free(&o.net);
+		return ret > 0 ? 0 : cmd_fail(&err);
+	}
 
 	memset(&s, 0, sizeof(s));
 	s.o = &o;
@@ -759,5 +779,6 @@ int cmd_start(int argc, char **argv)
 	if (s.status_out)
 		fclose(s.status_out);
 	start_self = NULL;
+	net_opts_free(&o.net);
 	return status;
 }

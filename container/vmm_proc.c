@@ -39,7 +39,8 @@ static int vmm_proc__connect(const char *path)
 int vmm_proc_spawn(struct vmm_proc *v, const struct vmm_spec *s, struct pupa_err *err)
 {
 	char mem[16], cpus[16], port[32], host[300];
-	const char *argv[40];
+	char net[PUBLISH_MAX + 1][PUBLISH_TEXT_MAX + 32];
+	const char *argv[40 + 2 + 2 * PUBLISH_MAX];
 	int n = 0, logfd;
 	pid_t parent = getpid();
 
@@ -79,6 +80,8 @@ int vmm_proc_spawn(struct vmm_proc *v, const struct vmm_spec *s, struct pupa_err
 	argv[n++] = "rootfs";
 	argv[n++] = "--control";
 	argv[n++] = v->control;
+	if (s->net)
+		net_opts_vmm_args(s->net, argv, &n, net);
 	argv[n] = NULL;
 	if (s->verbose) {
 		fprintf(stderr, "pupa: starting");
@@ -334,8 +337,12 @@ void vmm_proc_why(const struct vmm_proc *v, char *buf, size_t len)
 	} else if (!v->exited) {
 		snprintf(buf, len, "pupa-vmm is still running");
 	} else if (WIFSIGNALED(v->status)) {
+		/* SIGSYS: its log names the forbidden call and the thread. */
+		const char *said = WTERMSIG(v->status) == SIGSYS ? strstr(last, "seccomp: ") : NULL;
+
 		snprintf(buf, len, "VmmUnexpectedTermination (GuestStatus 6): pupa-vmm was killed "
-			 "by signal %d (%s)", WTERMSIG(v->status), strsignal(WTERMSIG(v->status)));
+			 "by signal %d (%s)%s%s", WTERMSIG(v->status), strsignal(WTERMSIG(v->status)),
+			 said ? ": " : "", said ? said : "");
 	} else if (WEXITSTATUS(v->status) >= 1 && WEXITSTATUS(v->status) <= 15) {
 		/* pupa-vmm's exit status is the GuestError; its message says more. */
 		char *colon = strstr(last, "pupa-vmm: ");

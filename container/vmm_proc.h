@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "error.h"
+#include "network.h"
 
 struct vmm_spec {
 	const char *vmm, *kernel, *initrd;
@@ -16,6 +17,7 @@ struct vmm_spec {
 	unsigned int memory_mib, cpus;
 	unsigned int agent_port;
 	const char *hostname;
+	const struct net_opts *net;	/* NULL: no network device */
 	int verbose;
 };
 

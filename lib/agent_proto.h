@@ -6,7 +6,9 @@
  *   HELLO     guest->host  VERSION
  *   ATTACHED  host->guest  SERIAL, FSTYPE, MOUNT_MODE     reply ACK or ERROR
  *   START     host->guest  ARG..., ENV..., CWD, USER, HOSTNAME, TTY,
- *                          STDIN_PORT, STDOUT_PORT, STDERR_PORT, ROWS, COLS
+ *                          STDIN_PORT, STDOUT_PORT, STDERR_PORT, ROWS, COLS,
+ *                          NET, NET_ADDRESS, NET_GATEWAY, NET_MTU, DNS...,
+ *                          ADD_HOST...
  *                          reply STARTED (PID) or EXIT (CODE 125-127, MESSAGE)
  *   SIGNAL    host->guest  SIGNO
  *   WINSIZE   host->guest  ROWS, COLS
@@ -42,6 +44,12 @@ enum agent_tag {
 	F_MESSAGE,		/* str */
 	F_VERSION,		/* u32 */
 	F_CODE,			/* u32: the exit status the host should use */
+	F_NET,			/* u32: 1 moves eth0 into the container; 0 or absent: lo only */
+	F_NET_ADDRESS,		/* str: eth0's IPv4 address with prefix, "10.0.2.15/24" */
+	F_NET_GATEWAY,		/* str: IPv4 default gateway */
+	F_NET_MTU,		/* u32 */
+	F_DNS,			/* str, repeated: resolv.conf nameservers, in order */
+	F_ADD_HOST,		/* str, repeated: "NAME:IP" lines for /etc/hosts */
 };
 
 enum agent_mount_mode {
@@ -54,6 +62,8 @@ enum agent_mount_mode {
 #define AGENT_MAX_ARGS		1024
 #define AGENT_MAX_ENV		1024
 #define AGENT_MAX_STR		4096
+#define AGENT_MAX_DNS		3	/* what a resolver reads from resolv.conf */
+#define AGENT_MAX_HOSTS		64
 
 /* Docker's exit statuses for failures before the process runs. */
 #define EXIT_RUNTIME_FAILURE	125

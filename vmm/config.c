@@ -15,6 +15,7 @@ void vmm_config__usage(FILE *out)
 	      "                [--boot-prop KEY=VALUE]... [--disk PATH,MODE[,serial=NAME]]...\n"
 	      "                [--disk-slot NAME]... [--vsock-cid CID --vsock-uds PATH]\n"
 	      "                [--control PATH] [--attach-dir DIR]...\n"
+	      "                [--net slirp[,allow_host_loopback=true]] [--publish SPEC]...\n"
 	      "       pupa-vmm --help | --version\n"
 	      "\n"
 	      "Boot a Linux kernel in a KVM virtual machine.\n"
@@ -43,6 +44,13 @@ void vmm_config__usage(FILE *out)
 	      "  --attach-dir DIR       files under DIR may be attached by path over the\n"
 	      "                         control socket; others only as a descriptor\n"
 	      "                         (repeatable)\n"
+	      "  --net slirp[,allow_host_loopback=true]\n"
+	      "                         add virtio-net on a user-mode network (libslirp):\n"
+	      "                         guest 10.0.2.15, gateway 10.0.2.2, DNS 10.0.2.3; the\n"
+	      "                         gateway reaches the host's loopback only if allowed\n"
+	      "  --publish [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]\n"
+	      "                         forward a host port to the guest; HOSTIP defaults\n"
+	      "                         to 127.0.0.1 (repeatable; needs --net)\n"
 	      "  --help                 print this help and exit\n"
 	      "  --version              print the version and exit\n"
 	      "\n"
@@ -207,6 +215,37 @@ static int parse_cid(const char *s, uint64_t *cid, struct pupa_err *err)
 	return 0;
 }
 
+/* slirp[,allow_host_loopback=true|false] */
+static int parse_net(struct vmm_config *cfg, const char *arg, struct pupa_err *err)
+{
+	const char *opt;
+
+	if (strncmp(arg, "slirp", 5) != 0 || (arg[5] != '\0' && arg[5] != ','))
+		return bad(err, "--net %s: the one network is slirp%s", arg, "");
+	cfg->net = VMM_NET_SLIRP;
+	opt = arg[5] ? arg + 6 : NULL;
+	if (!opt)
+		return 0;
+	if (strcmp(opt, "allow_host_loopback=true") == 0)
+		cfg->allow_host_loopback = 1;
+	else if (strcmp(opt, "allow_host_loopback=false") != 0)
+		return bad(err, "--net %s: the one option is allow_host_loopback=true or =false%s",
+			   arg, "");
+	return 0;
+}
+
+static int add_publish(struct vmm_config *cfg, const char *arg, struct pupa_err *err)
+{
+	char why[256];
+
+	if (cfg->nr_publish == PUBLISH_MAX)
+		return bad(err, "--publish %s: more than %s", arg, "32");
+	if (publish_parse(arg, &cfg->publish[cfg->nr_publish], why, sizeof(why)) < 0)
+		return bad(err, "--publish %s%s", why, "");
+	cfg->nr_publish++;
+	return 0;
+}
+
 static int check_socket_path(const char *flag, const char *path, struct pupa_err *err)
 {
 	/* sun_path holds 108 bytes; vsock adds _PORT (up to 11) to its path. */
@@ -218,7 +257,7 @@ static int check_socket_path(const char *flag, const char *path, struct pupa_err
 
 enum { OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_SERIAL,
        OPT_BOOT_PROP, OPT_HELP, OPT_VERSION, OPT_DISK, OPT_DISK_SLOT, OPT_VSOCK_CID,
-       OPT_VSOCK_UDS, OPT_CONTROL, OPT_ATTACH_DIR };
+       OPT_VSOCK_UDS, OPT_CONTROL, OPT_ATTACH_DIR, OPT_NET, OPT_PUBLISH };
 
 static const struct option options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -234,6 +273,8 @@ static const struct option options[] = {
 	{ "vsock-uds", required_argument, NULL, OPT_VSOCK_UDS },
 	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "attach-dir", required_argument, NULL, OPT_ATTACH_DIR },
+	{ "net", required_argument, NULL, OPT_NET },
+	{ "publish", required_argument, NULL, OPT_PUBLISH },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -277,6 +318,8 @@ int vmm_config__parse(struct vmm_config *cfg, int argc, char *const argv[],
 			else
 				cfg->attach_dirs[cfg->nr_attach_dirs++] = optarg;
 			break;
+		case OPT_NET: ret = parse_net(cfg, optarg, err); break;
+		case OPT_PUBLISH: ret = add_publish(cfg, optarg, err); break;
 		case OPT_HELP: cfg->action = VMM_HELP; return 0;
 		case OPT_VERSION: cfg->action = VMM_VERSION; return 0;
 		case ':':
@@ -295,6 +338,8 @@ int vmm_config__parse(struct vmm_config *cfg, int argc, char *const argv[],
 		return bad(err, "no kernel given: use --kernel PATH%s%s", "", "");
 	if (!!cfg->vsock_cid != !!cfg->vsock_uds)
 		return bad(err, "--vsock-cid and --vsock-uds go together%s%s", "", "");
+	if (cfg->nr_publish && !cfg->net)
+		return bad(err, "--publish needs a network: add --net slirp%s%s", "", "");
 
 	len = strlen(VMM_FIXED_CMDLINE) + 1 + strlen(cfg->cmdline) + 1;
 	cfg->full_cmdline = malloc(len);

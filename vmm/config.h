@@ -10,6 +10,7 @@
 
 #include "enums.h"
 #include "error.h"
+#include "publish.h"
 #include "vm_fdt.h"
 
 #define VMM_MAX_BOOT_PROPS	64
@@ -24,6 +25,8 @@
 #define VMM_FIXED_CMDLINE	"reboot=k panic=-1"
 
 enum vmm_action { VMM_RUN, VMM_HELP, VMM_VERSION };
+
+enum vmm_net { VMM_NET_NONE, VMM_NET_SLIRP };
 
 /* A --disk (path set) or a --disk-slot (path NULL: empty until attached). */
 struct vmm_disk {
@@ -53,6 +56,10 @@ struct vmm_config {
 	 * runs (Landlock); a medium passed as a descriptor needs none. */
 	const char *attach_dirs[VMM_MAX_ATTACH_DIRS];
 	unsigned int nr_attach_dirs;
+	enum vmm_net net;	/* VMM_NET_NONE: no network device */
+	int allow_host_loopback;
+	struct port_publish publish[PUBLISH_MAX];
+	unsigned int nr_publish;
 };
 
 /* 0 on success (see cfg->action), or -GUEST_ERR_BAD_CONFIG with err set. */

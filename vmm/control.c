@@ -118,6 +118,30 @@ char *control__handle_line(const char *line, size_t len, const struct control_op
 	return control__handle_request(line, len, ops, ctx, NULL);
 }
 
+/* "network": {"backend", "allow_host_loopback", "publish": [...], counters} */
+static void network_json(json_t *body, const struct control_ops *ops, void *ctx)
+{
+	struct control_net n = { 0 };
+	json_t *fwd;
+
+	if (!ops->network || !ops->network(ctx, &n))
+		return;
+	fwd = json_array();
+	for (unsigned int i = 0; i < n.nr_publish; i++) {
+		char text[PUBLISH_TEXT_MAX];
+
+		publish_format(&n.publish[i], text, sizeof(text));
+		json_array_append_new(fwd, json_string(text));
+	}
+	json_object_set_new(body, "network",
+			    json_pack("{s:s, s:b, s:o, s:I, s:I, s:I, s:I}", "backend", n.backend,
+				      "allow_host_loopback", n.allow_host_loopback, "publish", fwd,
+				      "rx_frames", (json_int_t)n.rx_frames,
+				      "rx_dropped", (json_int_t)n.rx_dropped,
+				      "tx_frames", (json_int_t)n.tx_frames,
+				      "tx_dropped", (json_int_t)n.tx_dropped));
+}
+
 char *control__handle_request(const char *line, size_t len, const struct control_ops *ops,
 			      void *ctx, int *fd)
 {
@@ -137,8 +161,10 @@ char *control__handle_request(const char *line, size_t len, const struct control
 	if (!what) {
 		reply = error_reply(id, GUEST_ERR_BAD_CONFIG, "no \"request\" string");
 	} else if (strcmp(what, "status") == 0) {
-		reply = ok_reply(id, "status",
-				 json_pack("{s:o}", "status", enum_json(PUPA_GUEST_STATUS, ops->status(ctx))));
+		json_t *body = json_pack("{s:o}", "status", enum_json(PUPA_GUEST_STATUS, ops->status(ctx)));
+
+		network_json(body, ops, ctx);
+		reply = ok_reply(id, "status", body);
 	} else if (strcmp(what, "attach") == 0) {
 		reply = do_attach(req, id, ops, ctx, fd);
 	} else if (strcmp(what, "stop") == 0) {

@@ -22,10 +22,20 @@
 #include "enums.h"
 #include "error.h"
 #include "event_loop.h"
+#include "publish.h"
 
 #define CONTROL_MAX_LINE	4096
 #define CONTROL_MAX_OUTPUT	(1 << 20)
 #define CONTROL_MAX_CLIENTS	16
+
+/* What status says about the network. */
+struct control_net {
+	const char *backend;			/* "slirp" */
+	int allow_host_loopback;
+	const struct port_publish *publish;
+	unsigned int nr_publish;
+	uint64_t rx_frames, rx_dropped, tx_frames, tx_dropped;
+};
 
 struct control_ops {
 	enum guest_status (*status)(void *ctx);
@@ -35,6 +45,8 @@ struct control_ops {
 		      enum block_mode mode, struct pupa_err *err);
 	/* Stop the guest: let it end by itself for timeout_ms, then force it. */
 	void (*stop)(void *ctx, unsigned int timeout_ms);
+	/* The network, for status; NULL op or 0: none. */
+	int (*network)(void *ctx, struct control_net *out);
 	/* Test builds (PUPA_TEST_HOOKS) only: make a thread of the class named
 	 * ("main", "vcpu") call a system call its filter forbids. */
 	int (*test_syscall)(void *ctx, const char *thread);

@@ -6,6 +6,7 @@
 #include <linux/kvm.h>
 #include <linux/landlock.h>
 #include <linux/fs.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -85,6 +86,16 @@ static const struct sandbox_rule sandbox_vsock[] = {
 	IOCTL(FIONREAD, IN_ALL),
 };
 
+/* virtio-net's libslirp, on the main thread: the guest's connections as
+ * the user's sockets (listening ones are made before confinement), polled
+ * with poll(); /etc/resolv.conf re-read when it changes. */
+static const struct sandbox_rule sandbox_net[] = {
+	ALLOW(poll, IN_MAIN), ALLOW(ppoll, IN_MAIN),
+	ALLOW(bind, IN_MAIN), ALLOW(setsockopt, IN_MAIN),
+	ALLOW(getsockname, IN_MAIN), ALLOW(getpeername, IN_MAIN),
+	ALLOW(openat, IN_MAIN), ALLOW(fcntl, IN_MAIN),
+};
+
 /* The console log (capped_log: pread, pwrite, ftruncate to roll it). */
 static const struct sandbox_rule sandbox_console[] = {
 	ALLOW(pread64, IN_ALL), ALLOW(pwrite64, IN_ALL),
@@ -99,7 +110,7 @@ static const struct {
 	size_t n;
 } sandbox_tables[] = {
 	TABLE(sandbox_libc), TABLE(sandbox_core), TABLE(sandbox_blk),
-	TABLE(sandbox_vsock), TABLE(sandbox_console),
+	TABLE(sandbox_vsock), TABLE(sandbox_net), TABLE(sandbox_console),
 };
 
 struct sandbox {
@@ -112,11 +123,15 @@ struct sandbox {
  * would (the message is what makes a missing row findable). Only
  * async-signal-safe calls, all of them allowed.
  */
+/* The class this thread loaded, for the message below. */
+static _Thread_local int sandbox__class = -1;
+
 static void sandbox__on_sigsys(int sig, siginfo_t *si, void *uc)
 {
-	char msg[96];
-	int n = snprintf(msg, sizeof(msg), "pupa-vmm: seccomp: forbidden system call %d; "
-			 "stopping\n", si->si_syscall);
+	char msg[128];
+	int n = snprintf(msg, sizeof(msg), "pupa-vmm: seccomp: forbidden system call %d on %s; "
+			 "stopping\n", si->si_syscall,
+			 sandbox__class == SANDBOX_VCPU ? "a vCPU thread" : "the main thread");
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 
 	if (write(STDERR_FILENO, msg, (size_t)n) < 0) {
@@ -186,6 +201,8 @@ int sandbox__enter(struct sandbox *sb, enum sandbox_thread cls)
 	pthread_mutex_lock(&sb->lock);
 	ret = seccomp_load(sb->ctx[cls]);
 	pthread_mutex_unlock(&sb->lock);
+	if (ret == 0)
+		sandbox__class = (int)cls;
 	return ret;
 }
 
@@ -204,6 +221,12 @@ void sandbox__harden_process(void)
 {
 	struct rlimit none = { 0, 0 };
 
+	/* One malloc arena for every thread. A thread's own arena is a heap
+	 * that glibc shrinks on free, and the first shrink reads
+	 * /proc/sys/vm/overcommit_memory: an openat on a vCPU thread, which
+	 * its filter kills (seen with virtio-blk's bounce buffer growing). */
+	mallopt(M_ARENA_MAX, 1);
+
 	/* Guest RAM must never land in a core file. */
 	setrlimit(RLIMIT_CORE, &none);
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -217,12 +240,16 @@ void sandbox__harden_process(void)
 #define LL_FS_ALL_V1 ((1ULL << 13) - 1)
 #define LL_FS_ALL_V2 (LL_FS_ALL_V1 | LANDLOCK_ACCESS_FS_REFER)
 
-static int sandbox__ll_rule(int ruleset, const char *dir, uint64_t access, uint64_t handled)
+/* Landlock's rights that apply to a file itself, not a folder. */
+#define LL_FS_FILE (LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | \
+		    LANDLOCK_ACCESS_FS_READ_FILE)
+
+static int sandbox__ll_rule(int ruleset, const char *path, uint64_t access, uint64_t handled)
 {
 	struct landlock_path_beneath_attr attr = { .allowed_access = access & handled };
 	int ret;
 
-	attr.parent_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	attr.parent_fd = open(path, O_PATH | O_CLOEXEC | ((access & ~LL_FS_FILE) ? O_DIRECTORY : 0));
 	if (attr.parent_fd < 0)
 		return -errno;
 	ret = (int)syscall(__NR_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &attr, 0);
@@ -257,6 +284,13 @@ int sandbox__landlock(const struct sandbox_paths *p, struct pupa_err *err)
 				       rs.handled_access_fs);
 	for (unsigned int i = 0; ret == 0 && i < p->nr_attach_dirs; i++)
 		ret = sandbox__ll_rule(ruleset, p->attach_dirs[i], file_rw, rs.handled_access_fs);
+	/* A file that does not exist now cannot be read later either. */
+	for (unsigned int i = 0; ret == 0 && i < p->nr_read_files; i++) {
+		ret = sandbox__ll_rule(ruleset, p->read_files[i], LANDLOCK_ACCESS_FS_READ_FILE,
+				       rs.handled_access_fs);
+		if (ret == -ENOENT)
+			ret = 0;
+	}
 	if (ret == 0 && syscall(__NR_landlock_restrict_self, ruleset, 0) < 0)
 		ret = -errno;
 	close(ruleset);

@@ -45,6 +45,8 @@ struct sandbox_paths {
 	unsigned int nr_socket_dirs;
 	const char *const *attach_dirs;		/* --attach-dir: media by path */
 	unsigned int nr_attach_dirs;
+	const char *read_files[2];		/* read while running (resolv.conf) */
+	unsigned int nr_read_files;
 };
 
 /*

@@ -287,6 +287,30 @@ static int add_virtio(struct vm *vm, struct virtio_dev *vdev, struct pupa_err *e
 	return 0;
 }
 
+/* virtio-net on libslirp; the published ports listen from here on. */
+static int setup_net(struct vm *vm, struct pupa_err *err)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	const struct net_slirp_config ncfg = {
+		.allow_host_loopback = vm->cfg->allow_host_loopback,
+		.publish = vm->cfg->publish,
+		.nr_publish = vm->cfg->nr_publish,
+	};
+	int ret;
+
+	vm->net = calloc(1, sizeof(*vm->net));
+	if (!vm->net)
+		return guest_err(err, GUEST_ERR_INTERNAL, "out of memory");
+	ret = virtio_net__init(vm->net, mac, &vm->mem, &vm->loop, NULL, NULL, err);
+	if (!ret)
+		ret = net_slirp__new(&vm->slirp, &ncfg, vm->net, &vm->loop, err);
+	if (ret < 0)
+		return ret;
+	vm->net->tx = net_slirp__input;
+	vm->net->tx_ctx = vm->slirp;
+	return add_virtio(vm, &vm->net->vdev, err);
+}
+
 static int setup_virtio(struct vm *vm, struct pupa_err *err)
 {
 	const struct vmm_config *cfg = vm->cfg;
@@ -325,6 +349,8 @@ static int setup_virtio(struct vm *vm, struct pupa_err *err)
 		if (!ret)
 			ret = add_virtio(vm, &vm->vsock->vdev, err);
 	}
+	if (!ret && cfg->net)
+		ret = setup_net(vm, err);
 	if (ret < 0)
 		return ret;
 
@@ -582,8 +608,26 @@ static int ctl_test_syscall(void *ctx, const char *thread)
 }
 #endif
 
+static int ctl_network(void *ctx, struct control_net *out)
+{
+	struct vm *vm = ctx;
+	struct net_stats st;
+
+	if (!vm->net)
+		return 0;
+	virtio_net__stats(vm->net, &st);
+	*out = (struct control_net){
+		.backend = "slirp", .allow_host_loopback = vm->cfg->allow_host_loopback,
+		.publish = vm->cfg->publish, .nr_publish = vm->cfg->nr_publish,
+		.rx_frames = st.rx_frames, .rx_dropped = st.rx_dropped,
+		.tx_frames = st.tx_frames, .tx_dropped = st.tx_dropped,
+	};
+	return 1;
+}
+
 static const struct control_ops vm_control_ops = {
 	.status = ctl_status,
+	.network = ctl_network,
 	.attach = ctl_attach,
 	.stop = ctl_stop,
 #ifdef PUPA_TEST_HOOKS
@@ -680,6 +724,9 @@ static int confine(struct vm *vm, struct pupa_err *err)
 	if (vm->cfg->vsock_uds)
 		paths.socket_dirs[paths.nr_socket_dirs++] =
 			socket_dir(vm->cfg->vsock_uds, uds_dir, sizeof(uds_dir));
+	/* libslirp forwards DNS to the resolvers it reads there. */
+	if (vm->cfg->net)
+		paths.read_files[paths.nr_read_files++] = "/etc/resolv.conf";
 	/* What libc would open later, opened now: the first gmtime_r() (the
 	 * CMOS clock, which a stock kernel reads) loads /etc/localtime. */
 	tzset();
@@ -756,6 +803,13 @@ void vm__destroy(struct vm *vm)
 		virtio_vsock__destroy(vm->vsock);
 		free(vm->vsock);
 		vm->vsock = NULL;
+	}
+	net_slirp__free(vm->slirp);
+	vm->slirp = NULL;
+	if (vm->net) {
+		virtio_net__destroy(vm->net);
+		free(vm->net);
+		vm->net = NULL;
 	}
 	if (vm->vcon_up)
 		virtio_console__destroy(&vm->vcon);

@@ -22,11 +22,13 @@
 #include "event_loop.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
+#include "net/slirp.h"
 #include "virtio/mmio.h"
+#include "virtio/net.h"
 #include "virtio/vsock.h"
 #include "x86/boot.h"
 
-#define VM_MAX_VIRTIO	(VMM_MAX_DISKS + 3)
+#define VM_MAX_VIRTIO	(VMM_MAX_DISKS + 4)	/* disks, console, vsock, net, one spare */
 #define VM_VIRTIO_IRQ_BASE 5
 
 struct vm;
@@ -64,6 +66,8 @@ struct vm {
 	struct virtio_blk *blk[VMM_MAX_DISKS];
 	unsigned int nr_blk;
 	struct virtio_vsock *vsock;
+	struct virtio_net *net;
+	struct net_slirp *slirp;	/* net's backend */
 	char *cmdline;			/* config's line + device announcements */
 
 	struct event_loop loop;

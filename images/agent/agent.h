@@ -30,10 +30,23 @@ int bootfdt_read(struct boot_props *p, char *err, size_t len);
 /* The values from a device tree in memory (checked whole first). */
 int bootfdt_parse(const void *fdt, size_t size, struct boot_props *p, char *err, size_t len);
 
+/* net.c: the container's network namespace, entered by pupa-init itself
+ * (the container inherits it): lo, and eth0 when on. */
+struct net_settings {
+	int on;
+	char address[32];		/* "10.0.2.15/24" */
+	char gateway[16];
+	unsigned int mtu;
+	char **dns;			/* nameservers, NULL-terminated */
+	char **hosts;			/* "NAME:IP" (--add-host), NULL-terminated */
+};
+int net_enter(const struct net_settings *n, char *err, size_t len);
+
 /* disk.c: the root disk, found by its virtio-blk serial */
 int disk_find(const char *serial, int timeout_ms, char *dev, size_t devlen, char *err, size_t len);
 int rootfs_mount(const char *dev, const char *fstype, int mode, char *err, size_t len);
-int rootfs_prepare(const char *hostname, char *err, size_t len);
+/* Mounts, and /etc/hostname, hosts and resolv.conf as Docker writes them. */
+int rootfs_prepare(const char *hostname, const struct net_settings *net, char *err, size_t len);
 
 /* users.c: names from the container's /etc/passwd and /etc/group, never NSS */
 #define CREDS_MAX_GROUPS 64

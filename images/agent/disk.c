@@ -140,9 +140,47 @@ static int mount_in(const char *src, const char *dir, const char *type, unsigned
 	return 0;
 }
 
-int rootfs_prepare(const char *hostname, char *err, size_t len)
+/* Docker's /etc/hosts: loopback names, --add-host lines, then the
+ * container's own address with its hostname when it has a network. */
+static void put_hosts(const char *hostname, const struct net_settings *net)
 {
-	char hosts[256], line[80];
+	char text[8192], addr[32];
+	size_t n;
+
+	n = (size_t)snprintf(text, sizeof(text),
+			     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+			     "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\n"
+			     "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
+	for (char **h = net->hosts; h && *h && n < sizeof(text); h++) {
+		const char *colon = strchr(*h, ':');	/* NAME:IP; an IPv6 IP has more */
+
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s\t%.*s\n", colon + 1,
+				      (int)(colon - *h), *h);
+	}
+	snprintf(addr, sizeof(addr), "%s", net->on ? net->address : "127.0.1.1");
+	addr[strcspn(addr, "/")] = '\0';
+	if (n < sizeof(text))
+		snprintf(text + n, sizeof(text) - n, "%s\t%s\n", addr, hostname);
+	put_etc("hosts", text);
+}
+
+static void put_resolv_conf(const struct net_settings *net)
+{
+	char text[512];
+	size_t n = 0;
+
+	if (!net->on) {
+		put_etc("resolv.conf", "# no network: this container runs with --network none\n");
+		return;
+	}
+	for (char **d = net->dns; d && *d && n < sizeof(text); d++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "nameserver %s\n", *d);
+	put_etc("resolv.conf", n ? text : "# no DNS server given\n");
+}
+
+int rootfs_prepare(const char *hostname, const struct net_settings *net, char *err, size_t len)
+{
+	char line[80];
 
 	if (mount_in("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, err, len) ||
 	    mount_in("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL, err, len) ||
@@ -154,10 +192,9 @@ int rootfs_prepare(const char *hostname, char *err, size_t len)
 		return -1;
 	/* /dev/ptmx must open this devpts instance, not the initramfs one. */
 	mount(NEWROOT "/dev/pts/ptmx", NEWROOT "/dev/ptmx", NULL, MS_BIND, NULL);
-	snprintf(hosts, sizeof(hosts), "127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t%s\n", hostname);
 	snprintf(line, sizeof(line), "%s\n", hostname);
 	put_etc("hostname", line);
-	put_etc("hosts", hosts);
-	put_etc("resolv.conf", "# no network: pupa runs containers with --network none\n");
+	put_hosts(hostname, net);
+	put_resolv_conf(net);
 	return 0;
 }

@@ -151,6 +151,7 @@ struct start {
 	char **argv, **env;
 	char cwd[AGENT_MAX_STR], user[256], hostname[65];
 	uint32_t tty, in_port, out_port, err_port, rows, cols;
+	struct net_settings net;
 };
 
 /* Every field with this tag, as a NULL-terminated, NUL-checked list. */
@@ -198,6 +199,33 @@ static void env_default(char **env, const char *key, const char *value)
 		*end = NULL;
 }
 
+static const char *parse_net(const struct proto_msg *m, struct net_settings *n)
+{
+	uint32_t on = 0;
+
+	proto_get_u32(m, F_NET, &on);
+	n->on = on == 1;
+	n->dns = get_list(m, F_DNS, AGENT_MAX_DNS, 0);
+	n->hosts = get_list(m, F_ADD_HOST, AGENT_MAX_HOSTS, 0);
+	if (!n->dns || !n->hosts)
+		return "START has too many or malformed DNS or ADD_HOST fields";
+	for (char **h = n->hosts; *h; h++)
+		if (!strchr(*h, ':') || strpbrk(*h, " \t\n"))
+			return "START has an ADD_HOST that is not NAME:IP";
+	for (char **d = n->dns; *d; d++)
+		if (strpbrk(*d, " \t\n") || !**d)
+			return "START has a malformed DNS server";
+	if (!n->on)
+		return NULL;
+	proto_get_u32(m, F_NET_MTU, &n->mtu);
+	if (proto_get_str(m, F_NET_ADDRESS, n->address, sizeof(n->address)) < 0 ||
+	    proto_get_str(m, F_NET_GATEWAY, n->gateway, sizeof(n->gateway)) < 0)
+		return "START with NET needs NET_ADDRESS and NET_GATEWAY";
+	if (n->mtu && (n->mtu < 576 || n->mtu > 65520))
+		return "START has a NET_MTU outside 576-65520";
+	return NULL;
+}
+
 static const char *parse_start(const struct proto_msg *m, struct start *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -219,7 +247,7 @@ static const char *parse_start(const struct proto_msg *m, struct start *s)
 	proto_get_u32(m, F_COLS, &s->cols);
 	if (!s->out_port || (!s->tty && !s->err_port))
 		return "START needs STDOUT_PORT (and STDERR_PORT without a tty)";
-	return NULL;
+	return parse_net(m, &s->net);
 }
 
 /* One direction of stdio: bytes move only when the other side can take them. */
@@ -317,7 +345,8 @@ static void __attribute__((noreturn)) run_container(int ctl, const struct proto_
 	if (s.hostname[0])
 		sethostname(s.hostname, strlen(s.hostname));
 	gethostname(s.hostname, sizeof(s.hostname) - 1);
-	if (rootfs_prepare(s.hostname, err, sizeof(err)) < 0 ||
+	if (net_enter(&s.net, err, sizeof(err)) < 0 ||
+	    rootfs_prepare(s.hostname, &s.net, err, sizeof(err)) < 0 ||
 	    creds_resolve(NEWROOT, s.user, &req.creds, err, sizeof(err)) < 0)
 		report_exit(ctl, F_EXIT_CODE, EXIT_RUNTIME_FAILURE, err);
 	env_default(s.env, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");

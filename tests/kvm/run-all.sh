@@ -28,5 +28,7 @@ for t in "$here"/t-*.sh; do
 	diag "--- $(basename "$t")"
 	. "$t"
 done
+# No checks at all is a failure, never a skip.
+[ "$tap_n" -gt 0 ] || not_ok "the suite ran no checks (PUPA_KVM_ONLY='${PUPA_KVM_ONLY:-}')"
 echo "1..$tap_n"
 [ "$tap_failed" -eq 0 ]

@@ -144,13 +144,14 @@ else
 	not_ok "seccomp: the sleeping guest did not start ($(cat "$WORK/seccomp.stderr"))"
 fi
 for thread in vcpu main; do
+	case $thread in vcpu) where="a vCPU thread" ;; main) where="the main thread" ;; esac
 	if VMM=$top_builddir/tests/kvm/pupa-vmm-hooks start_sleeper "hook-$thread" --control "$ctl"; then
 		"$HV" ctl "$ctl" 1 "{\"request\":\"test-syscall\",\"thread\":\"$thread\"}" > /dev/null 2>&1
 		wait $vmm_pid
 		status=$?
 		[ $status = $((128 + 31)) ] &&
-			grep -q "seccomp: forbidden system call $(printf '%d' 110)" "$WORK/hook-$thread.stderr"
-		check "seccomp: a $thread thread's forbidden call kills pupa-vmm with SIGSYS (status $status)" [ $? = 0 ]
+			grep -q "seccomp: forbidden system call 110 on $where" "$WORK/hook-$thread.stderr"
+		check "seccomp: a $thread thread's forbidden call kills pupa-vmm with SIGSYS, naming the call and $where (status $status)" [ $? = 0 ]
 	else
 		not_ok "seccomp: the test build's guest did not start ($(cat "$WORK/hook-$thread.stderr"))"
 	fi

@@ -177,6 +177,28 @@ START_TEST(bad_disks_and_sockets)
 }
 END_TEST
 
+START_TEST(network_flags)
+{
+	ck_assert_int_eq(parse("--kernel", "k", NULL), 0);
+	ck_assert_int_eq(cfg.net, VMM_NET_NONE);
+	ck_assert_int_eq(parse("--kernel", "k", "--net", "slirp", "--publish", "8080:80",
+			       "--publish", "0.0.0.0:53:53/udp", NULL), 0);
+	ck_assert_int_eq(cfg.net, VMM_NET_SLIRP);
+	ck_assert_int_eq(cfg.allow_host_loopback, 0);
+	ck_assert_uint_eq(cfg.nr_publish, 2);
+	ck_assert_uint_eq(cfg.publish[0].host_port, 8080);
+	ck_assert_uint_eq(cfg.publish[1].udp, 1);
+	ck_assert_int_eq(parse("--kernel", "k", "--net", "slirp,allow_host_loopback=true", NULL), 0);
+	ck_assert_int_eq(cfg.allow_host_loopback, 1);
+	expect_bad(parse("--kernel", "k", "--net", "tap", NULL), "the one network is slirp");
+	expect_bad(parse("--kernel", "k", "--net", "slirpx", NULL), "the one network is slirp");
+	expect_bad(parse("--kernel", "k", "--net", "slirp,restrict=on", NULL), "allow_host_loopback");
+	expect_bad(parse("--kernel", "k", "--publish", "8080:80", NULL), "needs a network");
+	expect_bad(parse("--kernel", "k", "--net", "slirp", "--publish", "80", NULL),
+		   "--publish 80: give a host port");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("config");
@@ -193,6 +215,7 @@ int main(void)
 	tcase_add_test(tc, bad_arguments);
 	tcase_add_test(tc, disks_and_sockets);
 	tcase_add_test(tc, bad_disks_and_sockets);
+	tcase_add_test(tc, network_flags);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

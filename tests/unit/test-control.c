@@ -23,7 +23,21 @@ static int f_attach(void *ctx, const char *slot, const char *path, int fd, enum 
 
 static void f_stop(void *ctx, unsigned int ms) { stopped++; stop_ms = ms; }
 
+static int f_network(void *ctx, struct control_net *n)
+{
+	static struct port_publish p[2];
+	char why[256];
+
+	ck_assert_int_eq(publish_parse("8080:80", &p[0], why, sizeof(why)), 0);
+	ck_assert_int_eq(publish_parse("0.0.0.0:5353:53/udp", &p[1], why, sizeof(why)), 0);
+	*n = (struct control_net){ .backend = "slirp", .publish = p, .nr_publish = 2,
+				   .rx_frames = 7, .tx_dropped = 1 };
+	return 1;
+}
+
 static const struct control_ops ops = { .status = f_status, .attach = f_attach, .stop = f_stop };
+static const struct control_ops ops_net = { .status = f_status, .attach = f_attach,
+					    .stop = f_stop, .network = f_network };
 
 static char *req(const char *line)
 {
@@ -45,6 +59,24 @@ START_TEST(status_and_ids)
 	expect("{\"request\":\"status\"}",
 	       "\"status\":{\"type\":\"GuestStatus\",\"name\":\"kRunning\",\"value\":3}");
 	expect("{\"request\":\"status\",\"id\":\"abc\"}", "\"id\":\"abc\"");
+}
+END_TEST
+
+START_TEST(status_lists_the_network)
+{
+	const char *line = "{\"request\":\"status\"}";
+	char *r = control__handle_line(line, strlen(line), &ops_net, NULL);
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_msg(strstr(r, "\"network\":{") && strstr(r, "\"backend\":\"slirp\"") &&
+		      strstr(r, "\"publish\":[\"127.0.0.1:8080:80/tcp\",\"0.0.0.0:5353:53/udp\"]") &&
+		      strstr(r, "\"allow_host_loopback\":false") && strstr(r, "\"rx_frames\":7") &&
+		      strstr(r, "\"tx_dropped\":1"), "status was %s", r);
+	free(r);
+	/* Without a network, no "network" key. */
+	r = req(line);
+	ck_assert_ptr_null(strstr(r, "network"));
+	free(r);
 }
 END_TEST
 
@@ -129,6 +161,7 @@ int main(void)
 	TCase *tc = tcase_create("lines");
 
 	tcase_add_test(tc, status_and_ids);
+	tcase_add_test(tc, status_lists_the_network);
 	tcase_add_test(tc, malformed);
 	tcase_add_test(tc, attach);
 	tcase_add_test(tc, attach_with_descriptor);

@@ -12,6 +12,7 @@
 
 #include "virtqueue.h"
 
+#define VIRTIO_ID_NET		1
 #define VIRTIO_ID_BLOCK		2
 #define VIRTIO_ID_CONSOLE	3
 #define VIRTIO_ID_VSOCK		19

@@ -177,14 +177,29 @@ int virtq_pop(struct virtqueue *vq, struct virtq_chain *c)
 
 void virtq_push(struct virtqueue *vq, uint16_t head, uint32_t written)
 {
+	virtq_push_many(vq, &head, &written, 1);
+}
+
+void virtq_push_many(struct virtqueue *vq, const uint16_t *heads, const uint32_t *written,
+		     unsigned int n)
+{
 	uint8_t *used = guest_mem__ptr(vq->mem, vq->used_gpa, used_bytes(vq->size));
-	uint32_t elem[2] = { head, written };
+	uint16_t idx = vq->used_idx;
 
 	if (!used)
 		return;
-	memcpy(used + 4 + 8 * (size_t)(vq->used_idx % vq->size), elem, sizeof(elem));
-	vq->used_idx++;
+	for (unsigned int i = 0; i < n; i++, idx++) {
+		uint32_t elem[2] = { heads[i], written[i] };
+
+		memcpy(used + 4 + 8 * (size_t)(idx % vq->size), elem, sizeof(elem));
+	}
+	vq->used_idx = idx;
 	__atomic_store_n((uint16_t *)(used + 2), vq->used_idx, __ATOMIC_RELEASE);
+}
+
+void virtq_unpop(struct virtqueue *vq, unsigned int n)
+{
+	vq->last_avail = (uint16_t)(vq->last_avail - n);
 }
 
 int virtq_should_notify(struct virtqueue *vq)

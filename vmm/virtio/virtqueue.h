@@ -69,6 +69,17 @@ int virtq_pop(struct virtqueue *vq, struct virtq_chain *chain);
 /* Give a chain back with the bytes written into it. */
 void virtq_push(struct virtqueue *vq, uint16_t head, uint32_t written);
 
+/*
+ * Several chains given back as one (a frame spread over mergeable receive
+ * buffers): the used entries are written first and the index moves once,
+ * so the driver never sees part of the frame.
+ */
+void virtq_push_many(struct virtqueue *vq, const uint16_t *heads, const uint32_t *written,
+		     unsigned int n);
+
+/* Put the last n popped, not yet pushed chains back, to be popped again. */
+void virtq_unpop(struct virtqueue *vq, unsigned int n);
+
 /* Should the device interrupt after pushing? */
 int virtq_should_notify(struct virtqueue *vq);
 

@@ -1,0 +1,105 @@
+# bench/net.sh: the network rows of make bench, sourced by bench/boot.sh
+# (its note and exit_time, $other_runs runs) where /dev/kvm works. TCP through a published port, 64 MiB a run, RUNS
+# runs each way, pupa-vmm (libslirp in the VMM) against QEMU microvm with
+# -netdev user (the same libslirp) and virtio-net, same guest kernel and
+# the same guest program (tests/kvm/net-tool). Rows:
+#   net-c2h-pupa / net-c2h-qemu   MiB/s container -> host (timed on the
+#                                 host, connect to EOF)
+#   net-h2c-pupa / net-h2c-qemu   MiB/s host -> container (timed in the
+#                                 guest, accept to EOF)
+#   warm-none                     pupa start --network none -- true
+runs=$other_runs
+tool=$top_builddir/tests/kvm/net-tool
+work=${TMPDIR:-/tmp}/pupa-bench-net
+mb=64
+rm -rf "$work"
+mkdir -p "$work/stage/bin"
+now() { date +%s.%N; }
+port() { echo $((20000 + RANDOM % 30000)); }
+mibs() { awk -v b="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.1f", b / 1048576 / s; else print "-" }'; }
+
+# c2h NAME PORT: RUNS reads of 64 MiB from the guest's tcp-send, timed here.
+# The first connection may come before the guest listens (slirp accepts
+# for it, then resets): try until the bytes come.
+c2h() {
+	local name=$1 p=$2 i t0 t1 n tries
+	for i in $(seq "$runs"); do
+		for tries in $(seq 60); do
+			t0=$(now)
+			n=$( (cat < "/dev/tcp/127.0.0.1/$p") 2> /dev/null | wc -c)
+			t1=$(now)
+			[ "$n" -gt 0 ] && break
+			sleep 1
+		done
+		[ "$n" -eq $((mb << 20)) ] || { echo "bench: $name: $n bytes from the guest, not $mb MiB" >&2; return 1; }
+		note "net-c2h-$name" "$(mibs "$n" "$(echo "$t1 - $t0" | bc)")"
+	done
+}
+
+# h2c NAME PORT LOG: RUNS writes of 64 MiB to the guest's tcp-recv, which
+# prints "recv BYTES SECONDS" to LOG.
+h2c() {
+	local name=$1 p=$2 log=$3 i
+	for i in $(seq "$runs"); do
+		head -c $((mb << 20)) /dev/zero > "/dev/tcp/127.0.0.1/$p"
+		for _ in $(seq 600); do
+			[ "$(grep -c '^recv ' "$log")" -ge "$i" ] && break
+			sleep 0.1
+		done
+		read -r _ bytes secs <<< "$(grep '^recv ' "$log" | sed -n "${i}p" | tr -d '\r')"
+		[ "${bytes:-0}" -eq $((mb << 20)) ] || { echo "bench: $name: the guest got ${bytes:-nothing}" >&2; return 1; }
+		note "net-h2c-$name" "$(mibs "$bytes" "$secs")"
+	done
+}
+
+# --- pupa: the default image with net-tool --------------------------------------------
+gzip -dc "$top_builddir/images/default-rootfs.tar.gz" > "$work/image.tar"
+cp "$tool" "$work/stage/bin/net-tool"
+tar -rf "$work/image.tar" -C "$work/stage" --no-recursion bin/net-tool
+export XDG_CACHE_HOME=$work/cache
+send=$(port) recv=$(port)
+"$pupa" start -q -p "127.0.0.1:$send:5001" -p "127.0.0.1:$recv:5002" "$work/image.tar" -- \
+	sh -c "net-tool tcp-send 5001 $mb $runs & net-tool tcp-recv 5002 $runs; wait" \
+	> "$work/pupa.out" 2> "$work/pupa.err" < /dev/null &
+vm=$!
+c2h pupa "$send"
+h2c pupa "$recv" "$work/pupa.out"
+wait "$vm"
+
+# --- QEMU: a busybox initramfs with net-tool, eth0 set up by hand --------------------
+cat > "$work/init" <<-INIT
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+ip link set lo up
+ip link set eth0 up
+ip addr add 10.0.2.15/24 dev eth0
+ip route add default via 10.0.2.2
+net-tool tcp-send 5001 $mb $runs & net-tool tcp-recv 5002 $runs
+wait
+poweroff -f
+INIT
+printf '%s\n' "dir /bin 0755 0 0" "dir /dev 0755 0 0" "dir /proc 0755 0 0" "dir /sys 0755 0 0" \
+	"nod /dev/console 0600 0 0 c 5 1" "file /bin/busybox ${PUPA_BUSYBOX:-/bin/busybox} 0755 0 0" \
+	"file /bin/net-tool $tool 0755 0 0" "file /init $work/init 0755 0 0" > "$work/qemu.list"
+"$top_builddir/images/mkcpio" -o "$work/qemu.cpio" "$work/qemu.list"
+send=$(port) recv=$(port)
+qemu-system-x86_64 -M microvm,acpi=off -enable-kvm -cpu host -m 512 -smp 1 \
+	-nodefaults -no-user-config -nographic -no-reboot -serial "file:$work/qemu.out" \
+	-kernel "$top_builddir/images/kernel/bzImage" -initrd "$work/qemu.cpio" \
+	-append "console=ttyS0 quiet loglevel=1 reboot=t panic=-1" \
+	-netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$send-:5001,hostfwd=tcp:127.0.0.1:$recv-:5002" \
+	-device virtio-net-device,netdev=n0 < /dev/null &
+vm=$!
+c2h qemu "$send"
+h2c qemu "$recv" "$work/qemu.out"
+wait "$vm"
+
+# --- the warm start without a network in the container ---------------------------------
+export XDG_CACHE_HOME=${TMPDIR:-/tmp}/pupa-bench-warm
+"$pupa" start -q --network none -- true
+for i in $(seq "$runs"); do
+	note warm-none "$(exit_time "$pupa" start -q --network none -- true)"
+done
+rm -rf "$work"
