@@ -136,6 +136,11 @@ notes=
 	row "TCP host → container: pupa-vmm ($runs runs)" net-h2c-pupa
 	row "TCP host → container: QEMU microvm, -netdev user ($runs runs)" net-h2c-qemu
 	echo
+	echo "Container → host is timed on the host (connect to EOF), host → container in the guest"
+	echo "(accept to EOF), the same way for both VMMs. A side whose guest resets is run again"
+	echo "(nested emulation, see the README): attempts needed, pupa-vmm $(med net-attempts-pupa),"
+	echo "QEMU $(med net-attempts-qemu)."
+	echo
 	echo "## Seconds (min / median / max)"
 	echo
 	echo "| row | min | median | max |"

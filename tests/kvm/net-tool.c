@@ -102,8 +102,10 @@ static int tcp_send(const char *port, const char *mib, const char *times)
 		while (c >= 0 && left > 0) {
 			ssize_t n = write(c, buf, left < (long long)sizeof(buf) ? (size_t)left : sizeof(buf));
 
-			if (n <= 0)
+			if (n <= 0) {
+				perror("tcp-send: write");
 				break;
+			}
 			left -= n;
 		}
 		if (c >= 0)

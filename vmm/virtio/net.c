@@ -295,15 +295,28 @@ static long net__take_frame(struct virtio_net *net, int *pushed)
 
 void virtio_net__transmit(struct virtio_net *net)
 {
-	int pushed = 0;
+	struct virtqueue *vq = &net->vdev.vq[NET_TX];
+	int pushed = 0, quiet = 0;
 
 	pthread_mutex_lock(&net->vdev.lock);
 	while (virtio_dev__running(&net->vdev)) {
-		long len = net__take_frame(net, &pushed);
+		long len;
 
+		/* No kicks (each a VM exit) while this loop drains the queue. */
+		if (!quiet && vq->ready) {
+			virtq_notifications(vq, 0);
+			quiet = 1;
+		}
+		len = net__take_frame(net, &pushed);
 		if (len <= 0) {
-			if (len == 0 && virtq_has_avail(&net->vdev.vq[NET_TX]))
+			if (len == 0 && virtq_has_avail(vq))
 				continue;	/* a dropped frame; more behind it */
+			if (len == 0 && quiet) {
+				virtq_notifications(vq, 1);
+				quiet = 0;
+				if (virtq_has_avail(vq))
+					continue;	/* queued while kicks were off */
+			}
 			break;
 		}
 		/* The backend may answer at once (ARP, ICMP), which takes the
@@ -312,7 +325,9 @@ void virtio_net__transmit(struct virtio_net *net)
 		net->tx(net->tx_ctx, net->txbuf, (size_t)len);
 		pthread_mutex_lock(&net->vdev.lock);
 	}
-	if (pushed && virtq_should_notify(&net->vdev.vq[NET_TX]))
+	if (quiet && virtio_dev__running(&net->vdev))
+		virtq_notifications(vq, 1);
+	if (pushed && virtq_should_notify(vq))
 		virtio_dev__signal(&net->vdev, VIRTIO_INT_USED);
 	pthread_mutex_unlock(&net->vdev.lock);
 }

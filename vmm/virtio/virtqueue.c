@@ -202,6 +202,16 @@ void virtq_unpop(struct virtqueue *vq, unsigned int n)
 	vq->last_avail = (uint16_t)(vq->last_avail - n);
 }
 
+void virtq_notifications(struct virtqueue *vq, int on)
+{
+	uint16_t *used = guest_mem__ptr(vq->mem, vq->used_gpa, used_bytes(vq->size));
+
+	if (!used)
+		return;
+	__atomic_store_n(&used[0], (uint16_t)(on ? 0 : VIRTQ_USED_F_NO_NOTIFY), __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);	/* before the caller looks again */
+}
+
 int virtq_should_notify(struct virtqueue *vq)
 {
 	uint16_t *avail = avail_ring(vq);

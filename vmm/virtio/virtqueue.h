@@ -19,6 +19,7 @@
 #define VIRTQ_DESC_F_WRITE	2
 #define VIRTQ_DESC_F_INDIRECT	4
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
+#define VIRTQ_USED_F_NO_NOTIFY	1
 
 struct virtq_iov {
 	uint8_t *base;
@@ -79,6 +80,12 @@ void virtq_push_many(struct virtqueue *vq, const uint16_t *heads, const uint32_t
 
 /* Put the last n popped, not yet pushed chains back, to be popped again. */
 void virtq_unpop(struct virtqueue *vq, unsigned int n);
+
+/*
+ * Ask the driver not to notify (on 0) while the device drains the queue
+ * anyway; after turning them back on, look at the queue once more.
+ */
+void virtq_notifications(struct virtqueue *vq, int on);
 
 /* Should the device interrupt after pushing? */
 int virtq_should_notify(struct virtqueue *vq);
