@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,7 +373,7 @@ static int cmd__cache_args(int argc, char **argv, const char *usage, const char 
  * path, a layout's oci:/absolute/dir[:ref], a registry reference in full. */
 static void cmd__canonical(const char *image, char *out, size_t len)
 {
-	char dir[4096], abs[4096], ref[256];
+	char canon[4400], abs[PATH_MAX], ref[256];
 	struct pupa_err ignore = { 0 };
 	struct image_ref iref;
 	struct source src;
@@ -382,11 +383,8 @@ static void cmd__canonical(const char *image, char *out, size_t len)
 	switch (image_kind_of(image)) {
 	case IMAGE_OCI_LAYOUT:
 	case IMAGE_OCI_ARCHIVE:
-		/* The prefix as typed (oci: or oci-archive:), the path made absolute. */
-		if (image_layout_parse(image, dir, sizeof(dir), ref, sizeof(ref), &why) == 0 &&
-		    realpath(dir, abs))
-			snprintf(out, len, "%.*s%s%s%.255s", (int)(strchr(image, ':') - image + 1),
-				 image, abs, ref[0] ? ":" : "", ref);
+		if (image_layout_canonical(image, canon, sizeof(canon), abs, ref, sizeof(ref), &why) == 0)
+			snprintf(out, len, "%s", canon);
 		break;
 	case IMAGE_TARBALL:
 		if (source_parse(image, &src, &ignore) == 0)

@@ -193,7 +193,7 @@ int oci_resolved_check_config(struct oci_resolved *r, const struct oci_platform 
 int oci_layout_resolve(const char *image, const struct oci_platform *want,
 		       struct oci_resolved *r, struct pupa_err *err)
 {
-	char dir[PATH_MAX], abs[PATH_MAX], ref[256], path[PATH_MAX + 32], why[512];
+	char abs[PATH_MAX], ref[256], path[PATH_MAX + 32], why[512];
 	const char *bad;
 	struct oci_platform host;
 	struct oci_descriptor d;
@@ -207,15 +207,9 @@ int oci_layout_resolve(const char *image, const struct oci_platform *want,
 		oci_platform_host(&host);
 		want = &host;
 	}
-	if (image_layout_parse(image, dir, sizeof(dir), ref, sizeof(ref), &bad) < 0)
+	if (image_layout_canonical(image, r->source, sizeof(r->source), abs, ref, sizeof(ref),
+				   &bad) < 0)
 		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "image %s: %s", image, bad);
-	if (!realpath(dir, abs))
-		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "image %s: %s: %s", image, dir,
-			       strerror(errno));
-	if (snprintf(r->source, sizeof(r->source), "oci:%s%s%s", abs, ref[0] ? ":" : "", ref) >=
-	    (int)sizeof(r->source))
-		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "image %s: the path is too long",
-			       image);
 	snprintf(r->blob_dir, sizeof(r->blob_dir), "%s/blobs/sha256", abs);
 	snprintf(path, sizeof(path), "%s/oci-layout", abs);
 	if (access(path, R_OK) < 0)

@@ -314,19 +314,13 @@ int pull_oci(const struct cache *c, const struct pull_options *o, struct pull_re
 int pull_oci_archive(const struct cache *c, const struct pull_options *o,
 		     struct pull_result *res, struct pupa_err *err)
 {
-	char file[PATH_MAX], abs[PATH_MAX], ref[256], dir[4200], layout[4600], source[4096];
+	char abs[PATH_MAX], ref[256], dir[4200], layout[4600], source[4096];
 	const char *why;
 	int ret, dfd;
 
 	memset(res, 0, sizeof(*res));
-	if (image_layout_parse(o->image, file, sizeof(file), ref, sizeof(ref), &why) < 0)
+	if (image_layout_canonical(o->image, source, sizeof(source), abs, ref, sizeof(ref), &why) < 0)
 		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "image %s: %s", o->image, why);
-	if (!realpath(file, abs))
-		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "image %s: %s: %s", o->image, file,
-			       strerror(errno));
-	if (snprintf(source, sizeof(source), "oci-archive:%s%s%s", abs, ref[0] ? ":" : "", ref) >=
-	    (int)sizeof(source))
-		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "image %s: too long", o->image);
 	/* Unpacked in the cache's tmp/, locked while in use: a pupa killed
 	 * here leaves it to the next one's clean-up. */
 	cache_path(c, dir, sizeof(dir), "tmp/archive-XXXXXX");

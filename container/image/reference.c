@@ -4,7 +4,10 @@
  * by '.', '_', '__' or dashes, tags of word characters, '.' and '-'.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -259,5 +262,26 @@ int image_layout_parse(const char *text, char *path, size_t plen, char *ref, siz
 		return -1;
 	}
 	snprintf(ref, rlen, "%s", colon ? colon + 1 : "");
+	return 0;
+}
+
+int image_layout_canonical(const char *text, char *out, size_t len, char *abs, char *ref,
+			   size_t rlen, const char **why)
+{
+	char path[PATH_MAX];
+	int n;
+
+	if (image_layout_parse(text, path, sizeof(path), ref, rlen, why) < 0)
+		return -1;
+	if (!realpath(path, abs)) {
+		*why = strerror(errno);
+		return -1;
+	}
+	n = snprintf(out, len, "%.*s%s%s%s", (int)(strchr(text, ':') - text + 1), text, abs,
+		     ref[0] ? ":" : "", ref);
+	if (n < 0 || (size_t)n >= len) {
+		*why = "the path is too long";
+		return -1;
+	}
 	return 0;
 }

@@ -61,4 +61,13 @@ void image_ref_format(const struct image_ref *r, char *buf, size_t len);
 int image_layout_parse(const char *text, char *path, size_t plen, char *ref, size_t rlen,
 		       const char **why);
 
+/*
+ * A layout image named the one way the cache records it: the prefix as
+ * given (oci: or oci-archive:), the path made absolute, then ":REF" when
+ * given. abs gets the absolute path (PATH_MAX bytes), ref the name. 0, or
+ * -1 with *why (the path's errno text when realpath fails).
+ */
+int image_layout_canonical(const char *text, char *out, size_t len, char *abs, char *ref,
+			   size_t rlen, const char **why);
+
 #endif

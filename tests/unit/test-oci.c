@@ -3,6 +3,8 @@
  * the OCI documents: index, manifest, config, platform selection.
  */
 #include <check.h>
+#include <limits.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +117,28 @@ START_TEST(layout_names_split_at_the_first_colon)
 	ck_assert_str_eq(ref, "");
 	ck_assert_int_lt(image_layout_parse("oci:", path, sizeof(path), ref, sizeof(ref), &why), 0);
 	ck_assert_int_lt(image_layout_parse("oci:dir:", path, sizeof(path), ref, sizeof(ref), &why), 0);
+}
+END_TEST
+
+START_TEST(layout_names_have_one_canonical_form)
+{
+	char out[4400], abs[PATH_MAX], ref[256], cwd[PATH_MAX], want[4400];
+	const char *why;
+
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	ck_assert_int_eq(image_layout_canonical("oci:.", out, sizeof(out), abs, ref, sizeof(ref), &why), 0);
+	snprintf(want, sizeof(want), "oci:%s", cwd);
+	ck_assert_str_eq(out, want);
+	ck_assert_str_eq(abs, cwd);
+	ck_assert_int_eq(image_layout_canonical("oci-archive:/tmp/../tmp:v2", out, sizeof(out), abs,
+						ref, sizeof(ref), &why), 0);
+	ck_assert_str_eq(out, "oci-archive:/tmp:v2");
+	ck_assert_str_eq(ref, "v2");
+	ck_assert_int_lt(image_layout_canonical("oci:/no/such/dir", out, sizeof(out), abs, ref,
+						sizeof(ref), &why), 0);
+	ck_assert_str_eq(why, "No such file or directory");
+	ck_assert_int_lt(image_layout_canonical("oci:/tmp:v2", out, 8, abs, ref, sizeof(ref), &why), 0);
+	ck_assert_str_eq(why, "the path is too long");
 }
 END_TEST
 
@@ -326,6 +350,7 @@ int main(void)
 	tcase_add_test(tc, malformed_references_say_why);
 	tcase_add_test(tc, image_kinds_follow_the_precedence);
 	tcase_add_test(tc, layout_names_split_at_the_first_colon);
+	tcase_add_test(tc, layout_names_have_one_canonical_form);
 	tcase_add_test(tc, index_platform_selection);
 	tcase_add_test(tc, manifest_layers_and_media_types);
 	tcase_add_test(tc, config_fields);
