@@ -4,10 +4,13 @@
 #   registry_start STATEDIR [AUTH]
 #                             sets registry_port and registry_pid; requests
 #                             are logged to STATEDIR/log ("GET /v2/...");
-#                             AUTH: a file with the config's auth: section
+#                             AUTH: a file with the config's auth: section,
+#                             or lines that continue http: (tls:, probed
+#                             over https then)
 #   registry_stop
 registry_start() {
-	local dir=$1 auth=${2:-} try
+	local dir=$1 auth=${2:-} try scheme=http
+	[ -n "$auth" ] && grep -q '^  tls:' "$auth" && scheme=https
 	mkdir -p "$dir/data"
 	for try in 1 2 3 4 5; do
 		registry_port=$((20000 + RANDOM % 30000))
@@ -29,7 +32,7 @@ registry_start() {
 		docker-registry serve "$dir/config.yml" > "$dir/log" 2>&1 &
 		registry_pid=$!
 		for _ in $(seq 50); do
-			curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$registry_port/v2/" |
+			curl -sk -o /dev/null -w '%{http_code}' "$scheme://127.0.0.1:$registry_port/v2/" |
 				grep -q '200\|401' && return 0
 			kill -0 "$registry_pid" 2> /dev/null || break
 			sleep 0.1
