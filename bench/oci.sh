@@ -30,7 +30,7 @@ done
 . "$top_srcdir/bench/minbase.sh"
 
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/pupa-bench-oci.XXXXXX")
-trap 'registry_stop; rm -rf "$work"' EXIT
+trap 'registry_stop || true; rm -rf "$work"' EXIT
 echo '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/bash"]}}' > "$work/config.json"
 "$top_srcdir/tests/tools/mkoci" "$work/layout" minbase "$work/config.json" \
 	"$cache"/layers/{1,2,3,4}.tar.gz > /dev/null
