@@ -123,6 +123,29 @@ kill -TERM "$pub"
 wait "$pub"
 expect pub "net: a published container stops on SIGTERM and leaves no pupa-vmm" sh -c '! pgrep -x pupa-vmm > /dev/null'
 
+# --- without root: an ordinary user in the kvm group, the same network --------------------
+kvm_gid=$(stat -c %g /dev/kvm)
+[ "$kvm_gid" -eq 0 ] && { chgrp 999 /dev/kvm; kvm_gid=999; }
+chmod 660 /dev/kvm
+mkdir -p "$dir/user/cache" "$dir/user/tmp"
+chown -R 4242:4242 "$dir/user"
+chmod 755 "$(dirname "$dir")" "$dir"
+hp=$(port)
+timeout -k 5 180 setpriv --reuid 4242 --regid 4242 --groups "$kvm_gid" env HOME="$dir/user" \
+	XDG_CACHE_HOME="$dir/user/cache" TMPDIR="$dir/user/tmp" "$PUPA" start -q \
+	--network slirp:allow_host_loopback=true -p "127.0.0.1:$hp:80" "$img" -- sh -c "
+	wget -q -O- http://10.0.2.2:$nginx_port/small; mkdir /www; echo from-a-user-vm > /www/i;
+	httpd -p 80 -h /www; echo serving; sleep 120" > "$dir/user.out" 2> "$dir/user.err" < /dev/null &
+user=$!
+wait_for "$dir/user.out" serving 120
+got=$(curl -s -m 30 "http://127.0.0.1:$hp/i")
+if grep -qx small-file "$dir/user.out" && [ "$got" = from-a-user-vm ]; then
+	ok "net: without root (uid 4242, kvm group): the host's loopback when allowed, and -p"
+else not_ok "net: without root (uid 4242, kvm group): the host's loopback when allowed, and -p"
+	diag "got '$got'"; st=-; show user; fi
+kill -TERM "$user"
+wait "$user"
+
 # --- floods: pupa-vmm's own memory stays bounded ------------------------------------------
 # The guest sends UDP to a closed host port as fast as it can; the host
 # pushes at a published port whose reader never reads. Sizes follow the
