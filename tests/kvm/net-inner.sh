@@ -99,14 +99,24 @@ expect none "net: --network none: the container has lo and no eth0" \
 	sh -c "[ \$(grep -cx lo '$dir/none.out') = 1 ] && ! grep -q eth0 '$dir/none.out'"
 
 # --- published ports: TCP and UDP ----------------------------------------------------------
-hp=$(port) up=$(port)
-"$PUPA" start -q -p "127.0.0.1:$hp:80" -p "127.0.0.1:$up:7/udp" "$img" -- sh -c "mkdir /www;
-	head -c $((mb * 1024 * 1024)) /dev/urandom > /www/f; sha256sum /www/f; httpd -p 80 -h /www;
-	net-tool udp-echo 7 & echo serving; sleep 120" > "$dir/pub.out" 2> "$dir/pub.err" < /dev/null &
-pub=$!
-wait_for "$dir/pub.out" serving 120
-sha=$(awk '{ print $1 }' "$dir/pub.out" | head -1)
-got=$(curl -s -m 60 "http://127.0.0.1:$hp/f" | sha256sum | cut -d' ' -f1)
+# A guest that resets under nested emulation (the README's open finding;
+# the fault loop does the same) is shown and run once more.
+for try in 1 2; do
+	hp=$(port) up=$(port)
+	"$PUPA" start -q -p "127.0.0.1:$hp:80" -p "127.0.0.1:$up:7/udp" "$img" -- sh -c "mkdir /www;
+		head -c $((mb * 1024 * 1024)) /dev/urandom > /www/f; sha256sum /www/f; httpd -p 80 -h /www;
+		net-tool udp-echo 7 & echo serving; sleep 120" > "$dir/pub.out" 2> "$dir/pub.err" < /dev/null &
+	pub=$!
+	wait_for "$dir/pub.out" serving 120
+	sha=$(awk '{ print $1 }' "$dir/pub.out" | head -1)
+	got=$(curl -s -m 60 "http://127.0.0.1:$hp/f" | sha256sum | cut -d' ' -f1)
+	[ -n "$sha" ] && [ "$got" = "$sha" ] && break
+	sleep 1
+	grep -q "triple fault or reset" "$dir/pub.err" || break
+	diag "the guest reset during the -p checks (try $try): $(tail -1 "$dir/pub.err")"
+	kill -TERM "$pub" 2> /dev/null
+	wait "$pub"
+done
 if [ -n "$sha" ] && [ "$got" = "$sha" ]; then ok "net: -p 127.0.0.1:PORT:80: the host fetches $mb MiB from httpd in the container"
 else not_ok "net: -p 127.0.0.1:PORT:80: the host fetches $mb MiB from httpd in the container"; diag "want $sha got $got"; st=-; show pub; fi
 echo=$(python3 -c "import socket, sys
