@@ -30,7 +30,6 @@ struct net_slirp {
 	struct slirp_timer *timers;
 	unsigned int warnings;
 	struct net_policy policy;	/* the host-loopback rule */
-	uint64_t refused;		/* frames it stopped */
 };
 
 static int64_t net_slirp__now_ns(void)
@@ -214,9 +213,8 @@ void net_slirp__input(void *ctx, const uint8_t *frame, size_t len)
 		n = net_policy__refusal(frame, len, answer, sizeof(answer));
 		if (n)
 			virtio_net__receive(ns->net, answer, n);
-		/* fall through */
+		return;
 	case NET_DROP:
-		ns->refused++;
 		return;
 	}
 }
