@@ -16,6 +16,7 @@ void vmm_config__usage(FILE *out)
 	      "                [--disk-slot NAME]... [--vsock-cid CID --vsock-uds PATH]\n"
 	      "                [--control PATH] [--attach-dir DIR]...\n"
 	      "                [--net slirp[,allow_host_loopback=true]] [--publish SPEC]...\n"
+	      "                [--fs TAG [--fs-volume DIR[,ro]]... [--fs-owner guest | host]]\n"
 	      "       pupa-vmm --help | --version\n"
 	      "\n"
 	      "Boot a Linux kernel in a KVM virtual machine.\n"
@@ -51,6 +52,13 @@ void vmm_config__usage(FILE *out)
 	      "  --publish [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]\n"
 	      "                         forward a host port to the guest; HOSTIP defaults\n"
 	      "                         to 127.0.0.1 (repeatable; needs --net)\n"
+	      "  --fs TAG               add virtio-fs, mounted in the guest by TAG; its root\n"
+	      "                         holds one folder per --fs-volume, named 0, 1, ...\n"
+	      "  --fs-volume DIR[,ro]   share the host folder DIR (repeatable); ro refuses\n"
+	      "                         every change on the host side\n"
+	      "  --fs-owner guest | host\n"
+	      "                         guest (default): files show the owner the guest sets\n"
+	      "                         and chown changes nothing; host: the host's ids\n"
 	      "  --help                 print this help and exit\n"
 	      "  --version              print the version and exit\n"
 	      "\n"
@@ -246,6 +254,30 @@ static int add_publish(struct vmm_config *cfg, const char *arg, struct pupa_err 
 	return 0;
 }
 
+/* DIR[,ro|,rw]: the folder must exist now (it is opened before the guest runs). */
+static int add_volume(struct vmm_config *cfg, const char *arg, struct pupa_err *err)
+{
+	char *copy, *comma;
+	int ro = 0;
+
+	if (cfg->nr_volumes == VMM_MAX_VOLUMES)
+		return bad(err, "--fs-volume %s: more than %s volumes", arg, "64");
+	copy = strdup(arg);
+	if (!copy)
+		return guest_err(err, GUEST_ERR_INTERNAL, "out of memory");
+	comma = strrchr(copy, ',');
+	if (comma && (strcmp(comma, ",ro") == 0 || strcmp(comma, ",rw") == 0)) {
+		ro = comma[1] == 'r' && comma[2] == 'o';
+		*comma = '\0';
+	}
+	cfg->volume_storage[cfg->nr_volumes] = copy;
+	if (copy[0] != '/')
+		return bad(err, "--fs-volume %s: the folder must be an absolute path%s", arg, "");
+	cfg->volumes[cfg->nr_volumes] = copy;
+	cfg->volume_ro[cfg->nr_volumes++] = ro;
+	return 0;
+}
+
 static int check_socket_path(const char *flag, const char *path, struct pupa_err *err)
 {
 	/* sun_path holds 108 bytes; vsock adds _PORT (up to 11) to its path. */
@@ -257,7 +289,8 @@ static int check_socket_path(const char *flag, const char *path, struct pupa_err
 
 enum { OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_SERIAL,
        OPT_BOOT_PROP, OPT_HELP, OPT_VERSION, OPT_DISK, OPT_DISK_SLOT, OPT_VSOCK_CID,
-       OPT_VSOCK_UDS, OPT_CONTROL, OPT_ATTACH_DIR, OPT_NET, OPT_PUBLISH };
+       OPT_VSOCK_UDS, OPT_CONTROL, OPT_ATTACH_DIR, OPT_NET, OPT_PUBLISH, OPT_FS,
+       OPT_FS_VOLUME, OPT_FS_OWNER };
 
 static const struct option options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -275,6 +308,9 @@ static const struct option options[] = {
 	{ "attach-dir", required_argument, NULL, OPT_ATTACH_DIR },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "publish", required_argument, NULL, OPT_PUBLISH },
+	{ "fs", required_argument, NULL, OPT_FS },
+	{ "fs-volume", required_argument, NULL, OPT_FS_VOLUME },
+	{ "fs-owner", required_argument, NULL, OPT_FS_OWNER },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -320,6 +356,17 @@ int vmm_config__parse(struct vmm_config *cfg, int argc, char *const argv[],
 			break;
 		case OPT_NET: ret = parse_net(cfg, optarg, err); break;
 		case OPT_PUBLISH: ret = add_publish(cfg, optarg, err); break;
+		case OPT_FS:
+			if (!*optarg || strlen(optarg) > 36)
+				ret = bad(err, "--fs %s: the tag must be 1-36 bytes%s", optarg, "");
+			cfg->fs_tag = optarg;
+			break;
+		case OPT_FS_VOLUME: ret = add_volume(cfg, optarg, err); break;
+		case OPT_FS_OWNER:
+			if (strcmp(optarg, "host") != 0 && strcmp(optarg, "guest") != 0)
+				ret = bad(err, "--fs-owner %s: use guest or host%s", optarg, "");
+			cfg->fs_owner_host = strcmp(optarg, "host") == 0;
+			break;
 		case OPT_HELP: cfg->action = VMM_HELP; return 0;
 		case OPT_VERSION: cfg->action = VMM_VERSION; return 0;
 		case ':':
@@ -340,6 +387,8 @@ int vmm_config__parse(struct vmm_config *cfg, int argc, char *const argv[],
 		return bad(err, "--vsock-cid and --vsock-uds go together%s%s", "", "");
 	if (cfg->nr_publish && !cfg->net)
 		return bad(err, "--publish needs a network: add --net slirp%s%s", "", "");
+	if (cfg->nr_volumes && !cfg->fs_tag)
+		return bad(err, "--fs-volume needs the device: add --fs TAG%s%s", "", "");
 
 	len = strlen(VMM_FIXED_CMDLINE) + 1 + strlen(cfg->cmdline) + 1;
 	cfg->full_cmdline = malloc(len);
@@ -357,6 +406,11 @@ void vmm_config__free(struct vmm_config *cfg)
 	for (unsigned int i = 0; i < cfg->nr_disks; i++)
 		free(cfg->disks[i].path);
 	cfg->nr_disks = 0;
+	for (unsigned int i = 0; i < VMM_MAX_VOLUMES; i++) {
+		free(cfg->volume_storage[i]);
+		cfg->volume_storage[i] = NULL;
+	}
+	cfg->nr_volumes = 0;
 	free(cfg->full_cmdline);
 	cfg->full_cmdline = NULL;
 }

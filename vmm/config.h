@@ -16,6 +16,7 @@
 #define VMM_MAX_BOOT_PROPS	64
 #define VMM_MAX_DISKS		8
 #define VMM_MAX_ATTACH_DIRS	8
+#define VMM_MAX_VOLUMES		64
 #define VMM_MAX_CPUS		32
 #define VMM_MIN_MEMORY_MIB	32
 #define VMM_MAX_MEMORY_MIB	(1024 * 1024)
@@ -60,6 +61,12 @@ struct vmm_config {
 	int allow_host_loopback;
 	struct port_publish publish[PUBLISH_MAX];
 	unsigned int nr_publish;
+	const char *fs_tag;	/* NULL: no virtio-fs device */
+	const char *volumes[VMM_MAX_VOLUMES];	/* its root's entries 0, 1, ... */
+	int volume_ro[VMM_MAX_VOLUMES];
+	char *volume_storage[VMM_MAX_VOLUMES];
+	unsigned int nr_volumes;
+	int fs_owner_host;	/* --fs-owner host */
 };
 
 /* 0 on success (see cfg->action), or -GUEST_ERR_BAD_CONFIG with err set. */

@@ -23,7 +23,8 @@
 /* Which thread classes a row allows a system call in. */
 #define IN_MAIN		(1u << SANDBOX_MAIN)
 #define IN_VCPU		(1u << SANDBOX_VCPU)
-#define IN_ALL		(IN_MAIN | IN_VCPU)
+#define IN_FS		(1u << SANDBOX_FS)
+#define IN_ALL		(IN_MAIN | IN_VCPU | IN_FS)
 
 struct sandbox_rule {
 	int nr;
@@ -96,6 +97,21 @@ static const struct sandbox_rule sandbox_net[] = {
 	ALLOW(openat, IN_MAIN), ALLOW(fcntl, IN_MAIN),
 };
 
+/* virtio-fs workers: every call the FUSE server makes on a volume, all of
+ * them relative to a descriptor it holds, or on its own /proc/self/fd. */
+static const struct sandbox_rule sandbox_fs[] = {
+	ALLOW(openat, IN_FS), ALLOW(openat2, IN_FS), ALLOW(fcntl, IN_FS),
+	ALLOW(fstatfs, IN_FS), ALLOW(getdents64, IN_FS),
+	ALLOW(pread64, IN_FS), ALLOW(pwrite64, IN_FS),
+	ALLOW(fsync, IN_FS), ALLOW(fdatasync, IN_FS), ALLOW(fallocate, IN_FS),
+	ALLOW(ftruncate, IN_FS), ALLOW(truncate, IN_FS),
+	ALLOW(chmod, IN_FS), ALLOW(fchmodat, IN_FS), ALLOW(fchownat, IN_FS),
+	ALLOW(utimensat, IN_FS),
+	ALLOW(mkdirat, IN_FS), ALLOW(mknodat, IN_FS), ALLOW(symlinkat, IN_FS),
+	ALLOW(linkat, IN_FS), ALLOW(unlinkat, IN_FS), ALLOW(renameat2, IN_FS),
+	ALLOW(readlinkat, IN_FS),
+};
+
 /* The console log (capped_log: pread, pwrite, ftruncate to roll it). */
 static const struct sandbox_rule sandbox_console[] = {
 	ALLOW(pread64, IN_ALL), ALLOW(pwrite64, IN_ALL),
@@ -111,10 +127,11 @@ static const struct {
 } sandbox_tables[] = {
 	TABLE(sandbox_libc), TABLE(sandbox_core), TABLE(sandbox_blk),
 	TABLE(sandbox_vsock), TABLE(sandbox_net), TABLE(sandbox_console),
+	TABLE(sandbox_fs),
 };
 
 struct sandbox {
-	scmp_filter_ctx ctx[2];
+	scmp_filter_ctx ctx[SANDBOX_NR];
 	pthread_mutex_t lock;	/* vCPU threads load one shared filter */
 };
 
@@ -131,7 +148,8 @@ static void sandbox__on_sigsys(int sig, siginfo_t *si, void *uc)
 	char msg[128];
 	int n = snprintf(msg, sizeof(msg), "pupa-vmm: seccomp: forbidden system call %d on %s; "
 			 "stopping\n", si->si_syscall,
-			 sandbox__class == SANDBOX_VCPU ? "a vCPU thread" : "the main thread");
+			 sandbox__class == SANDBOX_VCPU ? "a vCPU thread" :
+			 sandbox__class == SANDBOX_FS ? "a virtio-fs worker" : "the main thread");
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 
 	if (write(STDERR_FILENO, msg, (size_t)n) < 0) {
@@ -182,9 +200,9 @@ int sandbox__prepare(struct sandbox **out, struct pupa_err *err)
 		return 0;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGSYS, &sa, NULL);
-	ret = sandbox__build(&sb->ctx[SANDBOX_MAIN], SANDBOX_MAIN);
-	if (ret == 0)
-		ret = sandbox__build(&sb->ctx[SANDBOX_VCPU], SANDBOX_VCPU);
+	ret = 0;
+	for (int cls = 0; cls < SANDBOX_NR && ret == 0; cls++)
+		ret = sandbox__build(&sb->ctx[cls], (enum sandbox_thread)cls);
 	if (ret < 0)
 		return guest_err(err, GUEST_ERR_INTERNAL, "building the seccomp filters: %s",
 				 strerror(-ret));
@@ -210,7 +228,7 @@ void sandbox__free(struct sandbox *sb)
 {
 	if (!sb)
 		return;
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < SANDBOX_NR; i++)
 		if (sb->ctx[i])
 			seccomp_release(sb->ctx[i]);
 	pthread_mutex_destroy(&sb->lock);
@@ -284,6 +302,13 @@ int sandbox__landlock(const struct sandbox_paths *p, struct pupa_err *err)
 				       rs.handled_access_fs);
 	for (unsigned int i = 0; ret == 0 && i < p->nr_attach_dirs; i++)
 		ret = sandbox__ll_rule(ruleset, p->attach_dirs[i], file_rw, rs.handled_access_fs);
+	/* virtio-fs volumes: all of a folder, or reading it when read-only
+	 * (the server refuses changes itself; this is the second wall). */
+	for (unsigned int i = 0; ret == 0 && i < p->nr_volumes; i++)
+		ret = sandbox__ll_rule(ruleset, p->volumes[i],
+				       p->volume_ro[i] ? LANDLOCK_ACCESS_FS_READ_FILE |
+				       LANDLOCK_ACCESS_FS_READ_DIR : rs.handled_access_fs,
+				       rs.handled_access_fs);
 	/* A file that does not exist now cannot be read later either. */
 	for (unsigned int i = 0; ret == 0 && i < p->nr_read_files; i++) {
 		ret = sandbox__ll_rule(ruleset, p->read_files[i], LANDLOCK_ACCESS_FS_READ_FILE,

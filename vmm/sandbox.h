@@ -22,11 +22,13 @@
 enum sandbox_thread {
 	SANDBOX_MAIN,		/* the event loop: control socket, vsock host side, signals */
 	SANDBOX_VCPU,		/* KVM_RUN and the device work a guest exit triggers */
+	SANDBOX_FS,		/* virtio-fs workers: the FUSE server's file calls */
+	SANDBOX_NR
 };
 
 struct sandbox;
 
-/* Build both filters (before any thread starts); NULL filters when
+/* Build every class's filter (before any thread starts); NULL filters when
  * PUPA_VMM_SECCOMP=off. 0, or InternalError. */
 int sandbox__prepare(struct sandbox **out, struct pupa_err *err);
 
@@ -47,6 +49,9 @@ struct sandbox_paths {
 	unsigned int nr_attach_dirs;
 	const char *read_files[2];		/* read while running (resolv.conf) */
 	unsigned int nr_read_files;
+	const char *const *volumes;		/* virtio-fs folders, and whether */
+	const int *volume_ro;			/* each is read-only */
+	unsigned int nr_volumes;
 };
 
 /*

@@ -311,6 +311,22 @@ static int setup_net(struct vm *vm, struct pupa_err *err)
 	return add_virtio(vm, &vm->net->vdev, err);
 }
 
+/* virtio-fs and its volumes, each folder opened now, before confinement. */
+static int setup_fs(struct vm *vm, struct pupa_err *err)
+{
+	const struct vmm_config *cfg = vm->cfg;
+	int ret;
+
+	vm->fs = calloc(1, sizeof(*vm->fs));
+	if (!vm->fs)
+		return guest_err(err, GUEST_ERR_INTERNAL, "out of memory");
+	ret = virtio_fs__init(vm->fs, cfg->fs_tag, &vm->mem, err);
+	vm->fs->srv.owner_host = cfg->fs_owner_host;
+	for (unsigned int i = 0; ret == 0 && i < cfg->nr_volumes; i++)
+		ret = fuse_server__add_volume(&vm->fs->srv, cfg->volumes[i], cfg->volume_ro[i], err);
+	return ret < 0 ? ret : add_virtio(vm, &vm->fs->vdev, err);
+}
+
 static int setup_virtio(struct vm *vm, struct pupa_err *err)
 {
 	const struct vmm_config *cfg = vm->cfg;
@@ -351,6 +367,8 @@ static int setup_virtio(struct vm *vm, struct pupa_err *err)
 	}
 	if (!ret && cfg->net)
 		ret = setup_net(vm, err);
+	if (!ret && cfg->fs_tag)
+		ret = setup_fs(vm, err);
 	if (ret < 0)
 		return ret;
 
@@ -715,6 +733,9 @@ static int confine(struct vm *vm, struct pupa_err *err)
 	struct sandbox_paths paths = {
 		.attach_dirs = vm->cfg->attach_dirs,
 		.nr_attach_dirs = vm->cfg->nr_attach_dirs,
+		.volumes = vm->cfg->volumes,
+		.volume_ro = vm->cfg->volume_ro,
+		.nr_volumes = vm->cfg->nr_volumes,
 	};
 	int ret;
 
@@ -758,6 +779,8 @@ int vm__run(struct vm *vm, struct pupa_err *err)
 	set_status(vm, GUEST_STATUS_STARTING);
 	for (unsigned int i = 0; i < vm->ncpus && ret == 0; i++)
 		ret = vcpu__start(&vm->vcpus[i], err);
+	if (ret == 0 && vm->fs)
+		ret = virtio_fs__start(vm->fs, vm->sandbox, err);
 	/* The vCPU threads confine themselves before their first KVM_RUN; the
 	 * main thread before it reads anything the guest sent. */
 	if (ret == 0 && (ret = sandbox__enter(vm->sandbox, SANDBOX_MAIN)) < 0)
@@ -803,6 +826,11 @@ void vm__destroy(struct vm *vm)
 		virtio_vsock__destroy(vm->vsock);
 		free(vm->vsock);
 		vm->vsock = NULL;
+	}
+	if (vm->fs) {
+		virtio_fs__destroy(vm->fs);
+		free(vm->fs);
+		vm->fs = NULL;
 	}
 	net_slirp__free(vm->slirp);
 	vm->slirp = NULL;

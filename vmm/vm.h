@@ -21,6 +21,7 @@
 #include "control.h"
 #include "event_loop.h"
 #include "virtio/blk.h"
+#include "virtio/fs.h"
 #include "virtio/console.h"
 #include "net/slirp.h"
 #include "virtio/mmio.h"
@@ -68,6 +69,7 @@ struct vm {
 	struct virtio_vsock *vsock;
 	struct virtio_net *net;
 	struct net_slirp *slirp;	/* net's backend */
+	struct virtio_fs *fs;
 	char *cmdline;			/* config's line + device announcements */
 
 	struct event_loop loop;

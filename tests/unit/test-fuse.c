@@ -1,0 +1,461 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The virtio-fs FUSE server driven with crafted requests, no VM: what a
+ * well-behaved driver does, and what a hostile one tries. Beside each
+ * volume lies a tripwire file that no request may read or change.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/fuse_server.h"
+#include "unit.h"
+
+#define OUT_CAP (FUSE_SERVER_MAX_WRITE + 4096)
+
+static char base[64], vol[96], rovol[96], tripwire[96];
+static struct fuse_server srv;
+static uint8_t inbuf[FUSE_SERVER_MAX_IN], outbuf[OUT_CAP];
+static uint64_t unique;
+
+static void put_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static char *slurp(const char *path)
+{
+	static char buf[256];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return NULL;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* One request: header, the argument struct, then up to two strings. The
+ * reply's error (0 or -errno); its body stays in outbuf. */
+static int call_ex(uint32_t op, uint64_t node, const void *arg, size_t alen, const char *s1,
+		   const char *s2, size_t *body_len)
+{
+	struct fuse_in_header h = { .opcode = op, .unique = ++unique, .nodeid = node };
+	struct fuse_out_header oh;
+	size_t len = sizeof(h), out;
+
+	memcpy(inbuf + len, arg, alen);
+	len += alen;
+	if (s1) {
+		memcpy(inbuf + len, s1, strlen(s1) + 1);
+		len += strlen(s1) + 1;
+	}
+	if (s2) {
+		memcpy(inbuf + len, s2, strlen(s2) + 1);
+		len += strlen(s2) + 1;
+	}
+	h.len = (uint32_t)len;
+	memcpy(inbuf, &h, sizeof(h));
+	out = fuse_server__handle(&srv, inbuf, len, outbuf, sizeof(outbuf));
+	ck_assert_uint_ge(out, sizeof(oh));
+	memcpy(&oh, outbuf, sizeof(oh));
+	ck_assert_uint_eq(oh.len, out);
+	ck_assert_uint_eq(oh.unique, unique);
+	if (body_len)
+		*body_len = out - sizeof(oh);
+	return oh.error;
+}
+
+static int call(uint32_t op, uint64_t node, const void *arg, size_t alen, const char *s1,
+		const char *s2)
+{
+	return call_ex(op, node, arg, alen, s1, s2, NULL);
+}
+
+static void *body(void) { return outbuf + sizeof(struct fuse_out_header); }
+
+static uint64_t lookup(uint64_t dir, const char *name)
+{
+	ck_assert_int_eq(call(FUSE_LOOKUP, dir, NULL, 0, name, NULL), 0);
+	return ((struct fuse_entry_out *)body())->nodeid;
+}
+
+static struct fuse_attr getattr(uint64_t node)
+{
+	struct fuse_getattr_in in = { 0 };
+
+	ck_assert_int_eq(call(FUSE_GETATTR, node, &in, sizeof(in), NULL, NULL), 0);
+	return ((struct fuse_attr_out *)body())->attr;
+}
+
+static int open_node(uint64_t node, uint32_t flags, uint64_t *fh)
+{
+	struct fuse_open_in in = { .flags = flags };
+	int ret = call(FUSE_OPEN, node, &in, sizeof(in), NULL, NULL);
+
+	if (ret == 0)
+		*fh = ((struct fuse_open_out *)body())->fh;
+	return ret;
+}
+
+static void setup(void)
+{
+	struct pupa_err err = { 0 };
+	struct fuse_init_in init = { .major = 7, .minor = 38, .max_readahead = 1 << 17,
+				     .flags = FUSE_ASYNC_READ | FUSE_MAX_PAGES };
+	char p[160];
+
+	snprintf(base, sizeof(base), "/tmp/pupa-fuse-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(base));
+	snprintf(vol, sizeof(vol), "%s/vol", base);
+	snprintf(rovol, sizeof(rovol), "%s/ro", base);
+	snprintf(tripwire, sizeof(tripwire), "%s/tripwire", base);
+	ck_assert_int_eq(mkdir(vol, 0755), 0);
+	ck_assert_int_eq(mkdir(rovol, 0755), 0);
+	put_file(tripwire, "SECRET");
+	snprintf(p, sizeof(p), "%s/file", vol);
+	put_file(p, "hello");
+	snprintf(p, sizeof(p), "%s/sub", vol);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/link-abs", vol);
+	ck_assert_int_eq(symlink(tripwire, p), 0);
+	snprintf(p, sizeof(p), "%s/link-rel", vol);
+	ck_assert_int_eq(symlink("../tripwire", p), 0);
+	snprintf(p, sizeof(p), "%s/keep", rovol);
+	put_file(p, "kept");
+
+	ck_assert_int_eq(fuse_server__init(&srv, &err), 0);
+	ck_assert_int_eq(fuse_server__add_volume(&srv, vol, 0, &err), 0);
+	ck_assert_int_eq(fuse_server__add_volume(&srv, rovol, 1, &err), 0);
+	ck_assert_int_eq(call(FUSE_INIT, 0, &init, sizeof(init), NULL, NULL), 0);
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	fuse_server__destroy(&srv);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(fuse_reads_a_file_of_a_volume)
+{
+	struct fuse_read_in rd = { .size = 100 };
+	size_t n;
+
+	uint64_t v = lookup(FS_ROOT_ID, "0"), f = lookup(v, "file");
+
+	ck_assert_int_eq(open_node(f, O_RDONLY, &rd.fh), 0);
+	ck_assert_int_eq(call_ex(FUSE_READ, f, &rd, sizeof(rd), NULL, NULL, &n), 0);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_mem_eq(body(), "hello", 5);
+	ck_assert_uint_eq(getattr(f).size, 5);
+}
+END_TEST
+
+START_TEST(fuse_refuses_names_that_leave_the_folder)
+{
+	uint64_t v = lookup(FS_ROOT_ID, "0");
+
+	ck_assert_int_eq(call(FUSE_LOOKUP, FS_ROOT_ID, NULL, 0, "..", NULL), -EINVAL);
+	ck_assert_int_eq(call(FUSE_LOOKUP, v, NULL, 0, "..", NULL), -EINVAL);
+	ck_assert_int_eq(call(FUSE_LOOKUP, v, NULL, 0, ".", NULL), -EINVAL);
+	ck_assert_int_eq(call(FUSE_LOOKUP, v, NULL, 0, "sub/../../tripwire", NULL), -EINVAL);
+	ck_assert_int_eq(call(FUSE_LOOKUP, v, NULL, 0, "", NULL), -EINVAL);
+	ck_assert_int_eq(call(FUSE_LOOKUP, FS_ROOT_ID, NULL, 0, "2", NULL), -ENOENT);
+	ck_assert_int_eq(call(FUSE_LOOKUP, FS_ROOT_ID, NULL, 0, "00", NULL), -ENOENT);
+	/* A name without its NUL inside the request. */
+	{
+		struct fuse_in_header h = { .len = sizeof(h) + 3, .opcode = FUSE_LOOKUP,
+					    .unique = 7, .nodeid = v };
+		struct fuse_out_header oh;
+
+		memcpy(inbuf, &h, sizeof(h));
+		memcpy(inbuf + sizeof(h), "abc", 3);
+		ck_assert_uint_eq(fuse_server__handle(&srv, inbuf, h.len, outbuf, sizeof(outbuf)),
+				  sizeof(oh));
+		memcpy(&oh, outbuf, sizeof(oh));
+		ck_assert_int_eq(oh.error, -EINVAL);
+	}
+}
+END_TEST
+
+START_TEST(fuse_symlinks_stay_symlinks)
+{
+	uint64_t v = lookup(FS_ROOT_ID, "0"), fh;
+	uint64_t abs = lookup(v, "link-abs"), rel = lookup(v, "link-rel");
+	size_t n;
+
+	ck_assert(S_ISLNK(getattr(abs).mode));
+	ck_assert(S_ISLNK(getattr(rel).mode));
+	ck_assert_int_eq(call_ex(FUSE_READLINK, rel, NULL, 0, NULL, NULL, &n), 0);
+	ck_assert_uint_eq(n, strlen("../tripwire"));
+	ck_assert_mem_eq(body(), "../tripwire", n);
+	ck_assert_int_eq(open_node(abs, O_WRONLY | O_TRUNC, &fh), -ELOOP);
+	ck_assert_int_eq(open_node(rel, O_RDONLY, &fh), -ELOOP);
+	ck_assert_int_eq(call(FUSE_LOOKUP, rel, NULL, 0, "x", NULL), -ENOTDIR);
+	{
+		struct fuse_setattr_in sa = { .valid = FATTR_SIZE, .size = 0 };
+
+		ck_assert_int_eq(call(FUSE_SETATTR, abs, &sa, sizeof(sa), NULL, NULL), -EINVAL);
+	}
+	ck_assert_str_eq(slurp(tripwire), "SECRET");
+}
+END_TEST
+
+START_TEST(fuse_forgotten_node_is_stale)
+{
+	uint64_t v = lookup(FS_ROOT_ID, "0"), f = lookup(v, "file");
+	struct fuse_forget_in fg = { .nlookup = 1 };
+	struct fuse_in_header h = { .len = sizeof(h) + sizeof(fg), .opcode = FUSE_FORGET,
+				    .unique = 99, .nodeid = f };
+	struct fuse_getattr_in ga = { 0 };
+
+	memcpy(inbuf, &h, sizeof(h));
+	memcpy(inbuf + sizeof(h), &fg, sizeof(fg));
+	ck_assert_uint_eq(fuse_server__handle(&srv, inbuf, h.len, outbuf, sizeof(outbuf)), 0);
+	ck_assert_int_eq(call(FUSE_GETATTR, f, &ga, sizeof(ga), NULL, NULL), -ESTALE);
+	ck_assert_int_eq(call(FUSE_GETATTR, 123456789, &ga, sizeof(ga), NULL, NULL), -ESTALE);
+	ck_assert_int_eq(call(FUSE_GETATTR, 0, &ga, sizeof(ga), NULL, NULL), -ESTALE);
+}
+END_TEST
+
+START_TEST(fuse_rename_to_a_path_is_refused)
+{
+	uint64_t v = lookup(FS_ROOT_ID, "0");
+	struct fuse_rename2_in rn = { .newdir = v };
+	char p[160];
+
+	ck_assert_int_eq(call(FUSE_RENAME2, v, &rn, sizeof(rn), "file", "../escaped"), -EINVAL);
+	ck_assert_int_eq(call(FUSE_RENAME2, v, &rn, sizeof(rn), "file", "a/b"), -EINVAL);
+	rn.flags = 4;	/* RENAME_WHITEOUT */
+	ck_assert_int_eq(call(FUSE_RENAME2, v, &rn, sizeof(rn), "file", "other"), -EINVAL);
+	rn.newdir = lookup(FS_ROOT_ID, "1");
+	rn.flags = 0;
+	ck_assert_int_eq(call(FUSE_RENAME2, v, &rn, sizeof(rn), "file", "moved"), -EROFS);
+	snprintf(p, sizeof(p), "%s/escaped", base);
+	ck_assert_int_ne(access(p, F_OK), 0);
+	ck_assert_str_eq(slurp(tripwire), "SECRET");
+}
+END_TEST
+
+START_TEST(fuse_huge_read_is_capped)
+{
+	uint64_t v = lookup(FS_ROOT_ID, "0"), f = lookup(v, "file");
+	struct fuse_read_in rd = { .size = 0xffffffffu, .offset = 1 };
+	size_t n;
+
+	ck_assert_int_eq(open_node(f, O_RDONLY, &rd.fh), 0);
+	ck_assert_int_eq(call_ex(FUSE_READ, f, &rd, sizeof(rd), NULL, NULL, &n), 0);
+	ck_assert_uint_eq(n, 4);
+	rd.fh = 4242;
+	ck_assert_int_eq(call(FUSE_READ, f, &rd, sizeof(rd), NULL, NULL), -EBADF);
+	/* A reply buffer smaller than a header: no reply at all, no overflow. */
+	ck_assert_uint_eq(fuse_server__handle(&srv, inbuf, sizeof(struct fuse_in_header), outbuf, 8), 0);
+}
+END_TEST
+
+START_TEST(fuse_read_only_volume_refuses_changes)
+{
+	uint64_t ro = lookup(FS_ROOT_ID, "1"), keep = lookup(ro, "keep"), fh;
+	struct fuse_setattr_in sa = { .valid = FATTR_MODE, .mode = 0777 };
+	struct fuse_create_in cr = { .flags = O_WRONLY, .mode = 0644 };
+	struct fuse_mkdir_in mk = { .mode = 0755 };
+	struct stat st;
+	char p[160];
+
+	ck_assert_int_eq(call(FUSE_SETATTR, ro, &sa, sizeof(sa), NULL, NULL), -EROFS);
+	ck_assert_int_eq(call(FUSE_SETATTR, keep, &sa, sizeof(sa), NULL, NULL), -EROFS);
+	ck_assert_int_eq(call(FUSE_CREATE, ro, &cr, sizeof(cr), "new", NULL), -EROFS);
+	ck_assert_int_eq(call(FUSE_MKDIR, ro, &mk, sizeof(mk), "d", NULL), -EROFS);
+	ck_assert_int_eq(call(FUSE_UNLINK, ro, NULL, 0, "keep", NULL), -EROFS);
+	ck_assert_int_eq(open_node(keep, O_RDWR, &fh), -EROFS);
+	ck_assert_int_eq(open_node(keep, O_RDONLY | O_TRUNC, &fh), -EROFS);
+	ck_assert_int_eq(open_node(keep, O_RDONLY, &fh), 0);
+	{
+		struct fuse_write_in wr = { .fh = fh, .size = 1 };
+		uint8_t buf[sizeof(wr) + 1];
+
+		memcpy(buf, &wr, sizeof(wr));
+		buf[sizeof(wr)] = 'X';
+		ck_assert_int_eq(call(FUSE_WRITE, keep, buf, sizeof(buf), NULL, NULL), -EROFS);
+	}
+	/* The synthetic root is read-only too. */
+	ck_assert_int_eq(call(FUSE_SETATTR, FS_ROOT_ID, &sa, sizeof(sa), NULL, NULL), -EROFS);
+	ck_assert_int_eq(call(FUSE_CREATE, FS_ROOT_ID, &cr, sizeof(cr), "x", NULL), -EROFS);
+	snprintf(p, sizeof(p), "%s/keep", rovol);
+	ck_assert_str_eq(slurp(p), "kept");
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0644 & ~(unsigned)srv.host_umask);
+}
+END_TEST
+
+START_TEST(fuse_changes_reach_the_host)
+{
+	uint64_t v = lookup(FS_ROOT_ID, "0"), sub = lookup(v, "sub"), f = lookup(v, "file"), nf;
+	struct fuse_create_in cr = { .flags = O_WRONLY, .mode = 0640 };
+	struct fuse_mkdir_in mk = { .mode = 0700 };
+	struct fuse_rename2_in rn = { .newdir = sub };
+	struct fuse_link_in ln = { .oldnodeid = f };
+	struct fuse_write_in wr = { .size = 5 };
+	struct fuse_setattr_in sa = { .valid = FATTR_SIZE, .size = 2 };
+	uint8_t buf[sizeof(wr) + 5];
+	struct stat st;
+	char p[200];
+
+	ck_assert_int_eq(call(FUSE_CREATE, v, &cr, sizeof(cr), "new", NULL), 0);
+	nf = ((struct fuse_entry_out *)body())->nodeid;
+	wr.fh = ((struct fuse_open_out *)((uint8_t *)body() + sizeof(struct fuse_entry_out)))->fh;
+	memcpy(buf, &wr, sizeof(wr));
+	memcpy(buf + sizeof(wr), "world", 5);
+	ck_assert_int_eq(call(FUSE_WRITE, nf, buf, sizeof(buf), NULL, NULL), 0);
+	ck_assert_uint_eq(((struct fuse_write_out *)body())->size, 5);
+	snprintf(p, sizeof(p), "%s/new", vol);
+	ck_assert_str_eq(slurp(p), "world");
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0640);
+	ck_assert_uint_eq(st.st_uid, getuid());
+
+	ck_assert_int_eq(call(FUSE_SETATTR, nf, &sa, sizeof(sa), NULL, NULL), 0);
+	ck_assert_str_eq(slurp(p), "wo");
+	ck_assert_int_eq(call(FUSE_MKDIR, v, &mk, sizeof(mk), "dir", NULL), 0);
+	snprintf(p, sizeof(p), "%s/dir", vol);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0700);
+	ck_assert_int_eq(call(FUSE_RENAME2, v, &rn, sizeof(rn), "new", "moved"), 0);
+	snprintf(p, sizeof(p), "%s/sub/moved", vol);
+	ck_assert_str_eq(slurp(p), "wo");
+	ck_assert_int_eq(call(FUSE_LINK, sub, &ln, sizeof(ln), "hard", NULL), 0);
+	ck_assert_uint_eq(((struct fuse_entry_out *)body())->nodeid, f);
+	snprintf(p, sizeof(p), "%s/sub/hard", vol);
+	ck_assert_str_eq(slurp(p), "hello");
+	ck_assert_int_eq(call(FUSE_SYMLINK, v, NULL, 0, "sl", "/etc/passwd"), 0);
+	snprintf(p, sizeof(p), "%s/sl", vol);
+	ck_assert_int_eq(lstat(p, &st), 0);
+	ck_assert(S_ISLNK(st.st_mode));
+	ck_assert_int_eq(call(FUSE_UNLINK, sub, NULL, 0, "hard", NULL), 0);
+	ck_assert_int_eq(call(FUSE_RMDIR, v, NULL, 0, "dir", NULL), 0);
+	snprintf(p, sizeof(p), "%s/dir", vol);
+	ck_assert_int_ne(access(p, F_OK), 0);
+	ck_assert_int_eq(call(FUSE_RMDIR, v, NULL, 0, "sub", NULL), -ENOTEMPTY);
+}
+END_TEST
+
+START_TEST(fuse_owner_is_the_guests_choice)
+{
+	uint64_t v = lookup(FS_ROOT_ID, "0"), f = lookup(v, "file");
+	struct fuse_setxattr_in sx = { .size = 9 };
+	struct fuse_setattr_in sa = { .valid = FATTR_UID | FATTR_GID, .uid = 5, .gid = 6 };
+	uint8_t buf[64];
+	size_t len = FUSE_COMPAT_SETXATTR_IN_SIZE;
+	struct stat st;
+	char p[160];
+
+	memcpy(buf, &sx, len);
+	memcpy(buf + len, FUSE_SERVER_OWNER_XATTR, sizeof(FUSE_SERVER_OWNER_XATTR));
+	len += sizeof(FUSE_SERVER_OWNER_XATTR);
+	memcpy(buf + len, "1000:1001", 9);
+	len += 9;
+	ck_assert_int_eq(call(FUSE_SETXATTR, v, buf, len, NULL, NULL), -EOPNOTSUPP);
+	ck_assert_int_eq(call(FUSE_SETXATTR, FS_ROOT_ID, buf, len, NULL, NULL), 0);
+	ck_assert_uint_eq(getattr(f).uid, 1000);
+	ck_assert_uint_eq(getattr(f).gid, 1001);
+	ck_assert_int_eq(call(FUSE_SETATTR, f, &sa, sizeof(sa), NULL, NULL), 0);
+	snprintf(p, sizeof(p), "%s/file", vol);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_uint_eq(st.st_uid, getuid());
+	memcpy(buf + len - 9, "1000:x001", 9);
+	ck_assert_int_eq(call(FUSE_SETXATTR, FS_ROOT_ID, buf, len, NULL, NULL), -EINVAL);
+}
+END_TEST
+
+START_TEST(fuse_root_lists_the_volumes)
+{
+	struct fuse_open_in od = { 0 };
+	struct fuse_read_in rd = { .size = 4096 };
+	const uint8_t *p;
+	size_t n, off = 0;
+	int names = 0;
+
+	ck_assert_int_eq(call(FUSE_OPENDIR, FS_ROOT_ID, &od, sizeof(od), NULL, NULL), 0);
+	rd.fh = ((struct fuse_open_out *)body())->fh;
+	ck_assert_int_eq(call_ex(FUSE_READDIR, FS_ROOT_ID, &rd, sizeof(rd), NULL, NULL, &n), 0);
+	p = body();
+	while (off < n) {
+		const struct fuse_dirent *d = (const void *)(p + off);
+
+		names += (d->namelen == 1 && (d->name[0] == '0' || d->name[0] == '1'));
+		off += FUSE_DIRENT_SIZE(d);
+	}
+	ck_assert_int_eq(names, 2);
+}
+END_TEST
+
+START_TEST(fuse_volume_listing_resumes_at_its_offset)
+{
+	uint64_t v = lookup(FS_ROOT_ID, "0");
+	struct fuse_open_in od = { 0 };
+	struct fuse_read_in rd = { .size = 48 };	/* room for one entry at a time */
+	int seen = 0;
+	size_t n;
+
+	ck_assert_int_eq(call(FUSE_OPENDIR, v, &od, sizeof(od), NULL, NULL), 0);
+	rd.fh = ((struct fuse_open_out *)body())->fh;
+	for (int i = 0; i < 20; i++) {
+		const struct fuse_dirent *d;
+
+		ck_assert_int_eq(call_ex(FUSE_READDIR, v, &rd, sizeof(rd), NULL, NULL, &n), 0);
+		if (n == 0)
+			break;
+		d = body();
+		rd.offset = d->off;
+		seen++;
+	}
+	ck_assert_int_eq(seen, 6);	/* . .. file sub link-abs link-rel */
+}
+END_TEST
+
+START_TEST(fuse_nothing_before_init)
+{
+	struct fuse_getattr_in ga = { 0 };
+
+	fuse_server__reset(&srv);
+	ck_assert_int_eq(call(FUSE_GETATTR, FS_ROOT_ID, &ga, sizeof(ga), NULL, NULL), -EIO);
+	ck_assert_uint_eq(fuse_server__handle(&srv, inbuf, 10, outbuf, sizeof(outbuf)), 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("fuse");
+	TCase *tc = tcase_create("server");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, fuse_reads_a_file_of_a_volume);
+	tcase_add_test(tc, fuse_refuses_names_that_leave_the_folder);
+	tcase_add_test(tc, fuse_symlinks_stay_symlinks);
+	tcase_add_test(tc, fuse_forgotten_node_is_stale);
+	tcase_add_test(tc, fuse_rename_to_a_path_is_refused);
+	tcase_add_test(tc, fuse_huge_read_is_capped);
+	tcase_add_test(tc, fuse_read_only_volume_refuses_changes);
+	tcase_add_test(tc, fuse_changes_reach_the_host);
+	tcase_add_test(tc, fuse_owner_is_the_guests_choice);
+	tcase_add_test(tc, fuse_root_lists_the_volumes);
+	tcase_add_test(tc, fuse_volume_listing_resumes_at_its_offset);
+	tcase_add_test(tc, fuse_nothing_before_init);
+	suite_add_tcase(s, tc);
+	return unit_run(s);
+}
