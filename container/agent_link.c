@@ -215,6 +215,12 @@ static int agent__send_start(struct agent_link *a, const struct agent_command *c
 	}
 	if (cmd->net)
 		agent__put_net(a, cmd->net);
+	for (unsigned int i = 0; cmd->vol && i < cmd->vol->n; i++) {
+		char field[16 + VOLUME_TARGET_MAX];
+
+		volume_field(cmd->vol, i, field, sizeof(field));
+		proto_put_str(&a->w, F_VOLUME, field);
+	}
 	proto_put_u32(&a->w, F_STDIN_PORT, cmd->interactive ? a->port + 1 : 0);
 	proto_put_u32(&a->w, F_STDOUT_PORT, a->port + 2);
 	proto_put_u32(&a->w, F_STDERR_PORT, a->port + 3);

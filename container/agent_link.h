@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "network.h"
+#include "volumes.h"
 #include "proto_io.h"
 
 struct agent_link {
@@ -31,6 +32,7 @@ struct agent_command {
 	char **env;			/* KEY=VALUE, NULL-terminated */
 	const char *user, *cwd, *hostname;
 	const struct net_opts *net;	/* NULL: lo only */
+	const struct volume_opts *vol;	/* NULL: no volumes */
 	int tty;			/* a pty, this terminal in raw mode */
 	int interactive;		/* stdin attached */
 };

@@ -46,15 +46,18 @@ enum {
 	"                 [--sha256 HEX] [--stall-timeout SECONDS] [--verify no|checksum]\n" \
 	"                 IMAGE\n"
 #define CMD_START_SYNOPSIS \
-	"pupa start [-itqv] [-e NAME[=VALUE]] [-p [HOSTIP:]HOSTPORT:PORT[/PROTO]]\n" \
-	"                  [-u USER] [-w DIR] [--add-host NAME:IP] [--cache-dir DIR]\n" \
+	"pupa start [-itq] [-e NAME[=VALUE]] [-p [HOSTIP:]HOSTPORT:PORT[/PROTO]]\n" \
+	"                  [-u USER] [-v HOSTDIR:DIR[:ro|:rw]] [-w DIR]\n" \
+	"                  [--add-host NAME:IP] [--cache-dir DIR]\n" \
 	"                  [--cpus N] [--dns IP] [--entrypoint PROGRAM] [--hostname NAME]\n" \
 	"                  [--initrd PATH] [--insecure-registry HOST[:PORT]]\n" \
 	"                  [--keep-failed] [--kernel PATH] [--memory MIB]\n" \
+	"                  [--mount type=bind,source=HOSTDIR,target=DIR[,readonly]]\n" \
 	"                  [--network slirp|none|slirp:allow_host_loopback=true]\n" \
 	"                  [--platform OS/ARCH[/VARIANT]]\n" \
 	"                  [--progress MODE] [--rootfs-mode volatile|ro|rw]\n" \
 	"                  [--sha256 HEX] [--status-fd N] [--timeout SECONDS] [--timings]\n" \
+	"                  [--verbose] [--volume-owner guest|host]\n" \
 	"                  [IMAGE] [-- COMMAND [ARG...]]\n"
 #define CMD_IMAGES_SYNOPSIS "pupa images [--cache-dir DIR] [--no-trunc] [--verify]\n"
 #define CMD_RMI_SYNOPSIS "pupa rmi [--cache-dir DIR] IMAGE...\n"

@@ -28,6 +28,7 @@
 #include "datadir.h"
 #include "fetch.h"
 #include "network.h"
+#include "volumes.h"
 #include "oci.h"
 #include "progress.h"
 #include "pull.h"
@@ -54,6 +55,7 @@ struct start_opts {
 	unsigned int memory_mib, cpus, timeout_s;
 	enum rootfs_mode rootfs_mode;
 	struct net_opts net;
+	struct volume_opts vol;
 };
 
 /* The pull, on its own thread, as the walk sees it. */
@@ -308,6 +310,7 @@ static int start__launch(struct start *s, const char *hostname, struct pupa_err 
 		.hostname = hostname,
 		.verbose = s->o->verbose,
 		.net = &s->o->net,
+		.vol = &s->o->vol,
 	};
 	int ret;
 
@@ -435,8 +438,8 @@ static int start__run(struct start *s)
 
 	/* kTransient: plan, and start the pull at once. */
 	start__enter(s, CONTAINER_STATUS_TRANSIENT);
-	if (datadir_find(&s->dd, &err) < 0 || cache_open(&s->cache, s->o->cache_dir, &err) < 0 ||
-	    start__rundir(s, &err) < 0)
+	if (volume_opts_resolve(&s->o->vol, &err) < 0 || datadir_find(&s->dd, &err) < 0 ||
+	    cache_open(&s->cache, s->o->cache_dir, &err) < 0 || start__rundir(s, &err) < 0)
 		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
 	if (s->o->verbose)
 		fprintf(stderr, "pupa: run folder %s, kernel %s, initramfs %s\n", s->rundir,
@@ -516,6 +519,7 @@ static int start__run(struct start *s)
 	cmd.cwd = rc.cwd;
 	cmd.hostname = hostname;
 	cmd.net = &s->o->net;
+	cmd.vol = &s->o->vol;
 	cmd.tty = s->o->tty;
 	cmd.interactive = s->o->interactive;
 	memset(&hooks, 0, sizeof(hooks));
@@ -564,7 +568,7 @@ static const char start_usage[] = "usage: " CMD_START_SYNOPSIS;
 enum {
 	OPT_HOSTNAME = 0x200, OPT_MEMORY, OPT_CPUS, OPT_ROOTFS_MODE, OPT_TIMEOUT, OPT_STATUS_FD,
 	OPT_TIMINGS, OPT_KEEP_FAILED, OPT_KERNEL, OPT_INITRD, OPT_NETWORK, OPT_ENTRYPOINT,
-	OPT_DNS, OPT_ADD_HOST,
+	OPT_DNS, OPT_ADD_HOST, OPT_VERBOSE, OPT_MOUNT, OPT_VOLUME_OWNER,
 };
 
 static int start__options(int argc, char **argv, struct start_opts *o, struct pupa_err *err)
@@ -588,7 +592,10 @@ static int start__options(int argc, char **argv, struct start_opts *o, struct pu
 		{ "status-fd", required_argument, NULL, OPT_STATUS_FD },
 		{ "timings", no_argument, NULL, OPT_TIMINGS },
 		{ "keep-failed", no_argument, NULL, OPT_KEEP_FAILED },
-		{ "verbose", no_argument, NULL, 'v' },
+		{ "verbose", no_argument, NULL, OPT_VERBOSE },
+		{ "volume", required_argument, NULL, 'v' },
+		{ "mount", required_argument, NULL, OPT_MOUNT },
+		{ "volume-owner", required_argument, NULL, OPT_VOLUME_OWNER },
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
 		{ "network", required_argument, NULL, OPT_NETWORK },
@@ -601,7 +608,7 @@ static int start__options(int argc, char **argv, struct start_opts *o, struct pu
 	unsigned int v;
 	int opt, ret;
 
-	while ((opt = getopt_long(argc, argv, "+e:w:u:p:itqvh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+e:w:u:p:v:itqh", opts, NULL)) != -1) {
 		if (cmd_pull_option(opt, optarg, &o->pull, err, &ret)) {
 			if (ret < 0)
 				return ret;
@@ -684,7 +691,19 @@ static int start__options(int argc, char **argv, struct start_opts *o, struct pu
 			break;
 		case OPT_TIMINGS: o->timings = 1; break;
 		case OPT_KEEP_FAILED: o->keep_failed = 1; break;
-		case 'v': o->verbose = 1; break;
+		case OPT_VERBOSE: o->verbose = 1; break;
+		case 'v':
+			if (volume_opt_bind(&o->vol, optarg, err) < 0)
+				return -1;
+			break;
+		case OPT_MOUNT:
+			if (volume_opt_mount(&o->vol, optarg, err) < 0)
+				return -1;
+			break;
+		case OPT_VOLUME_OWNER:
+			if (volume_opt_owner(&o->vol, optarg, err) < 0)
+				return -1;
+			break;
 		case OPT_KERNEL: o->kernel = optarg; break;
 		case OPT_INITRD: o->initrd = optarg; break;
 		case OPT_NETWORK:
@@ -745,6 +764,7 @@ int cmd_start(int argc, char **argv)
 	ret = start__options(argc, argv, &o, &err);
 	if (ret != 0) {
 		net_opts_free(&o.net);
+		volume_opts_free(&o.vol);
 		return ret > 0 ? 0 : cmd_fail(&err);
 	}
 
@@ -780,5 +800,6 @@ int cmd_start(int argc, char **argv)
 		fclose(s.status_out);
 	start_self = NULL;
 	net_opts_free(&o.net);
+	volume_opts_free(&o.vol);
 	return status;
 }

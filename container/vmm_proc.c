@@ -40,7 +40,7 @@ int vmm_proc_spawn(struct vmm_proc *v, const struct vmm_spec *s, struct pupa_err
 {
 	char mem[16], cpus[16], port[32], host[300];
 	char net[PUBLISH_MAX + 1][PUBLISH_TEXT_MAX + 32];
-	const char *argv[40 + 2 + 2 * PUBLISH_MAX];
+	const char *argv[40 + 2 + 2 * PUBLISH_MAX + 4 + 2 * AGENT_MAX_VOLUMES];
 	int n = 0, logfd;
 	pid_t parent = getpid();
 
@@ -82,6 +82,8 @@ int vmm_proc_spawn(struct vmm_proc *v, const struct vmm_spec *s, struct pupa_err
 	argv[n++] = v->control;
 	if (s->net)
 		net_opts_vmm_args(s->net, argv, &n, net);
+	if (s->vol)
+		volume_opts_vmm_args(s->vol, argv, &n);
 	argv[n] = NULL;
 	if (s->verbose) {
 		fprintf(stderr, "pupa: starting");

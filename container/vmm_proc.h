@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "network.h"
+#include "volumes.h"
 
 struct vmm_spec {
 	const char *vmm, *kernel, *initrd;
@@ -18,6 +19,7 @@ struct vmm_spec {
 	unsigned int agent_port;
 	const char *hostname;
 	const struct net_opts *net;	/* NULL: no network device */
+	const struct volume_opts *vol;	/* NULL: no virtio-fs device */
 	int verbose;
 };
 

@@ -8,7 +8,7 @@
  *   START     host->guest  ARG..., ENV..., CWD, USER, HOSTNAME, TTY,
  *                          STDIN_PORT, STDOUT_PORT, STDERR_PORT, ROWS, COLS,
  *                          NET, NET_ADDRESS, NET_GATEWAY, NET_MTU, DNS...,
- *                          ADD_HOST...
+ *                          ADD_HOST..., VOLUME...
  *                          reply STARTED (PID) or EXIT (CODE 125-127, MESSAGE)
  *   SIGNAL    host->guest  SIGNO
  *   WINSIZE   host->guest  ROWS, COLS
@@ -50,6 +50,8 @@ enum agent_tag {
 	F_NET_MTU,		/* u32 */
 	F_DNS,			/* str, repeated: resolv.conf nameservers, in order */
 	F_ADD_HOST,		/* str, repeated: "NAME:IP" lines for /etc/hosts */
+	F_VOLUME,		/* str, repeated: "INDEX:ro|rw:/TARGET", INDEX the
+				 * virtio-fs folder (pupa-vmm's --fs-volume order) */
 };
 
 enum agent_mount_mode {
@@ -64,6 +66,7 @@ enum agent_mount_mode {
 #define AGENT_MAX_STR		4096
 #define AGENT_MAX_DNS		3	/* what a resolver reads from resolv.conf */
 #define AGENT_MAX_HOSTS		64
+#define AGENT_MAX_VOLUMES	64	/* pupa-vmm's --fs-volume limit too */
 
 /* Docker's exit statuses for failures before the process runs. */
 #define EXIT_RUNTIME_FAILURE	125

@@ -109,6 +109,7 @@ static const struct sandbox_rule sandbox_fs[] = {
 	ALLOW(utimensat, IN_FS),
 	ALLOW(mkdirat, IN_FS), ALLOW(mknodat, IN_FS), ALLOW(symlinkat, IN_FS),
 	ALLOW(linkat, IN_FS), ALLOW(unlinkat, IN_FS), ALLOW(renameat2, IN_FS),
+	ALLOW(renameat, IN_FS),	/* glibc's renameat2() without flags */
 	ALLOW(readlinkat, IN_FS),
 };
 

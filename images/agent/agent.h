@@ -48,6 +48,16 @@ int rootfs_mount(const char *dev, const char *fstype, int mode, char *err, size_
 /* Mounts, and /etc/hostname, hosts and resolv.conf as Docker writes them. */
 int rootfs_prepare(const char *hostname, const struct net_settings *net, char *err, size_t len);
 
+/* volumes.c: the container's volumes over virtio-fs */
+struct volume {
+	unsigned int index;		/* the folder in the device's root */
+	int ro;
+	char target[1024];		/* inside the container */
+};
+int volume_parse(const char *spec, struct volume *v);
+int volumes_mount(const struct volume *vols, unsigned int n, uid_t uid, gid_t gid,
+		  char *err, size_t len);
+
 /* users.c: names from the container's /etc/passwd and /etc/group, never NSS */
 #define CREDS_MAX_GROUPS 64
 struct creds {

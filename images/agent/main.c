@@ -152,6 +152,8 @@ struct start {
 	char cwd[AGENT_MAX_STR], user[256], hostname[65];
 	uint32_t tty, in_port, out_port, err_port, rows, cols;
 	struct net_settings net;
+	struct volume *vols;
+	unsigned int nr_vols;
 };
 
 /* Every field with this tag, as a NULL-terminated, NUL-checked list. */
@@ -226,6 +228,19 @@ static const char *parse_net(const struct proto_msg *m, struct net_settings *n)
 	return NULL;
 }
 
+static int parse_volumes(const struct proto_msg *m, struct start *s)
+{
+	char **list = get_list(m, F_VOLUME, AGENT_MAX_VOLUMES, 0);
+	int bad = !list;
+
+	for (char **v = list; v && *v; v++)
+		s->nr_vols++;
+	s->vols = calloc(s->nr_vols + 1, sizeof(*s->vols));
+	for (unsigned int i = 0; !bad && i < s->nr_vols; i++)
+		bad = !s->vols || volume_parse(list[i], &s->vols[i]) < 0;
+	return bad;
+}
+
 static const char *parse_start(const struct proto_msg *m, struct start *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -247,7 +262,8 @@ static const char *parse_start(const struct proto_msg *m, struct start *s)
 	proto_get_u32(m, F_COLS, &s->cols);
 	if (!s->out_port || (!s->tty && !s->err_port))
 		return "START needs STDOUT_PORT (and STDERR_PORT without a tty)";
-	return parse_net(m, &s->net);
+	return parse_volumes(m, s) ? "START has a malformed VOLUME (INDEX:ro|rw:/TARGET)" :
+	       parse_net(m, &s->net);
 }
 
 /* One direction of stdio: bytes move only when the other side can take them. */
@@ -347,7 +363,8 @@ static void __attribute__((noreturn)) run_container(int ctl, const struct proto_
 	gethostname(s.hostname, sizeof(s.hostname) - 1);
 	if (net_enter(&s.net, err, sizeof(err)) < 0 ||
 	    rootfs_prepare(s.hostname, &s.net, err, sizeof(err)) < 0 ||
-	    creds_resolve(NEWROOT, s.user, &req.creds, err, sizeof(err)) < 0)
+	    creds_resolve(NEWROOT, s.user, &req.creds, err, sizeof(err)) < 0 ||
+	    volumes_mount(s.vols, s.nr_vols, req.creds.uid, req.creds.gid, err, sizeof(err)) < 0)
 		report_exit(ctl, F_EXIT_CODE, EXIT_RUNTIME_FAILURE, err);
 	env_default(s.env, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 	env_default(s.env, "HOSTNAME", s.hostname);
