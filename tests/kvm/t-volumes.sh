@@ -1,0 +1,161 @@
+# Volumes (-v, --mount) over virtio-fs, run by an ordinary user in the kvm
+# group so ownership is really exercised: a round trip of every kind of
+# change, :ro, the container user as owner, symlinks that point outside,
+# an edit on the host seen while the container runs, and a metadata
+# workload (tar -x, cp -a, rm -rf) checked against the same on the host.
+# The volumes live on tmpfs ($WORK), never on the test host's 9p share.
+
+PUPA=$top_builddir/container/pupa
+VU=4242
+vol_kvm_gid=$(stat -c %g /dev/kvm)
+[ "$vol_kvm_gid" -eq 0 ] && { chgrp 999 /dev/kvm; vol_kvm_gid=999; }
+chmod 660 /dev/kvm
+VH=$WORK/volhome
+VT=$WORK/voltree
+mkdir -p "$VH/cache" "$VH/tmp" "$VT/vol"
+chmod 755 "$WORK"
+
+# vstart NAME ARGS...: pupa start as uid 4242; NAME.out, NAME.err; sets st.
+vstart() {
+	local name=$1
+	shift
+	timeout -k 5 180 setpriv --reuid $VU --regid $VU --groups "$vol_kvm_gid" env HOME="$VH" \
+		XDG_CACHE_HOME="$VH/cache" TMPDIR="$VH/tmp" \
+		"$PUPA" start -q "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" < /dev/null
+	st=$?
+}
+vshow() { sed 's/^/#   | /' "$WORK/$1.out" "$WORK/$1.err" | tail -n 20; }
+vexpect() {
+	local name=$1 desc=$2
+	shift 2
+	if "$@"; then ok "$desc"; else not_ok "$desc"; diag "status $st"; vshow "$name"; fi
+}
+# owner FILE: uid:gid on the host
+owner() { stat -c %u:%g "$1"; }
+# A listing that changes when any name, size, mode, link target or content does.
+tree_sum() {
+	(cd "$1" && find . -printf '%p %y %s %m %l\n' | LC_ALL=C sort &&
+		find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum) | sha256sum
+}
+export -f owner tree_sum	# the checks below run them in bash -c
+
+V=$VT/vol
+trip="TRIPWIRE-$$-$RANDOM"
+echo "$trip" > "$VT/tripwire"
+echo "from the host" > "$V/hello"
+echo a > "$V/appendme"
+echo r > "$V/renameme"
+echo l > "$V/linkme"
+echo c > "$V/chmodme"
+chmod 644 "$V/chmodme"
+echo 0123456789 > "$V/truncme"
+echo d > "$V/deleteme"
+ln -s "$VT/tripwire" "$V/abs"
+ln -s ../tripwire "$V/rel"
+chown -R $VU:$VU "$VH" "$VT"
+
+# --- the round trip -----------------------------------------------------------------------------
+vstart vrt -v "$V":/data -- sh -c '
+	cat /data/hello
+	echo "inside $(stat -c %u:%g /data/hello)"
+	echo created > /data/new
+	echo b >> /data/appendme
+	mv /data/renameme /data/renamed
+	ln /data/linkme /data/linked
+	ln -s hello /data/sym
+	chmod 600 /data/chmodme
+	truncate -s 4 /data/truncme
+	rm /data/deleteme
+	mkdir -p /data/dir/sub && echo deep > /data/dir/sub/f
+	echo "abs $(readlink /data/abs) rel $(readlink /data/rel)"
+	cat /data/abs /data/rel 2>&1
+	chown 123:456 /data/new && echo "chown ok $(stat -c %u:%g /data/new)"'
+vexpect vrt "volumes: the container reads the host's file, as uid 4242 on the host" \
+	grep -qx "from the host" "$WORK/vrt.out"
+vexpect vrt "... every file shows the container's user (root) as its owner" \
+	grep -qx "inside 0:0" "$WORK/vrt.out"
+vexpect vrt "... create, append, rename, hard link, symlink, chmod, truncate, delete, mkdir: the host sees each" \
+	bash -c "[ \"\$(cat '$V/new')\" = created ] && [ \"\$(cat '$V/appendme')\" = 'a
+b' ] && [ ! -e '$V/renameme' ] && [ \"\$(cat '$V/renamed')\" = r ] &&
+	[ \"\$(stat -c %i '$V/linkme')\" = \"\$(stat -c %i '$V/linked')\" ] &&
+	[ \"\$(readlink '$V/sym')\" = hello ] && [ \"\$(stat -c %a '$V/chmodme')\" = 600 ] &&
+	[ \"\$(cat '$V/truncme')\" = 0123 ] && [ ! -e '$V/deleteme' ] && [ \"\$(cat '$V/dir/sub/f')\" = deep ]"
+vexpect vrt "... what the container made belongs to the invoking user (4242) on the host" \
+	bash -c "[ \"\$(owner '$V/new')\" = $VU:$VU ] && [ \"\$(owner '$V/dir/sub/f')\" = $VU:$VU ] &&
+	[ \"\$(owner '$V/sym')\" = $VU:$VU ]"
+vexpect vrt "... chown inside succeeds and changes nothing on the host" \
+	bash -c "grep -q '^chown ok' '$WORK/vrt.out' && [ \"\$(owner '$V/new')\" = $VU:$VU ]"
+vexpect vrt "... symlinks pointing outside stay symlinks, resolved in the guest: the host file never shows" \
+	bash -c "grep -qx 'abs $VT/tripwire rel ../tripwire' '$WORK/vrt.out' && ! grep -q '$trip' '$WORK/vrt.out' &&
+	[ \"\$(cat '$VT/tripwire')\" = '$trip' ]"
+
+# --- a non-root image user; :ro; --mount ----------------------------------------------------------
+mkdir -p "$VT/rw"
+chown $VU:$VU "$VT/rw"
+before=$(tree_sum "$V")
+vstart vro -u 1000:1000 -v "$V":/data:ro --mount "type=bind,source=$VT/rw,target=/w" -- sh -c '
+	echo "owner $(stat -c %u:%g /data/hello) $(id -u)"
+	echo x > /data/hello 2>&1; echo "write $?"
+	rm /data/hello 2>&1; echo "rm $?"
+	mkdir /data/nd 2>&1; echo "mkdir $?"
+	touch /data/hello 2>&1; echo "touch $?"
+	echo mine > /w/mine && echo "rw ok"'
+vexpect vro "-u 1000:1000: the volume's files show uid 1000, the command's own" \
+	grep -qx "owner 1000:1000 1000" "$WORK/vro.out"
+vexpect vro ":ro refuses writes with EROFS, and the host folder is byte-identical afterwards" \
+	bash -c "[ \$(cat '$WORK/vro.out' '$WORK/vro.err' | grep -c 'Read-only file system') -ge 4 ] &&
+	grep -qx 'write 1' '$WORK/vro.out' && [ \"\$(tree_sum '$V')\" = '$before' ]"
+vexpect vro "--mount type=bind,source=,target=: written by uid 1000 inside, owned by 4242 outside" \
+	bash -c "grep -qx 'rw ok' '$WORK/vro.out' && [ \"\$(cat '$VT/rw/mine')\" = mine ] &&
+	[ \"\$(owner '$VT/rw/mine')\" = $VU:$VU ]"
+
+# --- an edit on the host while the container runs -------------------------------------------------
+echo old > "$V/edit"
+chown $VU:$VU "$V/edit"
+rm -f "$V/ready"
+( for _ in $(seq 600); do [ -e "$V/ready" ] && break; sleep 0.1; done
+  sleep 0.5
+  date +%s.%N > "$WORK/vedit.at"
+  echo new > "$V/edit" ) &
+vedit=$!
+vstart vedit -v "$V":/data -- sh -c '
+	cat /data/edit > /dev/null; touch /data/ready
+	i=0; while [ $i -lt 200 ]; do
+		[ "$(cat /data/edit)" = new ] && { echo seen; exit 0; }
+		sleep 0.05; i=$((i + 1)); done; exit 1'
+seen_at=$(date +%s.%N)
+wait $vedit
+vexpect vedit "a file edited on the host while the container runs is seen there (attributes time out in 1 s)" \
+	bash -c "[ $st -eq 0 ] && grep -qx seen '$WORK/vedit.out'"
+diag "volumes: the edit was seen $(awk -v a="$(cat "$WORK/vedit.at")" -v b="$seen_at" 'BEGIN { printf "%.1f", b - a }') s after it, pupa's exit included"
+
+# --- a metadata workload: tar -x, cp -a, rm -rf ---------------------------------------------------
+mk=$VT/src
+mkdir -p "$mk"
+for d in $(seq 1 12); do
+	mkdir -p "$mk/d$d/e"
+	for f in $(seq 1 25); do printf 'file %s/%s\n' "$d" "$f" > "$mk/d$d/f$f"; done
+	chmod 640 "$mk/d$d/f1"
+	chmod 750 "$mk/d$d/e"
+	ln -s "../d$d/f2" "$mk/d$d/e/link"
+	ln "$mk/d$d/f3" "$mk/d$d/e/hard"
+	head -c $((d * 7919)) /dev/urandom > "$mk/d$d/e/blob"
+done
+tar -C "$mk" -cf "$V/src.tar" .
+mkdir "$VT/ref"
+tar -C "$VT/ref" --no-same-owner -xpf "$V/src.tar"
+chown -R $VU:$VU "$V" "$VT/ref"
+vstart vtar -v "$V":/data -- sh -c '
+	mkdir /data/x && tar -C /data/x -xf /data/src.tar && cp -a /data/x /data/y && rm -rf /data/x &&
+	echo "files $(find /data/y -type f | wc -l)"'
+ysum=$(tree_sum "$V/y")
+rsum=$(tree_sum "$VT/ref")
+vexpect vtar "tar -x of a tree (12 folders, 324 files, links, modes) into a volume, cp -a, rm -rf: the host sees the same tree" \
+	bash -c "[ $st -eq 0 ] && [ ! -e '$V/x' ] && [ -d '$V/y/d12/e' ] && [ '$ysum' = '$rsum' ]"
+
+# --- a missing target on a read-only root ---------------------------------------------------------
+vstart vrootro --rootfs-mode ro -v "$V":/no/such/dir -- true
+vexpect vrootro "--rootfs-mode ro: a volume target missing in the image is an error that names it" \
+	bash -c "[ $st -eq 125 ] && grep -q 'volume target /no/such/dir' '$WORK/vrootro.err'"
+vexpect vrootro "volumes: nothing left behind (no pupa-vmm, no run folder, no temporaries)" \
+	bash -c "! pgrep -x pupa-vmm > /dev/null && [ -z \"\$(ls -A '$VH/tmp')\" ]"
