@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -317,6 +318,13 @@ static int setup_fs(struct vm *vm, struct pupa_err *err)
 	const struct vmm_config *cfg = vm->cfg;
 	int ret;
 
+	struct rlimit nofile;
+
+	/* A node the guest looked up holds a descriptor: as many as allowed. */
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
 	vm->fs = calloc(1, sizeof(*vm->fs));
 	if (!vm->fs)
 		return guest_err(err, GUEST_ERR_INTERNAL, "out of memory");
