@@ -142,6 +142,26 @@ static void network_json(json_t *body, const struct control_ops *ops, void *ctx)
 				      "tx_dropped", (json_int_t)n.tx_dropped));
 }
 
+/* "fs": {"tag", "volumes": [{"path", "ro"}], counters} */
+static void fs_json(json_t *body, const struct control_ops *ops, void *ctx)
+{
+	struct control_fs f = { 0 };
+	json_t *vols;
+
+	if (!ops->fs || !ops->fs(ctx, &f))
+		return;
+	vols = json_array();
+	for (unsigned int i = 0; i < f.nr_volumes; i++)
+		json_array_append_new(vols, json_pack("{s:s, s:b}", "path", f.volumes[i], "ro", f.ro[i]));
+	json_object_set_new(body, "fs",
+			    json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I}", "tag", f.tag,
+				      "volumes", vols, "requests", (json_int_t)f.requests,
+				      "nodes", (json_int_t)f.nodes, "open_fds", (json_int_t)f.open_fds,
+				      "fd_budget", (json_int_t)f.fd_budget,
+				      "evictions", (json_int_t)f.evictions,
+				      "reopens", (json_int_t)f.reopens));
+}
+
 char *control__handle_request(const char *line, size_t len, const struct control_ops *ops,
 			      void *ctx, int *fd)
 {
@@ -164,6 +184,7 @@ char *control__handle_request(const char *line, size_t len, const struct control
 		json_t *body = json_pack("{s:o}", "status", enum_json(PUPA_GUEST_STATUS, ops->status(ctx)));
 
 		network_json(body, ops, ctx);
+		fs_json(body, ops, ctx);
 		reply = ok_reply(id, "status", body);
 	} else if (strcmp(what, "attach") == 0) {
 		reply = do_attach(req, id, ops, ctx, fd);

@@ -37,6 +37,15 @@ struct control_net {
 	uint64_t rx_frames, rx_dropped, tx_frames, tx_dropped;
 };
 
+/* What status says about virtio-fs. */
+struct control_fs {
+	const char *tag;
+	const char *const *volumes;		/* host folders, entries 0, 1, ... */
+	const int *ro;
+	unsigned int nr_volumes;
+	uint64_t requests, nodes, open_fds, fd_budget, evictions, reopens;
+};
+
 struct control_ops {
 	enum guest_status (*status)(void *ctx);
 	/* fd >= 0: the medium, passed with the request (SCM_RIGHTS); the op
@@ -47,6 +56,8 @@ struct control_ops {
 	void (*stop)(void *ctx, unsigned int timeout_ms);
 	/* The network, for status; NULL op or 0: none. */
 	int (*network)(void *ctx, struct control_net *out);
+	/* virtio-fs, for status; NULL op or 0: none. */
+	int (*fs)(void *ctx, struct control_fs *out);
 	/* Test builds (PUPA_TEST_HOOKS) only: make a thread of the class named
 	 * ("main", "vcpu") call a system call its filter forbids. */
 	int (*test_syscall)(void *ctx, const char *thread);

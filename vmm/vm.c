@@ -330,6 +330,8 @@ static int setup_fs(struct vm *vm, struct pupa_err *err)
 		return guest_err(err, GUEST_ERR_INTERNAL, "out of memory");
 	ret = virtio_fs__init(vm->fs, cfg->fs_tag, &vm->mem, err);
 	vm->fs->srv.owner_host = cfg->fs_owner_host;
+	if (ret == 0 && getrlimit(RLIMIT_NOFILE, &nofile) == 0)
+		fuse_server__limit_fds(&vm->fs->srv, nofile.rlim_cur);
 	for (unsigned int i = 0; ret == 0 && i < cfg->nr_volumes; i++)
 		ret = fuse_server__add_volume(&vm->fs->srv, cfg->volumes[i], cfg->volume_ro[i], err);
 	return ret < 0 ? ret : add_virtio(vm, &vm->fs->vdev, err);
@@ -651,9 +653,27 @@ static int ctl_network(void *ctx, struct control_net *out)
 	return 1;
 }
 
+static int ctl_fs(void *ctx, struct control_fs *out)
+{
+	struct vm *vm = ctx;
+	struct fs_stats st;
+
+	if (!vm->fs)
+		return 0;
+	virtio_fs__stats(vm->fs, &st);
+	*out = (struct control_fs){
+		.tag = vm->cfg->fs_tag, .volumes = vm->cfg->volumes, .ro = vm->cfg->volume_ro,
+		.nr_volumes = vm->cfg->nr_volumes, .requests = st.requests, .nodes = st.nodes,
+		.open_fds = st.open_fds, .fd_budget = st.fd_budget, .evictions = st.evictions,
+		.reopens = st.reopens,
+	};
+	return 1;
+}
+
 static const struct control_ops vm_control_ops = {
 	.status = ctl_status,
 	.network = ctl_network,
+	.fs = ctl_fs,
 	.attach = ctl_attach,
 	.stop = ctl_stop,
 #ifdef PUPA_TEST_HOOKS

@@ -12,6 +12,7 @@ vol_kvm_gid=$(stat -c %g /dev/kvm)
 chmod 660 /dev/kvm
 VH=$WORK/volhome
 VT=$WORK/voltree
+vlimit=
 mkdir -p "$VH/cache" "$VH/tmp" "$VT/vol"
 chmod 755 "$WORK"
 
@@ -19,7 +20,8 @@ chmod 755 "$WORK"
 vstart() {
 	local name=$1
 	shift
-	timeout -k 5 180 setpriv --reuid $VU --regid $VU --groups "$vol_kvm_gid" env HOME="$VH" \
+	# $vlimit: a command to run it under (prlimit), or nothing.
+	timeout -k 5 180 $vlimit setpriv --reuid $VU --regid $VU --groups "$vol_kvm_gid" env HOME="$VH" \
 		XDG_CACHE_HOME="$VH/cache" TMPDIR="$VH/tmp" \
 		"$PUPA" start -q "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" < /dev/null
 	st=$?
@@ -152,6 +154,24 @@ ysum=$(tree_sum "$V/y")
 rsum=$(tree_sum "$VT/ref")
 vexpect vtar "tar -x of a tree (12 folders, 324 files, links, modes) into a volume, cp -a, rm -rf: the host sees the same tree" \
 	bash -c "[ $st -eq 0 ] && [ ! -e '$V/x' ] && [ -d '$V/y/d12/e' ] && [ '$ysum' = '$rsum' ]"
+
+# --- more files than pupa-vmm may hold open -----------------------------------------------------
+# A hard limit of 256 descriptors leaves the file server 64 for nodes; the
+# guest keeps every one of these 1200 files looked up (ls -lR) while it
+# reads them all, so nodes must close and open again by name.
+for d in $(seq 1 30); do
+	mkdir -p "$VT/big/d$d"
+	for f in $(seq 1 40); do echo "$d.$f" > "$VT/big/d$d/f$f"; done
+done
+chown -R $VU:$VU "$VT/big"
+vlimit="prlimit --nofile=256:256 --"
+vstart vbig -v "$VT/big":/big:ro -- sh -c '
+	ls -lR /big > /dev/null
+	find /big -type f | sort | while read -r f; do cat "$f"; done | wc -l
+	cat /big/d7/f33'
+vlimit=
+vexpect vbig "a tree larger than pupa-vmm's descriptor limit (1200 files, 256 descriptors): every file read" \
+	bash -c "[ \"\$(sed -n 1p '$WORK/vbig.out' | tr -d ' ')\" = 1200 ] && [ \"\$(sed -n 2p '$WORK/vbig.out')\" = 7.33 ]"
 
 # --- a missing target on a read-only root ---------------------------------------------------------
 vstart vrootro --rootfs-mode ro -v "$V":/no/such/dir -- true

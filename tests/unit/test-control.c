@@ -35,9 +35,20 @@ static int f_network(void *ctx, struct control_net *n)
 	return 1;
 }
 
+static int f_fs(void *ctx, struct control_fs *f)
+{
+	static const char *const vols[] = { "/home/u/src", "/data" };
+	static const int ro[] = { 0, 1 };
+
+	*f = (struct control_fs){ .tag = "pupa", .volumes = vols, .ro = ro, .nr_volumes = 2,
+				  .requests = 42, .nodes = 5, .open_fds = 3, .fd_budget = 64,
+				  .evictions = 9, .reopens = 4 };
+	return 1;
+}
+
 static const struct control_ops ops = { .status = f_status, .attach = f_attach, .stop = f_stop };
 static const struct control_ops ops_net = { .status = f_status, .attach = f_attach,
-					    .stop = f_stop, .network = f_network };
+					    .stop = f_stop, .network = f_network, .fs = f_fs };
 
 static char *req(const char *line)
 {
@@ -72,10 +83,14 @@ START_TEST(status_lists_the_network)
 		      strstr(r, "\"publish\":[\"127.0.0.1:8080:80/tcp\",\"0.0.0.0:5353:53/udp\"]") &&
 		      strstr(r, "\"allow_host_loopback\":false") && strstr(r, "\"rx_frames\":7") &&
 		      strstr(r, "\"tx_dropped\":1"), "status was %s", r);
+	ck_assert_msg(strstr(r, "\"fs\":{") && strstr(r, "\"tag\":\"pupa\"") &&
+		      strstr(r, "{\"path\":\"/data\",\"ro\":true}") && strstr(r, "\"requests\":42") &&
+		      strstr(r, "\"evictions\":9") && strstr(r, "\"fd_budget\":64"), "status was %s", r);
 	free(r);
-	/* Without a network, no "network" key. */
+	/* Without a network or virtio-fs, neither key. */
 	r = req(line);
 	ck_assert_ptr_null(strstr(r, "network"));
+	ck_assert_ptr_null(strstr(r, "\"fs\""));
 	free(r);
 }
 END_TEST

@@ -438,6 +438,106 @@ START_TEST(fuse_nothing_before_init)
 }
 END_TEST
 
+static void host_file(const char *name, const char *text)
+{
+	char p[200];
+
+	snprintf(p, sizeof(p), "%s/%s", vol, name);
+	put_file(p, text);
+}
+
+static void read_node(uint64_t node, const char *want)
+{
+	struct fuse_read_in rd = { .size = 64 };
+	struct fuse_release_in rl = { 0 };
+	size_t n;
+
+	ck_assert_int_eq(open_node(node, O_RDONLY, &rd.fh), 0);
+	ck_assert_int_eq(call_ex(FUSE_READ, node, &rd, sizeof(rd), NULL, NULL, &n), 0);
+	ck_assert_uint_eq(n, strlen(want));
+	ck_assert_mem_eq(body(), want, n);
+	rl.fh = rd.fh;
+	ck_assert_int_eq(call(FUSE_RELEASE, node, &rl, sizeof(rl), NULL, NULL), 0);
+}
+
+START_TEST(fuse_node_descriptors_stay_within_their_budget)
+{
+	uint64_t v = lookup(FS_ROOT_ID, "0"), ids[60];
+	char name[16], text[32];
+
+	srv.nodes.fd_budget = 8;
+	for (int i = 0; i < 60; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		snprintf(text, sizeof(text), "content %d", i);
+		host_file(name, text);
+		ids[i] = lookup(v, name);
+		ck_assert_uint_le(srv.nodes.open_fds, 8);
+	}
+	for (int i = 0; i < 60; i++) {
+		snprintf(text, sizeof(text), "content %d", i);
+		read_node(ids[i], text);	/* opened again, by name beneath its parent */
+		ck_assert_uint_le(srv.nodes.open_fds, 8);
+	}
+	ck_assert_uint_gt(srv.nodes.evictions, 50);
+	ck_assert_uint_gt(srv.nodes.reopens, 50);
+}
+END_TEST
+
+START_TEST(fuse_closed_node_replaced_on_the_host_is_stale)
+{
+	uint64_t v = lookup(FS_ROOT_ID, "0"), a, b;
+	struct fuse_getattr_in ga = { 0 };
+	char from[200], to[200];
+
+	srv.nodes.fd_budget = 1;
+	host_file("a", "first a");
+	host_file("b", "b");
+	a = lookup(v, "a");
+	b = lookup(v, "b");	/* closes a's descriptor */
+	snprintf(from, sizeof(from), "%s/a", vol);
+	snprintf(to, sizeof(to), "%s/a-moved", vol);
+	ck_assert_int_eq(rename(from, to), 0);
+	host_file("a", "another a");
+	ck_assert_int_eq(call(FUSE_GETATTR, a, &ga, sizeof(ga), NULL, NULL), -ESTALE);
+	read_node(b, "b");
+}
+END_TEST
+
+START_TEST(fuse_renamed_node_is_found_by_its_new_name)
+{
+	uint64_t v = lookup(FS_ROOT_ID, "0"), sub = lookup(v, "sub"), f;
+	struct fuse_rename2_in rn = { .newdir = sub };
+
+	srv.nodes.fd_budget = 1;
+	f = lookup(v, "file");
+	ck_assert_int_eq(call(FUSE_RENAME2, v, &rn, sizeof(rn), "file", "moved"), 0);
+	lookup(v, "link-abs");
+	lookup(v, "link-rel");
+	read_node(f, "hello");
+}
+END_TEST
+
+START_TEST(fuse_deep_folders_open_again_from_the_top)
+{
+	uint64_t v = lookup(FS_ROOT_ID, "0"), d = v;
+	struct fuse_mkdir_in mk = { .mode = 0755 };
+	struct fuse_create_in cr = { .flags = O_WRONLY, .mode = 0644 };
+	struct fuse_getattr_in ga = { 0 };
+	uint64_t ids[40];
+
+	srv.nodes.fd_budget = 2;
+	for (int i = 0; i < 40; i++) {
+		ck_assert_int_eq(call(FUSE_MKDIR, d, &mk, sizeof(mk), "d", NULL), 0);
+		d = ids[i] = ((struct fuse_entry_out *)body())->nodeid;
+	}
+	ck_assert_int_eq(call(FUSE_CREATE, d, &cr, sizeof(cr), "leaf", NULL), 0);
+	for (int i = 0; i < 40; i++)
+		ck_assert_int_eq(call(FUSE_GETATTR, ids[i], &ga, sizeof(ga), NULL, NULL), 0);
+	ck_assert_int_eq(call(FUSE_LOOKUP, ids[39], NULL, 0, "leaf", NULL), 0);
+	ck_assert_uint_le(srv.nodes.open_fds, 3);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fuse");
@@ -456,6 +556,10 @@ int main(void)
 	tcase_add_test(tc, fuse_root_lists_the_volumes);
 	tcase_add_test(tc, fuse_volume_listing_resumes_at_its_offset);
 	tcase_add_test(tc, fuse_nothing_before_init);
+	tcase_add_test(tc, fuse_node_descriptors_stay_within_their_budget);
+	tcase_add_test(tc, fuse_closed_node_replaced_on_the_host_is_stale);
+	tcase_add_test(tc, fuse_renamed_node_is_found_by_its_new_name);
+	tcase_add_test(tc, fuse_deep_folders_open_again_from_the_top);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -8,7 +8,6 @@
 #include <limits.h>
 #include <linux/falloc.h>
 #include <linux/fuse.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,19 +33,6 @@ struct fs_req {
 };
 
 /* --- host access ------------------------------------------------------------- */
-
-static int fs__openat2(int dirfd, const char *name, int flags, mode_t mode)
-{
-	struct open_how how = {
-		.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
-		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV |
-			   RESOLVE_NO_SYMLINKS,
-	};
-	long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
-
-	return fd < 0 ? -errno : (int)fd;
-}
 
 /* A node's descriptor as a path for the calls that take none (chmod,
  * truncate, utimens, reopening for I/O): our own descriptor, so the
@@ -139,13 +125,15 @@ static int fs__reply_attr(struct fs_req *r, const struct fs_node *n)
 	return 0;
 }
 
-/* Make fd a node of volume vol and answer with its entry; takes fd. */
-static int fs__reply_entry(struct fs_req *r, int fd, uint16_t vol, size_t extra)
+/* Make fd (name in parent) a node of volume vol and answer with its
+ * entry; takes fd. */
+static int fs__reply_entry(struct fs_req *r, int fd, uint16_t vol, uint64_t parent, const char *name,
+			   size_t extra)
 {
 	struct fuse_entry_out *e = NULL;
 	struct fs_node n;
 	struct stat st;
-	int64_t id = fs_nodes__lookup(&r->srv->nodes, fd, vol);
+	int64_t id = fs_nodes__lookup(&r->srv->nodes, fd, vol, parent, name);
 	int ret;
 
 	if (id < 0)
@@ -223,8 +211,8 @@ static int op_lookup(struct fs_req *r, const struct fs_node *dir)
 	if (dir->type != S_IFDIR)
 		return -ENOTDIR;
 	if (dir->fd >= 0) {
-		fd = fs__openat2(dir->fd, name, O_PATH, 0);
-		return fd < 0 ? fd : fs__reply_entry(r, fd, dir->vol, 0);
+		fd = fs_openat2_beneath(dir->fd, name, O_PATH, 0);
+		return fd < 0 ? fd : fs__reply_entry(r, fd, dir->vol, r->h->nodeid, name, 0);
 	}
 	/* The synthetic root: a volume by its index. */
 	errno = 0;
@@ -232,7 +220,7 @@ static int op_lookup(struct fs_req *r, const struct fs_node *dir)
 	if (errno || *end || (name[0] == '0' && name[1]) || v >= r->srv->nr_vol)
 		return -ENOENT;
 	fd = fcntl(r->srv->vol[v].fd, F_DUPFD_CLOEXEC, 0);
-	return fd < 0 ? -errno : fs__reply_entry(r, fd, (uint16_t)v, 0);
+	return fd < 0 ? -errno : fs__reply_entry(r, fd, (uint16_t)v, 0, NULL, 0);
 }
 
 static int op_setattr(struct fs_req *r, const struct fs_node *n)
@@ -548,7 +536,7 @@ static int op_create(struct fs_req *r, const struct fs_node *dir)
 		return -EINVAL;
 	if (dir->fd < 0 || fs__is_ro(r->srv, dir->vol))
 		return -EROFS;
-	fd = fs__openat2(dir->fd, name, ((int)in->flags & keep) | O_CREAT, in->mode & 07777);
+	fd = fs_openat2_beneath(dir->fd, name, ((int)in->flags & keep) | O_CREAT, in->mode & 07777);
 	if (fd < 0)
 		return fd;
 	fs__proc_path(path, fd);
@@ -557,7 +545,7 @@ static int op_create(struct fs_req *r, const struct fs_node *dir)
 		close(fd);
 		return ret;
 	}
-	ret = fs__reply_entry(r, pfd, dir->vol, sizeof(*o));
+	ret = fs__reply_entry(r, pfd, dir->vol, r->h->nodeid, name, sizeof(*o));
 	if (ret < 0) {
 		close(fd);
 		return ret;
@@ -617,14 +605,14 @@ static int op_make(struct fs_req *r, const struct fs_node *dir)
 		ret = symlinkat(target, dir->fd, name);
 	if (ret < 0)
 		return -errno;
-	fd = fs__openat2(dir->fd, name, O_PATH, 0);
+	fd = fs_openat2_beneath(dir->fd, name, O_PATH, 0);
 	if (fd < 0)
 		return fd;
 	if (!target && (ret = fs__fix_mode(r->srv, fd, mode)) < 0) {
 		close(fd);
 		return ret;
 	}
-	return fs__reply_entry(r, fd, dir->vol, 0);
+	return fs__reply_entry(r, fd, dir->vol, r->h->nodeid, name, 0);
 }
 
 static int op_unlink(struct fs_req *r, const struct fs_node *dir)
@@ -680,6 +668,15 @@ static int op_rename(struct fs_req *r, const struct fs_node *dir)
 		ret = -EXDEV;
 	else if (renameat2(dir->fd, from, nd.fd, to, flags) < 0)
 		ret = -errno;
+	if (ret == 0) {
+		/* Nodes that may have to be opened again follow their names. */
+		struct stat st;
+
+		if (fstatat(nd.fd, to, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			fs_nodes__moved(&r->srv->nodes, st.st_dev, st.st_ino, dir->vol, newdir, to);
+		if ((flags & RENAME_EXCHANGE) && fstatat(dir->fd, from, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			fs_nodes__moved(&r->srv->nodes, st.st_dev, st.st_ino, dir->vol, r->h->nodeid, from);
+	}
 	fs_nodes__put(&r->srv->nodes, newdir);
 	return ret;
 }
@@ -714,8 +711,8 @@ static int op_link(struct fs_req *r, const struct fs_node *dir)
 	fs_nodes__put(&r->srv->nodes, in->oldnodeid);
 	if (ret < 0)
 		return ret;
-	fd = fs__openat2(dir->fd, name, O_PATH, 0);
-	return fd < 0 ? fd : fs__reply_entry(r, fd, dir->vol, 0);
+	fd = fs_openat2_beneath(dir->fd, name, O_PATH, 0);
+	return fd < 0 ? fd : fs__reply_entry(r, fd, dir->vol, r->h->nodeid, name, 0);
 }
 
 static int op_readlink(struct fs_req *r, const struct fs_node *n)
@@ -978,6 +975,13 @@ int fuse_server__add_volume(struct fuse_server *srv, const char *path, int ro,
 	v->ro = ro;
 	srv->nr_vol++;
 	return 0;
+}
+
+void fuse_server__limit_fds(struct fuse_server *srv, unsigned long nofile)
+{
+	unsigned long budget = nofile > 1024 ? (nofile - 256) / 2 : nofile / 4;
+
+	srv->nodes.fd_budget = (uint32_t)(budget > (1u << 30) ? 1u << 30 : budget < 8 ? 8 : budget);
 }
 
 void fuse_server__reset(struct fuse_server *srv)

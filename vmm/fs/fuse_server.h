@@ -72,6 +72,10 @@ int fuse_server__add_volume(struct fuse_server *srv, const char *path, int ro,
 size_t fuse_server__handle(struct fuse_server *srv, const uint8_t *in, size_t in_len,
 			   uint8_t *out, size_t out_cap);
 
+/* How many node descriptors to keep open, from the process's descriptor
+ * limit: the rest is for open files and the VMM itself. */
+void fuse_server__limit_fds(struct fuse_server *srv, unsigned long nofile);
+
 /* The guest went away (device reset): forget every node and handle. */
 void fuse_server__reset(struct fuse_server *srv);
 

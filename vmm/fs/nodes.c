@@ -2,10 +2,28 @@
 #include "nodes.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#define FS_MAX_DEPTH	65536	/* closed ancestors opened again in one go */
+
+int fs_openat2_beneath(int dirfd, const char *name, int flags, mode_t mode)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
+		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV |
+			   RESOLVE_NO_SYMLINKS,
+	};
+	long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+
+	return fd < 0 ? -errno : (int)fd;
+}
 
 static uint32_t nodes__hash(dev_t dev, ino_t ino, uint16_t vol)
 {
@@ -31,8 +49,83 @@ int fs_nodes__init(struct fs_nodes *t)
 						.type = S_IFDIR, .nlookup = 1 };
 	t->nr_node = 2;
 	t->nr_handle = 1;	/* handle 0 stays unused: a zero fh is a mistake */
+	t->fd_budget = 1u << 30;
 	return 0;
 }
+
+/* --- the descriptors' LRU list (nodes that can be opened again) ---------------- */
+
+static void lru__unlink(struct fs_nodes *t, uint32_t id)
+{
+	struct fs_node *n = &t->node[id];
+
+	if (n->lru_prev)
+		t->node[n->lru_prev].lru_next = n->lru_next;
+	else
+		t->lru_head = n->lru_next;
+	if (n->lru_next)
+		t->node[n->lru_next].lru_prev = n->lru_prev;
+	else
+		t->lru_tail = n->lru_prev;
+	n->lru_prev = n->lru_next = 0;
+}
+
+static void lru__push(struct fs_nodes *t, uint32_t id)
+{
+	struct fs_node *n = &t->node[id];
+
+	n->lru_prev = 0;
+	n->lru_next = t->lru_head;
+	if (t->lru_head)
+		t->node[t->lru_head].lru_prev = id;
+	t->lru_head = id;
+	if (!t->lru_tail)
+		t->lru_tail = id;
+}
+
+/* In the list: an open descriptor the node can do without. */
+static int lru__member(const struct fs_nodes *t, uint32_t id)
+{
+	return t->node[id].name && t->node[id].fd >= 0;
+}
+
+static void lru__touch(struct fs_nodes *t, uint32_t id)
+{
+	if (lru__member(t, id) && t->lru_head != id) {
+		lru__unlink(t, id);
+		lru__push(t, id);
+	}
+}
+
+/* A node took an open descriptor. */
+static void lru__opened(struct fs_nodes *t, uint32_t id)
+{
+	if (t->node[id].name) {
+		lru__push(t, id);
+		t->open_fds++;
+	}
+}
+
+/* Close the least recently used unpinned descriptors down to the budget. */
+static void lru__evict(struct fs_nodes *t)
+{
+	uint32_t id = t->lru_tail;
+
+	while (t->open_fds > t->fd_budget && id) {
+		uint32_t prev = t->node[id].lru_prev;
+
+		if (t->node[id].pins == 0) {
+			lru__unlink(t, id);
+			close(t->node[id].fd);
+			t->node[id].fd = -1;
+			t->open_fds--;
+			t->evictions++;
+		}
+		id = prev;
+	}
+}
+
+/* --- nodes ----------------------------------------------------------------------- */
 
 static void nodes__unhash(struct fs_nodes *t, uint32_t id)
 {
@@ -45,17 +138,35 @@ static void nodes__unhash(struct fs_nodes *t, uint32_t id)
 		*p = n->next;
 }
 
-/* The node is unused now: close and free its slot. Lock held. */
+static int nodes__freeable(const struct fs_nodes *t, uint32_t id)
+{
+	const struct fs_node *n = &t->node[id];
+
+	return id != FS_ROOT_ID && n->used && !n->nlookup && !n->pins && !n->kids;
+}
+
+/* Free the node, then each parent that only it kept. Lock held. */
 static void nodes__free(struct fs_nodes *t, uint32_t id)
 {
-	struct fs_node *n = &t->node[id];
+	while (id && nodes__freeable(t, id)) {
+		struct fs_node *n = &t->node[id];
+		uint32_t parent = n->parent;
 
-	nodes__unhash(t, id);
-	if (n->fd >= 0)
-		close(n->fd);
-	*n = (struct fs_node){ .fd = -1, .next = t->free_node };
-	t->free_node = id;
-	t->live_nodes--;
+		nodes__unhash(t, id);
+		if (lru__member(t, id)) {
+			lru__unlink(t, id);
+			t->open_fds--;
+		}
+		if (n->fd >= 0)
+			close(n->fd);
+		free(n->name);
+		*n = (struct fs_node){ .fd = -1, .next = t->free_node };
+		t->free_node = id;
+		t->live_nodes--;
+		if (parent)
+			t->node[parent].kids--;
+		id = parent;
+	}
 }
 
 static int nodes__grow(struct fs_nodes *t)
@@ -74,14 +185,60 @@ static int nodes__grow(struct fs_nodes *t)
 	return 0;
 }
 
-int64_t fs_nodes__lookup(struct fs_nodes *t, int fd, uint16_t vol)
+/* Open node id's descriptor again, and its closed ancestors first, each
+ * one name beneath its parent and checked to be the same inode. */
+static int nodes__reopen(struct fs_nodes *t, uint32_t id)
+{
+	uint32_t *chain = NULL, n = 0, cap = 0;
+	int ret = 0;
+
+	for (uint32_t c = id; t->node[c].fd < 0; c = t->node[c].parent) {
+		if (!t->node[c].name || !t->node[c].parent || n == FS_MAX_DEPTH) {
+			ret = -ESTALE;
+			break;
+		}
+		if (n == cap) {
+			uint32_t *p = realloc(chain, (cap = cap ? 2 * cap : 16) * sizeof(*p));
+
+			if (!p) {
+				ret = -ENOMEM;
+				break;
+			}
+			chain = p;
+		}
+		chain[n++] = c;
+	}
+	while (ret == 0 && n) {
+		struct fs_node *c = &t->node[chain[--n]];
+		int fd = fs_openat2_beneath(t->node[c->parent].fd, c->name, O_PATH, 0);
+		struct stat st;
+
+		if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_dev != c->dev || st.st_ino != c->ino)) {
+			close(fd);
+			fd = -ESTALE;	/* another file has that name now */
+		}
+		if (fd < 0) {
+			ret = fd == -ENOENT ? -ESTALE : fd;
+			break;
+		}
+		c->fd = fd;
+		lru__opened(t, chain[n]);
+		t->reopens++;
+	}
+	free(chain);
+	return ret;
+}
+
+int64_t fs_nodes__lookup(struct fs_nodes *t, int fd, uint16_t vol, uint64_t parent,
+			 const char *name)
 {
 	struct stat st;
+	char *copy = NULL;
 	uint32_t id, b;
 	int ret = 0;
 
-	if (fstat(fd, &st) < 0) {
-		ret = -errno;
+	if (fstat(fd, &st) < 0 || (name && !(copy = strdup(name)))) {
+		ret = name && !copy ? -ENOMEM : -errno;
 		close(fd);
 		return ret;
 	}
@@ -94,10 +251,21 @@ int64_t fs_nodes__lookup(struct fs_nodes *t, int fd, uint16_t vol)
 			break;
 	}
 	if (id) {
-		t->node[id].nlookup++;
-		t->node[id].pins++;
+		struct fs_node *n = &t->node[id];
+
+		n->nlookup++;
+		n->pins++;
+		if (n->fd < 0) {	/* closed for the budget: take this one */
+			n->fd = fd;
+			fd = -1;
+			lru__opened(t, id);
+		}
+		lru__touch(t, id);
+		lru__evict(t);
 		pthread_mutex_unlock(&t->lock);
-		close(fd);
+		if (fd >= 0)
+			close(fd);
+		free(copy);
 		return id;
 	}
 	if (t->free_node) {
@@ -109,15 +277,50 @@ int64_t fs_nodes__lookup(struct fs_nodes *t, int fd, uint16_t vol)
 	if (ret < 0) {
 		pthread_mutex_unlock(&t->lock);
 		close(fd);
+		free(copy);
 		return ret;
 	}
+	if (parent >= t->nr_node || !t->node[parent].used)
+		parent = 0;	/* a caller's pin keeps it; never happens */
 	t->node[id] = (struct fs_node){ .fd = fd, .vol = vol, .used = 1, .type = st.st_mode & S_IFMT,
 					.dev = st.st_dev, .ino = st.st_ino, .nlookup = 1, .pins = 1,
-					.next = t->bucket[b] };
+					.next = t->bucket[b], .parent = copy ? (uint32_t)parent : 0,
+					.name = copy };
+	if (t->node[id].parent)
+		t->node[parent].kids++;
 	t->bucket[b] = id;
 	t->live_nodes++;
+	lru__opened(t, id);
+	lru__evict(t);
 	pthread_mutex_unlock(&t->lock);
 	return id;
+}
+
+void fs_nodes__moved(struct fs_nodes *t, dev_t dev, ino_t ino, uint16_t vol, uint64_t parent,
+		     const char *name)
+{
+	char *copy = strdup(name);
+	uint32_t id;
+
+	pthread_mutex_lock(&t->lock);
+	for (id = t->bucket[nodes__hash(dev, ino, vol)]; id; id = t->node[id].next)
+		if (t->node[id].dev == dev && t->node[id].ino == ino && t->node[id].vol == vol)
+			break;
+	if (id && copy && t->node[id].name && parent < t->nr_node && t->node[parent].used &&
+	    parent != id) {
+		struct fs_node *n = &t->node[id];
+		uint32_t old = n->parent;
+
+		free(n->name);
+		n->name = copy;
+		copy = NULL;
+		t->node[parent].kids++;
+		n->parent = (uint32_t)parent;
+		t->node[old].kids--;
+		nodes__free(t, old);
+	}
+	pthread_mutex_unlock(&t->lock);
+	free(copy);
 }
 
 int fs_nodes__get(struct fs_nodes *t, uint64_t id, struct fs_node *out)
@@ -126,9 +329,17 @@ int fs_nodes__get(struct fs_nodes *t, uint64_t id, struct fs_node *out)
 
 	pthread_mutex_lock(&t->lock);
 	if (id > 0 && id < t->nr_node && t->node[id].used && (t->node[id].nlookup || id == FS_ROOT_ID)) {
-		t->node[id].pins++;
-		*out = t->node[id];
-		ret = 0;
+		struct fs_node *n = &t->node[id];
+
+		n->pins++;
+		ret = (n->fd < 0 && id != FS_ROOT_ID) ? nodes__reopen(t, (uint32_t)id) : 0;
+		if (ret < 0) {
+			n->pins--;
+		} else {
+			lru__touch(t, (uint32_t)id);
+			lru__evict(t);
+			*out = *n;
+		}
 	}
 	pthread_mutex_unlock(&t->lock);
 	return ret;
@@ -138,10 +349,8 @@ void fs_nodes__put(struct fs_nodes *t, uint64_t id)
 {
 	pthread_mutex_lock(&t->lock);
 	if (id > 0 && id < t->nr_node && t->node[id].used && t->node[id].pins) {
-		struct fs_node *n = &t->node[id];
-
-		if (--n->pins == 0 && n->nlookup == 0 && id != FS_ROOT_ID)
-			nodes__free(t, (uint32_t)id);
+		t->node[id].pins--;
+		nodes__free(t, (uint32_t)id);
 	}
 	pthread_mutex_unlock(&t->lock);
 }
@@ -153,11 +362,12 @@ void fs_nodes__forget(struct fs_nodes *t, uint64_t id, uint64_t count)
 		struct fs_node *n = &t->node[id];
 
 		n->nlookup = count >= n->nlookup ? 0 : n->nlookup - count;
-		if (n->nlookup == 0 && n->pins == 0)
-			nodes__free(t, (uint32_t)id);
+		nodes__free(t, (uint32_t)id);
 	}
 	pthread_mutex_unlock(&t->lock);
 }
+
+/* --- handles --------------------------------------------------------------------- */
 
 int64_t fs_handles__add(struct fs_nodes *t, int fd, uint16_t vol, int is_dir)
 {
@@ -239,15 +449,12 @@ int fs_handles__release(struct fs_nodes *t, uint64_t fh)
 void fs_nodes__clear(struct fs_nodes *t)
 {
 	pthread_mutex_lock(&t->lock);
-	for (uint32_t id = FS_ROOT_ID + 1; id < t->nr_node; id++) {
-		struct fs_node *n = &t->node[id];
-
-		if (!n->used)
-			continue;
-		n->nlookup = 0;
-		if (n->pins == 0)
-			nodes__free(t, id);
-	}
+	for (uint32_t id = FS_ROOT_ID + 1; id < t->nr_node; id++)
+		if (t->node[id].used)
+			t->node[id].nlookup = 0;
+	/* Children first: a parent goes with its last child (nodes__free). */
+	for (uint32_t id = FS_ROOT_ID + 1; id < t->nr_node; id++)
+		nodes__free(t, id);
 	for (uint32_t fh = 1; fh < t->nr_handle; fh++) {
 		struct fs_handle *h = &t->handle[fh];
 
@@ -263,9 +470,12 @@ void fs_nodes__clear(struct fs_nodes *t)
 void fs_nodes__destroy(struct fs_nodes *t)
 {
 	if (t->node) {
-		for (uint32_t id = FS_ROOT_ID + 1; id < t->nr_node; id++)
+		for (uint32_t id = FS_ROOT_ID + 1; id < t->nr_node; id++) {
 			if (t->node[id].used && t->node[id].fd >= 0)
 				close(t->node[id].fd);
+			if (t->node[id].used)
+				free(t->node[id].name);
+		}
 	}
 	if (t->handle) {
 		for (uint32_t fh = 1; fh < t->nr_handle; fh++)

@@ -12,6 +12,13 @@
  * (fs_nodes__get/put), and a node forgotten or a handle released while
  * pinned keeps its descriptor until the last pin goes, so a descriptor
  * number is never reused under a worker's feet.
+ *
+ * Descriptors are bounded: past fd_budget open node descriptors, the least
+ * recently used unpinned node closes its own, keeping its parent and name
+ * to open it again (one component beneath the parent, the inode checked:
+ * a node renamed or removed behind pupa-vmm's back is then stale). A node
+ * keeps its parent alive, so that chain always leads to a volume root,
+ * whose descriptors are never closed.
  */
 #ifndef PUPA_VMM_FS_NODES_H
 #define PUPA_VMM_FS_NODES_H
@@ -22,7 +29,7 @@
 
 #define FS_ROOT_ID		1	/* FUSE_ROOT_ID */
 #define FS_NO_VOLUME		0xffff
-#define FS_MAX_NODES		(1u << 20)
+#define FS_MAX_NODES		(1u << 18)	/* with a name each: ~80 MiB at most */
 #define FS_MAX_HANDLES		(1u << 16)
 #define FS_HASH_BUCKETS		(1u << 16)
 
@@ -36,6 +43,10 @@ struct fs_node {
 	uint64_t nlookup;
 	unsigned int pins;
 	uint32_t next;		/* hash chain; 0 ends it */
+	uint32_t parent;	/* to open it again; 0 for a volume root */
+	char *name;		/* its name in parent */
+	uint32_t kids;		/* nodes whose parent this is */
+	uint32_t lru_prev, lru_next;	/* open descriptors, most recent first */
 };
 
 struct fs_handle {
@@ -53,19 +64,34 @@ struct fs_nodes {
 	struct fs_handle *handle;
 	uint32_t nr_handle, cap_handle, free_handle;
 	uint32_t live_nodes, live_handles;
+	uint32_t open_fds, fd_budget;	/* node descriptors open, and at most */
+	uint32_t lru_head, lru_tail;
+	uint64_t evictions, reopens;
 };
+
+/* name, one component, beneath dirfd: openat2() with RESOLVE_BENEATH,
+ * NO_SYMLINKS, NO_XDEV, NO_MAGICLINKS and O_NOFOLLOW. fd or -errno. */
+int fs_openat2_beneath(int dirfd, const char *name, int flags, mode_t mode);
 
 int fs_nodes__init(struct fs_nodes *t);
 void fs_nodes__destroy(struct fs_nodes *t);
 
 /*
- * The node for this descriptor's inode in volume vol, with one more lookup
- * and pinned; takes fd (closed when an existing node already holds the
+ * The node for this descriptor's inode in volume vol, found as name in
+ * node parent (0 and NULL for a volume root), with one more lookup and
+ * pinned; takes fd (closed when an existing node already holds the
  * inode). Its id, or a negative errno (-ENFILE when the table is full).
  */
-int64_t fs_nodes__lookup(struct fs_nodes *t, int fd, uint16_t vol);
+int64_t fs_nodes__lookup(struct fs_nodes *t, int fd, uint16_t vol, uint64_t parent,
+			 const char *name);
 
-/* Pin node id: NULL if it does not exist. A copy of what the caller may use. */
+/* The inode (dev, ino) of volume vol is now name in parent (a rename). */
+void fs_nodes__moved(struct fs_nodes *t, dev_t dev, ino_t ino, uint16_t vol, uint64_t parent,
+		     const char *name);
+
+/* Pin node id, its descriptor open (opened again if it was closed):
+ * -ESTALE if it does not exist or cannot be found again. A copy of what
+ * the caller may use; name and kids are not for it. */
 int fs_nodes__get(struct fs_nodes *t, uint64_t id, struct fs_node *out);
 void fs_nodes__put(struct fs_nodes *t, uint64_t id);
 

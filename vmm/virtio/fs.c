@@ -188,6 +188,22 @@ int virtio_fs__start(struct virtio_fs *fs, struct sandbox *sb, struct pupa_err *
 	return 0;
 }
 
+void virtio_fs__stats(struct virtio_fs *fs, struct fs_stats *out)
+{
+	struct fs_nodes *t = &fs->srv.nodes;
+
+	pthread_mutex_lock(&fs->vdev.lock);
+	out->requests = fs->requests;
+	pthread_mutex_unlock(&fs->vdev.lock);
+	pthread_mutex_lock(&t->lock);
+	out->nodes = t->live_nodes;
+	out->open_fds = t->open_fds;
+	out->fd_budget = t->fd_budget;
+	out->evictions = t->evictions;
+	out->reopens = t->reopens;
+	pthread_mutex_unlock(&t->lock);
+}
+
 void virtio_fs__destroy(struct virtio_fs *fs)
 {
 	pthread_mutex_lock(&fs->vdev.lock);

@@ -48,7 +48,7 @@ struct virtio_fs {
 	uint32_t generation;		/* vdev.lock: bumped by every reset */
 	struct sandbox *sandbox;	/* what each worker loads */
 	struct fs_worker worker[FS_WORKERS];
-	uint64_t requests, errors;	/* vdev.lock */
+	uint64_t requests;		/* vdev.lock */
 };
 
 int virtio_fs__init(struct virtio_fs *fs, const char *tag, const struct guest_mem *mem,
@@ -56,6 +56,12 @@ int virtio_fs__init(struct virtio_fs *fs, const char *tag, const struct guest_me
 
 /* Start the workers; each confines itself with sb's FS filter first. */
 int virtio_fs__start(struct virtio_fs *fs, struct sandbox *sb, struct pupa_err *err);
+
+/* Requests served, and the file server's node table, for status. */
+struct fs_stats {
+	uint64_t requests, nodes, open_fds, fd_budget, evictions, reopens;
+};
+void virtio_fs__stats(struct virtio_fs *fs, struct fs_stats *out);
 
 /* Stop and join the workers, then free everything. */
 void virtio_fs__destroy(struct virtio_fs *fs);
