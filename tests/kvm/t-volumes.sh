@@ -173,6 +173,18 @@ vlimit=
 vexpect vbig "a tree larger than pupa-vmm's descriptor limit (1200 files, 256 descriptors): every file read" \
 	bash -c "[ \"\$(sed -n 1p '$WORK/vbig.out' | tr -d ' ')\" = 1200 ] && [ \"\$(sed -n 2p '$WORK/vbig.out')\" = 7.33 ]"
 
+# --- --volume-owner host, pupa as root: host ids shown, chown real ----------------------------------
+mkdir -p "$VT/own"
+echo x > "$VT/own/f"
+chown $VU:$VU "$VT/own/f"
+XDG_CACHE_HOME=${XDG_CACHE_HOME:-$WORK/xdg-cache} timeout -k 5 180 "$PUPA" start -q --volume-owner host \
+	-v "$VT/own":/o -- sh -c 'stat -c %u:%g /o/f; chown 123:456 /o/f && touch /o/new && stat -c %u:%g /o/new' \
+	> "$WORK/vown.out" 2> "$WORK/vown.err" < /dev/null
+st=$?
+vexpect vown "--volume-owner host: the host's ids inside, and chown is real where pupa runs as root" \
+	bash -c "[ \"\$(tr '\n' ' ' < '$WORK/vown.out')\" = '$VU:$VU 0:0 ' ] && [ \"\$(owner '$VT/own/f')\" = 123:456 ] &&
+	[ \"\$(owner '$VT/own/new')\" = 0:0 ]"
+
 # --- a missing target on a read-only root ---------------------------------------------------------
 vstart vrootro --rootfs-mode ro -v "$V":/no/such/dir -- true
 vexpect vrootro "--rootfs-mode ro: a volume target missing in the image is an error that names it" \

@@ -268,15 +268,30 @@ static int op_setattr(struct fs_req *r, const struct fs_node *n)
 	return fs__reply_attr(r, n);
 }
 
+/* Answer an OPEN or OPENDIR with a handle for fd (taken; -1 for the
+ * synthetic root's listing). */
+static int fs__reply_open(struct fs_req *r, int fd, uint16_t vol, int is_dir)
+{
+	struct fuse_open_out *o;
+	int64_t fh = fs_handles__add(&r->srv->nodes, fd, vol, is_dir);
+
+	if (fh < 0)
+		return (int)fh;
+	if (!(o = fs__reply(r, sizeof(*o)))) {
+		fs_handles__release(&r->srv->nodes, (uint64_t)fh);
+		return -ERANGE;
+	}
+	o->fh = (uint64_t)fh;
+	return 0;
+}
+
 /* Open a node for I/O. Only regular files: a symlink's node is never
  * opened (that would follow it on the host). */
 static int op_open(struct fs_req *r, const struct fs_node *n)
 {
 	const struct fuse_open_in *in = FS_ARG(r, struct fuse_open_in);
 	const int keep = O_ACCMODE | O_APPEND | O_TRUNC | O_NONBLOCK | O_SYNC | O_DSYNC | O_DIRECT;
-	struct fuse_open_out *o;
 	char path[32];
-	int64_t fh;
 	int fd;
 
 	if (!in)
@@ -287,17 +302,7 @@ static int op_open(struct fs_req *r, const struct fs_node *n)
 		return -EROFS;
 	fs__proc_path(path, n->fd);
 	fd = open(path, ((int)in->flags & keep) | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	fh = fs_handles__add(&r->srv->nodes, fd, n->vol, 0);
-	if (fh < 0)
-		return (int)fh;
-	if (!(o = fs__reply(r, sizeof(*o)))) {
-		fs_handles__release(&r->srv->nodes, (uint64_t)fh);
-		return -ERANGE;
-	}
-	o->fh = (uint64_t)fh;
-	return 0;
+	return fd < 0 ? -errno : fs__reply_open(r, fd, n->vol, 0);
 }
 
 static int op_read(struct fs_req *r)
@@ -397,23 +402,13 @@ static int op_flush_fsync(struct fs_req *r)
 
 static int op_opendir(struct fs_req *r, const struct fs_node *n)
 {
-	struct fuse_open_out *o;
-	int64_t fh;
 	int fd = -1;
 
 	if (n->type != S_IFDIR)
 		return -ENOTDIR;
 	if (n->fd >= 0 && (fd = openat(n->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return -errno;
-	fh = fs_handles__add(&r->srv->nodes, fd, n->vol, 1);
-	if (fh < 0)
-		return (int)fh;
-	if (!(o = fs__reply(r, sizeof(*o)))) {
-		fs_handles__release(&r->srv->nodes, (uint64_t)fh);
-		return -ERANGE;
-	}
-	o->fh = (uint64_t)fh;
-	return 0;
+	return fs__reply_open(r, fd, n->vol, 1);
 }
 
 /* Append one entry; 0 when it does not fit. */
