@@ -53,7 +53,28 @@ static void acl__put(unsigned char *p, uint32_t v, int bytes)
 		p[i] = (unsigned char)(v >> (8 * i));
 }
 
-int acl_xattr_from_entry(struct archive_entry *e, int type, unsigned char *buf, size_t *len)
+/* Sorted entries as the kernel's posix_acl_valid() wants them; NULL if so. */
+static const char *acl__invalid(const struct acl_ent *ents, size_t n)
+{
+	unsigned int count[ACL_OTHER + 1] = { 0 };
+
+	for (size_t i = 0; i < n; i++) {
+		count[ents[i].tag]++;
+		if ((ents[i].tag == ACL_USER || ents[i].tag == ACL_GROUP) && i > 0 &&
+		    ents[i - 1].tag == ents[i].tag && ents[i - 1].id == ents[i].id)
+			return ents[i].tag == ACL_USER ? "one user named twice" : "one group named twice";
+	}
+	if (count[ACL_USER_OBJ] != 1 || count[ACL_GROUP_OBJ] != 1 || count[ACL_OTHER] != 1)
+		return "not exactly one owner, owning group and other entry";
+	if (count[ACL_MASK] > 1)
+		return "more than one mask entry";
+	if ((count[ACL_USER] || count[ACL_GROUP]) && !count[ACL_MASK])
+		return "named users or groups without a mask entry";
+	return NULL;
+}
+
+int acl_xattr_from_entry(struct archive_entry *e, int type, unsigned char *buf, size_t *len,
+			 const char **why)
 {
 	struct acl_ent ents[1024];
 	size_t n = 0, named = 0;
@@ -68,8 +89,10 @@ int acl_xattr_from_entry(struct archive_entry *e, int type, unsigned char *buf, 
 
 		if (etype != type || !t)
 			continue;	/* NFSv4 entries are another model */
-		if (n == sizeof(ents) / sizeof(ents[0]))
+		if (n == sizeof(ents) / sizeof(ents[0])) {
+			*why = "more than 1024 entries";
 			return -1;
+		}
 		ents[n].tag = (uint16_t)t;
 		ents[n].perm = (uint16_t)(perm & 7);
 		ents[n].id = (t == ACL_USER || t == ACL_GROUP) ? (uint32_t)qual : ACL_UNDEFINED_ID;
@@ -80,6 +103,12 @@ int acl_xattr_from_entry(struct archive_entry *e, int type, unsigned char *buf, 
 	if (n == 0 || (type == ARCHIVE_ENTRY_ACL_TYPE_ACCESS && !named))
 		return 0;
 	qsort(ents, n, sizeof(ents[0]), acl__cmp);
+	if ((*why = acl__invalid(ents, n)))
+		return -1;
+	if (type == ARCHIVE_ENTRY_ACL_TYPE_DEFAULT && archive_entry_filetype(e) != AE_IFDIR) {
+		*why = "a default ACL on something other than a folder";
+		return -1;
+	}
 	acl__put(buf, 2, 4);
 	for (size_t i = 0; i < n; i++) {
 		acl__put(buf + 4 + 8 * i, ents[i].tag, 2);

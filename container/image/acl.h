@@ -15,8 +15,12 @@ struct archive_entry;
 /*
  * The value of the xattr for one ACL type (ARCHIVE_ENTRY_ACL_TYPE_ACCESS or
  * _DEFAULT): 0 and *len = 0 when the entry has none beyond its mode bits,
- * -1 when it has more entries than fit.
+ * -1 with *why when it is not one the kernel would accept (as
+ * posix_acl_valid() checks: one owner, owning group and other entry, no
+ * user or group twice, a mask where there are named entries; a default
+ * ACL only on a folder) or has more entries than fit.
  */
-int acl_xattr_from_entry(struct archive_entry *e, int type, unsigned char *buf, size_t *len);
+int acl_xattr_from_entry(struct archive_entry *e, int type, unsigned char *buf, size_t *len,
+			 const char **why);
 
 #endif

@@ -235,13 +235,15 @@ static int unpack__acls(struct unpack_ctx *u, struct archive_entry *e)
 		{ ARCHIVE_ENTRY_ACL_TYPE_DEFAULT, "system.posix_acl_default" },
 	};
 	unsigned char buf[ACL_XATTR_MAX];
+	const char *why;
 	size_t len;
 	int ret;
 
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-		if (acl_xattr_from_entry(e, kinds[i].type, buf, &len) < 0)
+		if (acl_xattr_from_entry(e, kinds[i].type, buf, &len, &why) < 0)
 			return mgr_err(u->err, GUEST_MANAGER_ERR_BAD_CONFIG,
-				       "entry '%s': an ACL of more than 1024 entries", u->path);
+				       "entry '%s': its %s ACL is not valid: %s", u->path,
+				       i == 0 ? "access" : "default", why);
 		if (!len)
 			continue;
 		ret = ext4_image_xattr(u->img, kinds[i].name, buf, len, u->err);

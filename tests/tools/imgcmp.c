@@ -189,6 +189,7 @@ static void check_acls(struct ext2_xattr_handle *h, struct want *w)
 		{ ARCHIVE_ENTRY_ACL_TYPE_DEFAULT, "system.posix_acl_default" },
 	};
 	unsigned char want[ACL_XATTR_MAX];
+	const char *why;
 
 	for (size_t i = 0; i < 2; i++) {
 		void *got = NULL;
@@ -203,8 +204,8 @@ static void check_acls(struct ext2_xattr_handle *h, struct want *w)
 			if (e[0] != 0x02 && e[0] != 0x08)
 				memset(e + 4, 0xff, 4);
 		}
-		if (acl_xattr_from_entry(w->e, kinds[i].type, want, &len) < 0)
-			diff(w->path, "ACL too large to compare");
+		if (acl_xattr_from_entry(w->e, kinds[i].type, want, &len, &why) < 0)
+			diff(w->path, "ACL not comparable: %s", why);
 		else if (len && !have)
 			diff(w->path, "%s missing", kinds[i].name);
 		else if (len && (glen != len || memcmp(got, want, len) != 0))
