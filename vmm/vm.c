@@ -337,6 +337,28 @@ static int setup_fs(struct vm *vm, struct pupa_err *err)
 	return ret < 0 ? ret : add_virtio(vm, &vm->fs->vdev, err);
 }
 
+/* Queue notifications that KVM turns into eventfd signals (ioeventfd):
+ * the guest's write to QueueNotify then never leaves the kernel. */
+static int setup_notify_fds(struct vm *vm, struct pupa_err *err)
+{
+	for (unsigned int i = 0; i < vm->nr_mmio; i++) {
+		struct virtio_dev *v = vm->mmio_dev[i].vdev;
+
+		for (unsigned int q = 0; v->ops->notify_fd && q < v->ops->nr_queues; q++) {
+			struct kvm_ioeventfd io = {
+				.datamatch = q, .addr = vm->mmio_dev[i].base + VIRTIO_MMIO_QUEUE_NOTIFY,
+				.len = 4, .fd = v->ops->notify_fd(v, q), .flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+			};
+
+			if (io.fd >= 0 && ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0)
+				return guest_err(err, GUEST_ERR_DEVICE_INITIALIZATION,
+						 "virtio-%s: KVM_IOEVENTFD for queue %u: %s", v->ops->name,
+						 q, strerror(errno));
+		}
+	}
+	return 0;
+}
+
 static int setup_virtio(struct vm *vm, struct pupa_err *err)
 {
 	const struct vmm_config *cfg = vm->cfg;
@@ -498,6 +520,8 @@ int vm__create(struct vm *vm, const struct vmm_config *cfg, struct pupa_err *err
 		ret = register_memory(vm, err);
 	if (!ret)
 		ret = setup_devices(vm, err);
+	if (!ret)
+		ret = setup_notify_fds(vm, err);
 	if (!ret)
 		ret = create_vcpus(vm, err);
 	return ret;

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #define FS_QUEUE_SIZE		128
 #define FS_CONFIG_SIZE		40	/* tag[36], num_request_queues */
@@ -40,10 +42,25 @@ static void fs_config_read(struct virtio_dev *v, uint32_t off, void *data, uint3
 	memcpy(data, cfg + off, len);
 }
 
+static void fs__kick(struct virtio_fs *fs)
+{
+	uint64_t one = 1;
+
+	if (write(fs->kick_fd, &one, sizeof(one)) < 0) {
+		/* the counter is already non-zero: a worker will look */
+	}
+}
+
 static void fs_queue_notify(struct virtio_dev *v, unsigned int q)
 {
 	(void)q;
-	pthread_cond_signal(&to_fs(v)->work);
+	fs__kick(to_fs(v));
+}
+
+static int fs_notify_fd(struct virtio_dev *v, unsigned int q)
+{
+	(void)q;
+	return to_fs(v)->kick_fd;
 }
 
 static void fs_reset(struct virtio_dev *v)
@@ -63,6 +80,7 @@ const struct virtio_dev_ops virtio_fs_ops = {
 	.config_size = fs_config_size,
 	.config_read = fs_config_read,
 	.queue_notify = fs_queue_notify,
+	.notify_fd = fs_notify_fd,
 	.reset = fs_reset,
 };
 
@@ -115,29 +133,38 @@ static void *fs__worker(void *arg)
 		fprintf(stderr, "pupa-vmm: virtio-fs: a worker cannot load its seccomp filter\n");
 		return NULL;
 	}
-	pthread_mutex_lock(&v->lock);
-	while (!fs->stopping) {
+	for (;;) {
 		unsigned int q;
 		uint32_t gen, written;
+		uint64_t count;
 
+		pthread_mutex_lock(&v->lock);
+		if (fs->stopping) {
+			pthread_mutex_unlock(&v->lock);
+			fs__kick(fs);	/* the next worker stops too */
+			break;
+		}
 		if (!fs__take(fs, w->chain, &q)) {
-			pthread_cond_wait(&fs->work, &v->lock);
+			pthread_mutex_unlock(&v->lock);
+			if (read(fs->kick_fd, &count, sizeof(count)) < 0) {
+				/* EINTR: look again */
+			}
 			continue;
 		}
 		gen = fs->generation;
 		if (virtq_has_avail(&v->vq[FS_REQUEST_QUEUE]))
-			pthread_cond_signal(&fs->work);	/* more: wake a second worker */
+			fs__kick(fs);	/* more: wake a second worker */
 		pthread_mutex_unlock(&v->lock);
 		written = fs__serve(w);
 		pthread_mutex_lock(&v->lock);
-		if (gen != fs->generation || !virtio_dev__running(v))
-			continue;	/* reset meanwhile: that ring is gone */
-		fs->requests++;
-		virtq_push(&v->vq[q], w->chain->head, written);
-		if (virtq_should_notify(&v->vq[q]))
-			virtio_dev__signal(v, VIRTIO_INT_USED);
+		if (gen == fs->generation && virtio_dev__running(v)) {
+			fs->requests++;
+			virtq_push(&v->vq[q], w->chain->head, written);
+			if (virtq_should_notify(&v->vq[q]))
+				virtio_dev__signal(v, VIRTIO_INT_USED);
+		}	/* else reset meanwhile: that ring is gone */
+		pthread_mutex_unlock(&v->lock);
 	}
-	pthread_mutex_unlock(&v->lock);
 	return NULL;
 }
 
@@ -147,6 +174,7 @@ int virtio_fs__init(struct virtio_fs *fs, const char *tag, const struct guest_me
 	int ret;
 
 	memset(fs, 0, sizeof(*fs));
+	fs->kick_fd = -1;
 	if (!*tag || strlen(tag) > FS_TAG_MAX)
 		return guest_err(err, GUEST_ERR_BAD_CONFIG, "virtio-fs tag '%s': 1-%d bytes", tag,
 				 FS_TAG_MAX);
@@ -155,7 +183,10 @@ int virtio_fs__init(struct virtio_fs *fs, const char *tag, const struct guest_me
 	if (ret < 0)
 		return ret;
 	virtio_dev__init(&fs->vdev, &virtio_fs_ops, fs, mem);
-	pthread_cond_init(&fs->work, NULL);
+	fs->kick_fd = eventfd(0, EFD_CLOEXEC);
+	if (fs->kick_fd < 0)
+		return guest_err(err, GUEST_ERR_DEVICE_INITIALIZATION, "virtio-fs: eventfd: %s",
+				 strerror(errno));
 	for (unsigned int i = 0; i < FS_WORKERS; i++) {
 		struct fs_worker *w = &fs->worker[i];
 
@@ -208,8 +239,9 @@ void virtio_fs__destroy(struct virtio_fs *fs)
 {
 	pthread_mutex_lock(&fs->vdev.lock);
 	fs->stopping = 1;
-	pthread_cond_broadcast(&fs->work);
 	pthread_mutex_unlock(&fs->vdev.lock);
+	if (fs->kick_fd >= 0)
+		fs__kick(fs);
 	for (unsigned int i = 0; i < FS_WORKERS; i++) {
 		struct fs_worker *w = &fs->worker[i];
 
@@ -220,6 +252,7 @@ void virtio_fs__destroy(struct virtio_fs *fs)
 		free(w->out);
 	}
 	fuse_server__destroy(&fs->srv);
-	pthread_cond_destroy(&fs->work);
+	if (fs->kick_fd >= 0)
+		close(fs->kick_fd);
 	virtio_dev__destroy(&fs->vdev);
 }

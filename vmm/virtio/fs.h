@@ -6,7 +6,9 @@
  *
  * Requests are served by a small pool of worker threads, not on the vCPU
  * thread that notifies, so a slow host read stalls neither the guest's
- * other vCPUs nor the event loop: the notification only wakes a worker.
+ * other vCPUs nor the event loop: a notification only signals an eventfd
+ * the workers wait on (from KVM itself, with ioeventfd), and a worker
+ * that finds more than it takes signals it again for the next.
  * A worker takes a chain under the device lock, serves it without the
  * lock, and gives it back under the lock; a reset in between (seen by its
  * generation) drops the answer instead of writing into a new ring.
@@ -43,7 +45,7 @@ struct virtio_fs {
 	struct virtio_dev vdev;
 	char tag[FS_TAG_MAX + 1];
 	struct fuse_server srv;
-	pthread_cond_t work;		/* with vdev.lock: a queue was notified */
+	int kick_fd;			/* eventfd: a queue was notified, or stop */
 	int stopping;			/* vdev.lock */
 	uint32_t generation;		/* vdev.lock: bumped by every reset */
 	struct sandbox *sandbox;	/* what each worker loads */

@@ -13,6 +13,7 @@
 #define VIRTIO_MMIO_SIZE	0x1000
 #define VIRTIO_MMIO_MAGIC	0x74726976	/* "virt" */
 #define VIRTIO_MMIO_VENDOR	0x41505550	/* "PUPA" */
+#define VIRTIO_MMIO_QUEUE_NOTIFY 0x050	/* the register a notification writes */
 
 typedef void (*mmio_irq_line_fn)(void *ctx, uint32_t irq);
 

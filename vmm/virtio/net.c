@@ -359,6 +359,12 @@ static void net__queue_notify(struct virtio_dev *v, unsigned int q)
 	}
 }
 
+/* Transmit kicks wake the main loop straight from KVM. */
+static int net__notify_fd(struct virtio_dev *v, unsigned int q)
+{
+	return q == NET_TX ? to_net(v)->wake_h.fd : -1;
+}
+
 static void net__reset(struct virtio_dev *v)
 {
 	net__backlog_clear(to_net(v));
@@ -373,6 +379,7 @@ const struct virtio_dev_ops virtio_net_ops = {
 	.config_size = net__config_size,
 	.config_read = net__config_read,
 	.queue_notify = net__queue_notify,
+	.notify_fd = net__notify_fd,
 	.reset = net__reset,
 };
 

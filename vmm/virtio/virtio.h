@@ -44,6 +44,14 @@ struct virtio_dev_ops {
 	void (*config_write)(struct virtio_dev *vdev, uint32_t off, const void *data, uint32_t len);
 	/* A queue has new buffers. Called with vdev->lock held. */
 	void (*queue_notify)(struct virtio_dev *vdev, unsigned int q);
+	/*
+	 * Optional: an eventfd that stands for queue q's notifications. The
+	 * VM then has KVM signal it when the guest writes the queue's number
+	 * to the notify register (KVM_IOEVENTFD), without an exit to
+	 * pupa-vmm; queue_notify still runs where that is not available. -1:
+	 * none for this queue.
+	 */
+	int (*notify_fd)(struct virtio_dev *vdev, unsigned int q);
 	/* The driver set DRIVER_OK, or wrote 0 to reset. Lock held. */
 	void (*activate)(struct virtio_dev *vdev);
 	void (*reset)(struct virtio_dev *vdev);
