@@ -19,6 +19,8 @@
 #   net-*, warm-none          bench/net.sh: TCP throughput against QEMU's
 #                             -netdev user, and the warm start without a
 #                             network in the container
+#   fs-*                      bench/fs.sh: volumes, pupa-vmm's virtio-fs
+#                             against QEMU's 9p
 set -euo pipefail
 runs=$1			# boot rows
 other_runs=${PUPA_BENCH_RUNS:-5}	# warm and cold start
@@ -106,3 +108,4 @@ for i in $(seq "$other_runs"); do
 done
 
 . "$top_srcdir/bench/net.sh"
+. "$top_srcdir/bench/fs.sh"

@@ -71,7 +71,9 @@ vstart vrt -v "$V":/data -- sh -c '
 	mkdir -p /data/dir/sub && echo deep > /data/dir/sub/f
 	echo "abs $(readlink /data/abs) rel $(readlink /data/rel)"
 	cat /data/abs /data/rel 2>&1
-	chown 123:456 /data/new && echo "chown ok $(stat -c %u:%g /data/new)"'
+	chown 123:456 /data/new && echo "chown ok $(stat -c %u:%g /data/new)"
+	bdi=$(printf "%d:%d" 0x$(stat -c %t /data) 0x$(stat -c %T /data))
+	echo "readahead $(cat /sys/class/bdi/$bdi/read_ahead_kb)"'
 vexpect vrt "volumes: the container reads the host's file, as uid 4242 on the host" \
 	grep -qx "from the host" "$WORK/vrt.out"
 vexpect vrt "... every file shows the container's user (root) as its owner" \
@@ -85,6 +87,8 @@ b' ] && [ ! -e '$V/renameme' ] && [ \"\$(cat '$V/renamed')\" = r ] &&
 vexpect vrt "... what the container made belongs to the invoking user (4242) on the host" \
 	bash -c "[ \"\$(owner '$V/new')\" = $VU:$VU ] && [ \"\$(owner '$V/dir/sub/f')\" = $VU:$VU ] &&
 	[ \"\$(owner '$V/sym')\" = $VU:$VU ]"
+vexpect vrt "... the volume reads ahead 1 MiB, one request of the server's largest (FUSE starts at 128 KiB)" \
+	grep -qx "readahead 1024" "$WORK/vrt.out"
 vexpect vrt "... chown inside succeeds and changes nothing on the host" \
 	bash -c "grep -q '^chown ok' '$WORK/vrt.out' && [ \"\$(owner '$V/new')\" = $VU:$VU ]"
 vexpect vrt "... symlinks pointing outside stay symlinks, resolved in the guest: the host file never shows" \
