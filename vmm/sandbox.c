@@ -103,6 +103,7 @@ static const struct sandbox_rule sandbox_fs[] = {
 	ALLOW(openat, IN_FS), ALLOW(openat2, IN_FS), ALLOW(fcntl, IN_FS),
 	ALLOW(fstatfs, IN_FS), ALLOW(getdents64, IN_FS),
 	ALLOW(pread64, IN_FS), ALLOW(pwrite64, IN_FS),
+	ALLOW(preadv, IN_FS), ALLOW(pwritev, IN_FS),	/* file data straight from/to guest RAM */
 	ALLOW(fsync, IN_FS), ALLOW(fdatasync, IN_FS), ALLOW(fallocate, IN_FS),
 	ALLOW(ftruncate, IN_FS), ALLOW(truncate, IN_FS),
 	ALLOW(chmod, IN_FS), ALLOW(fchmodat, IN_FS), ALLOW(fchownat, IN_FS),

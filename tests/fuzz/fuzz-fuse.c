@@ -113,7 +113,39 @@ static void fuzz__init_request(void)
 	} r = { { .len = sizeof(r), .opcode = FUSE_INIT, .unique = 1 },
 		{ .major = 7, .minor = 38, .max_readahead = 65536, .flags = FUSE_MAX_PAGES } };
 
-	fuse_server__handle(&srv, (const uint8_t *)&r, sizeof(r), out, FUZZ_OUT_MAX);
+	fuse_server__handle(&srv, (const uint8_t *)&r, sizeof(r), out, FUZZ_OUT_MAX, NULL);
+}
+
+/* As the device does: a WRITE's data and a READ's buffers as iovecs (split
+ * in two at a point the request picks), anything else as bytes. */
+static void fuzz__serve(uint8_t *req, size_t len, size_t cap)
+{
+	const size_t wh = sizeof(struct fuse_in_header) + sizeof(struct fuse_write_in);
+	static uint8_t rdbuf[FUZZ_OUT_MAX];
+	struct fuse_in_header h;
+	struct fuse_io io = { 0 };
+	struct iovec v[2];
+
+	if (len >= sizeof(h)) {
+		memcpy(&h, req, sizeof(h));
+		if (h.opcode == FUSE_WRITE && len > wh) {
+			size_t cut = h.unique % (len - wh + 1);
+
+			v[0] = (struct iovec){ req + wh, cut };
+			v[1] = (struct iovec){ req + wh + cut, len - wh - cut };
+			io = (struct fuse_io){ .wr = v, .nr_wr = 2, .wr_len = len - wh };
+			len = wh;
+		} else if (h.opcode == FUSE_READ) {
+			size_t cut = h.unique % cap;
+
+			v[0] = (struct iovec){ rdbuf, cut };
+			v[1] = (struct iovec){ rdbuf + cut, cap - cut };
+			io = (struct fuse_io){ .rd = v, .nr_rd = 2, .rd_cap = cap };
+		}
+	}
+	fuse_server__handle(&srv, req, len, out, cap, &io);
+	if (io.rd_done > io.rd_cap)
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -148,7 +180,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!req)
 			abort();
 		memcpy(req, data + off, len);
-		fuse_server__handle(&srv, req, len, out, cap);
+		fuzz__serve(req, len, cap);
 		free(req);
 		off += len;
 	}

@@ -68,7 +68,7 @@ static int call_ex(uint32_t op, uint64_t node, const void *arg, size_t alen, con
 	}
 	h.len = (uint32_t)len;
 	memcpy(inbuf, &h, sizeof(h));
-	out = fuse_server__handle(&srv, inbuf, len, outbuf, sizeof(outbuf));
+	out = fuse_server__handle(&srv, inbuf, len, outbuf, sizeof(outbuf), NULL);
 	ck_assert_uint_ge(out, sizeof(oh));
 	memcpy(&oh, outbuf, sizeof(oh));
 	ck_assert_uint_eq(oh.len, out);
@@ -185,7 +185,7 @@ START_TEST(fuse_refuses_names_that_leave_the_folder)
 
 		memcpy(inbuf, &h, sizeof(h));
 		memcpy(inbuf + sizeof(h), "abc", 3);
-		ck_assert_uint_eq(fuse_server__handle(&srv, inbuf, h.len, outbuf, sizeof(outbuf)),
+		ck_assert_uint_eq(fuse_server__handle(&srv, inbuf, h.len, outbuf, sizeof(outbuf), NULL),
 				  sizeof(oh));
 		memcpy(&oh, outbuf, sizeof(oh));
 		ck_assert_int_eq(oh.error, -EINVAL);
@@ -226,7 +226,7 @@ START_TEST(fuse_forgotten_node_is_stale)
 
 	memcpy(inbuf, &h, sizeof(h));
 	memcpy(inbuf + sizeof(h), &fg, sizeof(fg));
-	ck_assert_uint_eq(fuse_server__handle(&srv, inbuf, h.len, outbuf, sizeof(outbuf)), 0);
+	ck_assert_uint_eq(fuse_server__handle(&srv, inbuf, h.len, outbuf, sizeof(outbuf), NULL), 0);
 	ck_assert_int_eq(call(FUSE_GETATTR, f, &ga, sizeof(ga), NULL, NULL), -ESTALE);
 	ck_assert_int_eq(call(FUSE_GETATTR, 123456789, &ga, sizeof(ga), NULL, NULL), -ESTALE);
 	ck_assert_int_eq(call(FUSE_GETATTR, 0, &ga, sizeof(ga), NULL, NULL), -ESTALE);
@@ -264,7 +264,7 @@ START_TEST(fuse_huge_read_is_capped)
 	rd.fh = 4242;
 	ck_assert_int_eq(call(FUSE_READ, f, &rd, sizeof(rd), NULL, NULL), -EBADF);
 	/* A reply buffer smaller than a header: no reply at all, no overflow. */
-	ck_assert_uint_eq(fuse_server__handle(&srv, inbuf, sizeof(struct fuse_in_header), outbuf, 8), 0);
+	ck_assert_uint_eq(fuse_server__handle(&srv, inbuf, sizeof(struct fuse_in_header), outbuf, 8, NULL), 0);
 }
 END_TEST
 
@@ -434,7 +434,7 @@ START_TEST(fuse_nothing_before_init)
 
 	fuse_server__reset(&srv);
 	ck_assert_int_eq(call(FUSE_GETATTR, FS_ROOT_ID, &ga, sizeof(ga), NULL, NULL), -EIO);
-	ck_assert_uint_eq(fuse_server__handle(&srv, inbuf, 10, outbuf, sizeof(outbuf)), 0);
+	ck_assert_uint_eq(fuse_server__handle(&srv, inbuf, 10, outbuf, sizeof(outbuf), NULL), 0);
 }
 END_TEST
 
@@ -538,6 +538,47 @@ START_TEST(fuse_deep_folders_open_again_from_the_top)
 }
 END_TEST
 
+START_TEST(fuse_file_data_moves_straight_to_guest_buffers)
+{
+	uint64_t v = lookup(FS_ROOT_ID, "0"), f = lookup(v, "file");
+	struct { struct fuse_in_header h; struct fuse_write_in w; } wr = {
+		{ .len = sizeof(wr) + 6, .opcode = FUSE_WRITE, .unique = 50, .nodeid = f },
+		{ .size = 6, .offset = 5 } };
+	struct { struct fuse_in_header h; struct fuse_read_in r; } rd = {
+		{ .len = sizeof(rd), .opcode = FUSE_READ, .unique = 51, .nodeid = f },
+		{ .size = 100 } };
+	char a[3] = "+wo", b[3] = "rld", ra[4], rb[64];
+	struct iovec wv[2] = { { a, 3 }, { b, 3 } }, rv[2] = { { ra, 4 }, { rb, sizeof(rb) } };
+	struct fuse_io io = { .wr = wv, .nr_wr = 2, .wr_len = 6 };
+	struct fuse_out_header oh;
+	uint64_t fh;
+	size_t n;
+
+	ck_assert_int_eq(open_node(f, O_RDWR, &fh), 0);
+	wr.w.fh = rd.r.fh = fh;
+	n = fuse_server__handle(&srv, (const uint8_t *)&wr, sizeof(wr), outbuf, sizeof(outbuf), &io);
+	memcpy(&oh, outbuf, sizeof(oh));
+	ck_assert_int_eq(oh.error, 0);
+	ck_assert_uint_eq(((struct fuse_write_out *)body())->size, 6);
+	ck_assert_uint_eq(n, oh.len);
+	io = (struct fuse_io){ .rd = rv, .nr_rd = 2, .rd_cap = 4 + sizeof(rb) };
+	n = fuse_server__handle(&srv, (const uint8_t *)&rd, sizeof(rd), outbuf, sizeof(outbuf), &io);
+	memcpy(&oh, outbuf, sizeof(oh));
+	ck_assert_int_eq(oh.error, 0);
+	ck_assert_uint_eq(n, sizeof(oh));		/* only the header in out */
+	ck_assert_uint_eq(io.rd_done, 11);
+	ck_assert_uint_eq(oh.len, sizeof(oh) + 11);
+	ck_assert_mem_eq(ra, "hell", 4);
+	ck_assert_mem_eq(rb, "o+world", 7);
+	/* A payload shorter than the size the header claims. */
+	wr.w.size = 7;
+	io = (struct fuse_io){ .wr = wv, .nr_wr = 2, .wr_len = 6 };
+	fuse_server__handle(&srv, (const uint8_t *)&wr, sizeof(wr), outbuf, sizeof(outbuf), &io);
+	memcpy(&oh, outbuf, sizeof(oh));
+	ck_assert_int_eq(oh.error, -EINVAL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fuse");
@@ -560,6 +601,7 @@ int main(void)
 	tcase_add_test(tc, fuse_closed_node_replaced_on_the_host_is_stale);
 	tcase_add_test(tc, fuse_renamed_node_is_found_by_its_new_name);
 	tcase_add_test(tc, fuse_deep_folders_open_again_from_the_top);
+	tcase_add_test(tc, fuse_file_data_moves_straight_to_guest_buffers);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

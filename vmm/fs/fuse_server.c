@@ -20,10 +20,12 @@
 #define FUSE_OUR_MINOR		38
 #define FUSE_MAX_PAGES_WANTED	(FUSE_SERVER_MAX_WRITE / 4096)
 #define FS_NAME_MAX		255
+#define FS_IOV_MAX		1024	/* IOV_MAX: a longer chain takes the copying way */
 
 /* One request being served. */
 struct fs_req {
 	struct fuse_server *srv;
+	struct fuse_io *io;		/* file data in guest memory, or NULL */
 	const struct fuse_in_header *h;
 	const uint8_t *arg;	/* after the header */
 	size_t arg_len;
@@ -305,9 +307,54 @@ static int op_open(struct fs_req *r, const struct fs_node *n)
 	return fd < 0 ? -errno : fs__reply_open(r, fd, n->vol, 0);
 }
 
+/* Move done bytes along an iovec array (a copy of it the caller owns). */
+static void fs__iov_skip(struct iovec **iov, int *n, size_t done)
+{
+	while (*n && done >= (*iov)->iov_len) {
+		done -= (*iov)->iov_len;
+		(*iov)++;
+		(*n)--;
+	}
+	if (*n && done) {
+		(*iov)->iov_base = (uint8_t *)(*iov)->iov_base + done;
+		(*iov)->iov_len -= done;
+	}
+}
+
+/* want bytes at off into guest memory: preadv straight into it. */
+static ssize_t fs__read_iov(int fd, const struct iovec *src, int nr, size_t want, off_t off)
+{
+	struct iovec iov[FS_IOV_MAX], *p = iov;
+	int n = 0;
+	size_t done = 0, room = want;
+
+	for (int i = 0; i < nr && room; i++) {	/* just the first want bytes */
+		iov[n] = src[i];
+		if (iov[n].iov_len > room)
+			iov[n].iov_len = room;
+		room -= iov[n].iov_len;
+		n++;
+	}
+	while (done < want && n) {
+		ssize_t k = preadv(fd, p, n, off + (off_t)done);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return done ? (ssize_t)done : -errno;
+		if (k == 0)
+			break;
+		done += (size_t)k;
+		fs__iov_skip(&p, &n, (size_t)k);
+	}
+	return (ssize_t)done;
+}
+
 static int op_read(struct fs_req *r)
 {
 	const struct fuse_read_in *in = FS_ARG(r, struct fuse_read_in);
+	int direct = r->io && r->io->nr_rd;
+	size_t cap = direct ? r->io->rd_cap : r->body_cap;
 	struct fs_handle h;
 	size_t want, done = 0;
 	int ret = 0;
@@ -316,27 +363,67 @@ static int op_read(struct fs_req *r)
 		return -EINVAL;
 	if ((ret = fs_handles__get(&r->srv->nodes, in->fh, &h)) < 0)
 		return ret;
-	want = in->size;
-	if (want > r->body_cap)
-		want = r->body_cap;
+	want = in->size < cap ? in->size : cap;
 	if (want > FUSE_SERVER_MAX_WRITE)
 		want = FUSE_SERVER_MAX_WRITE;
-	while (h.fd >= 0 && !h.is_dir && done < want) {
-		ssize_t k = pread(h.fd, r->body + done, want - done, (off_t)(in->offset + done));
+	if (h.fd < 0 || h.is_dir) {
+		ret = -EISDIR;
+	} else if (direct) {
+		ssize_t k = fs__read_iov(h.fd, r->io->rd, r->io->nr_rd, want, (off_t)in->offset);
+
+		if (k < 0)
+			ret = (int)k;
+		else
+			r->io->rd_done = (size_t)k;
+	} else {
+		while (done < want) {
+			ssize_t k = pread(h.fd, r->body + done, want - done, (off_t)(in->offset + done));
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0)
+				ret = -errno;
+			if (k <= 0)
+				break;
+			done += (size_t)k;
+		}
+		r->body_len = done;
+		if (done)
+			ret = 0;
+	}
+	fs_handles__put(&r->srv->nodes, in->fh);
+	return ret;
+}
+
+/* The payload of a WRITE: from guest memory, or after its headers. */
+static ssize_t fs__write_data(struct fs_req *r, int fd, size_t len, off_t off)
+{
+	struct iovec iov[FS_IOV_MAX], *p = iov;
+	int n = 0;
+	size_t done = 0, room = len;
+
+	if (!r->io || !r->io->nr_wr) {
+		iov[n++] = (struct iovec){ (void *)(r->arg + sizeof(struct fuse_write_in)), len };
+	} else {
+		for (int i = 0; i < r->io->nr_wr && room; i++) {
+			iov[n] = r->io->wr[i];
+			if (iov[n].iov_len > room)
+				iov[n].iov_len = room;
+			room -= iov[n].iov_len;
+			n++;
+		}
+	}
+	while (done < len && n) {
+		ssize_t k = pwritev(fd, p, n, off + (off_t)done);
 
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k < 0)
-			ret = -errno;
 		if (k <= 0)
-			break;
+			return done ? (ssize_t)done : k < 0 ? -errno : -EIO;
 		done += (size_t)k;
+		fs__iov_skip(&p, &n, (size_t)k);
 	}
-	if (h.fd < 0 || h.is_dir)
-		ret = -EISDIR;
-	fs_handles__put(&r->srv->nodes, in->fh);
-	r->body_len = done;
-	return done ? 0 : ret;
+	return (ssize_t)done;
 }
 
 static int op_write(struct fs_req *r)
@@ -344,32 +431,23 @@ static int op_write(struct fs_req *r)
 	const struct fuse_write_in *in = FS_ARG(r, struct fuse_write_in);
 	struct fuse_write_out *o;
 	struct fs_handle h;
-	const uint8_t *data;
-	size_t done = 0;
+	ssize_t done = 0;
 	int ret = 0;
 
-	if (!in || in->size > r->arg_len - sizeof(*in) || in->offset > (uint64_t)INT64_MAX)
+	if (!in || in->offset > (uint64_t)INT64_MAX || in->size > FUSE_SERVER_MAX_WRITE)
 		return -EINVAL;
-	data = r->arg + sizeof(*in);
+	if (in->size > (r->io && r->io->nr_wr ? r->io->wr_len : r->arg_len - sizeof(*in)))
+		return -EINVAL;
 	if ((ret = fs_handles__get(&r->srv->nodes, in->fh, &h)) < 0)
 		return ret;
 	if (h.is_dir || h.fd < 0)
 		ret = -EISDIR;
 	else if (fs__is_ro(r->srv, h.vol))
 		ret = -EROFS;
-	while (ret == 0 && done < in->size) {
-		ssize_t k = pwrite(h.fd, data + done, in->size - done, (off_t)(in->offset + done));
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			ret = k < 0 ? -errno : -EIO;
-			break;
-		}
-		done += (size_t)k;
-	}
+	else if (in->size && (done = fs__write_data(r, h.fd, in->size, (off_t)in->offset)) < 0)
+		ret = (int)done;
 	fs_handles__put(&r->srv->nodes, in->fh);
-	if (!done && ret < 0)
+	if (ret < 0)
 		return ret;
 	if (!(o = fs__reply(r, sizeof(*o))))
 		return -ERANGE;
@@ -889,11 +967,11 @@ static int fs__dispatch(struct fs_req *r)
 }
 
 size_t fuse_server__handle(struct fuse_server *srv, const uint8_t *in, size_t in_len,
-			   uint8_t *out, size_t out_cap)
+			   uint8_t *out, size_t out_cap, struct fuse_io *io)
 {
 	struct fuse_in_header h;
 	struct fuse_out_header *oh = (struct fuse_out_header *)out;
-	struct fs_req r = { .srv = srv };
+	struct fs_req r = { .srv = srv, .io = io };
 	int ret;
 
 	if (in_len < sizeof(h) || out_cap < sizeof(*oh))
@@ -919,13 +997,18 @@ size_t fuse_server__handle(struct fuse_server *srv, const uint8_t *in, size_t in
 			op_batch_forget(&r);
 		return 0;
 	}
+	if (io)
+		io->rd_done = 0;
 	ret = fs__dispatch(&r);
-	if (ret < 0)
+	if (ret < 0) {
 		r.body_len = 0;
-	oh->len = (uint32_t)(sizeof(*oh) + r.body_len);
+		if (io)
+			io->rd_done = 0;
+	}
+	oh->len = (uint32_t)(sizeof(*oh) + r.body_len + (io ? io->rd_done : 0));
 	oh->error = ret < 0 ? ret : 0;
 	oh->unique = h.unique;
-	return oh->len;
+	return sizeof(*oh) + r.body_len;	/* what out holds; io->rd_done more in io->rd */
 }
 
 /* --- set-up -------------------------------------------------------------------- */

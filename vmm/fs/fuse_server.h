@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "error.h"
 #include "nodes.h"
@@ -64,13 +65,32 @@ int fuse_server__add_volume(struct fuse_server *srv, const char *path, int ro,
 			    struct pupa_err *err);
 
 /*
+ * File data that stays in guest memory (virtio-fs hands over the guest's
+ * buffers): a WRITE's payload, read from wr; a READ's data, written to rd,
+ * which starts where the data follows the reply's header. One copy, not
+ * two. Unused parts are empty (nr 0).
+ */
+struct fuse_io {
+	const struct iovec *wr;
+	int nr_wr;
+	size_t wr_len;
+	const struct iovec *rd;
+	int nr_rd;
+	size_t rd_cap;
+	size_t rd_done;		/* set: data bytes READ put into rd */
+};
+
+/*
  * Serve one request of in_len bytes at in; the reply goes to out (room for
  * out_cap bytes). Returns the reply's length, 0 when the request takes no
  * reply (FORGET, BATCH_FORGET, INTERRUPT) or is too broken to answer (no
  * whole header). Never fails otherwise: a bad request gets an error reply.
+ * With io (may be NULL), a WRITE's data is io->wr (in then holds only its
+ * headers) and a READ's data goes to io->rd: out then holds the header,
+ * whose length counts io->rd_done bytes more.
  */
 size_t fuse_server__handle(struct fuse_server *srv, const uint8_t *in, size_t in_len,
-			   uint8_t *out, size_t out_cap);
+			   uint8_t *out, size_t out_cap, struct fuse_io *io);
 
 /* How many node descriptors to keep open, from the process's descriptor
  * limit: the rest is for open files and the VMM itself. */

@@ -3,6 +3,7 @@
 #include "../sandbox.h"
 
 #include <errno.h>
+#include <linux/fuse.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 /* The reply buffer: a READ of max_write bytes and its header. */
 #define FS_OUT_SIZE		(FUSE_SERVER_MAX_WRITE + 4096)
 #define FS_WORKER_STACK		(256 * 1024)
+#define FS_IOV_MAX		1024
 
 static struct virtio_fs *to_fs(struct virtio_dev *v) { return v->priv; }
 
@@ -109,17 +111,58 @@ static int fs__take(struct virtio_fs *fs, struct virtq_chain *c, unsigned int *q
 	return 0;
 }
 
-/* One request, outside the lock: copy in, serve, copy the reply out. */
+/* The part of a chain's buffers from skip on, as iovecs; 0 if they are
+ * more than FS_IOV_MAX (the request then takes the copying way). */
+static int fs__iov(const struct virtq_iov *v, unsigned int n, size_t skip, struct iovec *out)
+{
+	int k = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		if (skip >= v[i].len) {
+			skip -= v[i].len;
+			continue;
+		}
+		if (k == FS_IOV_MAX)
+			return 0;
+		out[k++] = (struct iovec){ v[i].base + skip, v[i].len - skip };
+		skip = 0;
+	}
+	return k;
+}
+
+/*
+ * One request, outside the lock: its headers copied in, served, the reply
+ * copied out; a WRITE's data and a READ's go between the file and guest
+ * RAM directly.
+ */
 static uint32_t fs__serve(struct fs_worker *w)
 {
 	struct virtq_chain *c = w->chain;
+	const size_t write_hdr = sizeof(struct fuse_in_header) + sizeof(struct fuse_write_in);
 	size_t in_len = c->out_len < FUSE_SERVER_MAX_IN ? c->out_len : FUSE_SERVER_MAX_IN;
 	size_t out_cap = c->in_len < FS_OUT_SIZE ? c->in_len : FS_OUT_SIZE;
-	size_t len;
+	struct fuse_in_header h = { 0 };
+	struct fuse_io io = { 0 };
+	size_t len, written;
 
+	virtq_iov_read(c->out, c->nr_out, 0, &h, c->out_len < sizeof(h) ? c->out_len : sizeof(h));
+	if (h.opcode == FUSE_WRITE && c->out_len > write_hdr &&
+	    (io.nr_wr = fs__iov(c->out, c->nr_out, write_hdr, w->wr)) > 0) {
+		io.wr = w->wr;
+		io.wr_len = c->out_len - write_hdr;
+		in_len = write_hdr;
+	}
+	if (h.opcode == FUSE_READ && c->in_len > sizeof(struct fuse_out_header) &&
+	    (io.nr_rd = fs__iov(c->in, c->nr_in, sizeof(struct fuse_out_header), w->rd)) > 0) {
+		io.rd = w->rd;
+		io.rd_cap = c->in_len - sizeof(struct fuse_out_header);
+	}
 	virtq_iov_read(c->out, c->nr_out, 0, w->in, in_len);
-	len = fuse_server__handle(&w->fs->srv, w->in, in_len, w->out, out_cap);
-	return (uint32_t)virtq_iov_write(c->in, c->nr_in, 0, w->out, len);
+	len = fuse_server__handle(&w->fs->srv, w->in, in_len, w->out, out_cap, &io);
+	written = virtq_iov_write(c->in, c->nr_in, 0, w->out, len);
+	if (written == len && len)
+		written += io.rd_done;	/* already in place after the header */
+	return (uint32_t)written;
 }
 
 static void *fs__worker(void *arg)
@@ -194,7 +237,9 @@ int virtio_fs__init(struct virtio_fs *fs, const char *tag, const struct guest_me
 		w->chain = malloc(sizeof(*w->chain));
 		w->in = malloc(FUSE_SERVER_MAX_IN);
 		w->out = malloc(FS_OUT_SIZE);
-		if (!w->chain || !w->in || !w->out)
+		w->wr = calloc(FS_IOV_MAX, sizeof(*w->wr));
+		w->rd = calloc(FS_IOV_MAX, sizeof(*w->rd));
+		if (!w->chain || !w->in || !w->out || !w->wr || !w->rd)
 			return guest_err(err, GUEST_ERR_INTERNAL, "out of memory");
 	}
 	return 0;
@@ -250,6 +295,8 @@ void virtio_fs__destroy(struct virtio_fs *fs)
 		free(w->chain);
 		free(w->in);
 		free(w->out);
+		free(w->wr);
+		free(w->rd);
 	}
 	fuse_server__destroy(&fs->srv);
 	if (fs->kick_fd >= 0)

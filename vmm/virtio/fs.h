@@ -21,6 +21,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "../fs/fuse_server.h"
 #include "error.h"
@@ -39,6 +40,7 @@ struct fs_worker {
 	int started;
 	struct virtq_chain *chain;
 	uint8_t *in, *out;		/* one request, one reply */
+	struct iovec *wr, *rd;		/* file data in guest RAM: WRITE's, READ's */
 };
 
 struct virtio_fs {
