@@ -321,27 +321,31 @@ static void fs__iov_skip(struct iovec **iov, int *n, size_t done)
 	}
 }
 
-/* want bytes at off into guest memory: preadv straight into it. */
-static ssize_t fs__read_iov(int fd, const struct iovec *src, int nr, size_t want, off_t off)
+/*
+ * len bytes of a file at off, to (READ) or from (WRITE) buffers: the
+ * guest's own (struct fuse_io) or the server's. Returns the bytes moved,
+ * or -errno when none were; a READ stops at the end of the file.
+ */
+static ssize_t fs__file_io(int fd, int writing, const struct iovec *src, int nr, size_t len, off_t off)
 {
 	struct iovec iov[FS_IOV_MAX], *p = iov;
 	int n = 0;
-	size_t done = 0, room = want;
+	size_t done = 0, room = len;
 
-	for (int i = 0; i < nr && room; i++) {	/* just the first want bytes */
+	for (int i = 0; i < nr && i < FS_IOV_MAX && room; i++) {	/* the first len bytes */
 		iov[n] = src[i];
 		if (iov[n].iov_len > room)
 			iov[n].iov_len = room;
 		room -= iov[n].iov_len;
 		n++;
 	}
-	while (done < want && n) {
-		ssize_t k = preadv(fd, p, n, off + (off_t)done);
+	while (done < len && n) {
+		ssize_t k = writing ? pwritev(fd, p, n, off + (off_t)done) : preadv(fd, p, n, off + (off_t)done);
 
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k < 0)
-			return done ? (ssize_t)done : -errno;
+		if (k < 0 || (k == 0 && writing))
+			return done ? (ssize_t)done : k < 0 ? -errno : -EIO;
 		if (k == 0)
 			break;
 		done += (size_t)k;
@@ -350,105 +354,77 @@ static ssize_t fs__read_iov(int fd, const struct iovec *src, int nr, size_t want
 	return (ssize_t)done;
 }
 
+/* Handle fh as a file for READ, WRITE, FALLOCATE, LSEEK: pinned (put it
+ * back with fs_handles__put) when 0; -EISDIR for a folder's listing,
+ * -EROFS for a change to a read-only volume. */
+static int fs__file_handle(struct fs_req *r, uint64_t fh, int writing, struct fs_handle *h)
+{
+	int ret = fs_handles__get(&r->srv->nodes, fh, h);
+
+	if (ret < 0)
+		return ret;
+	if (h->is_dir || h->fd < 0)
+		ret = -EISDIR;
+	else if (writing && fs__is_ro(r->srv, h->vol))
+		ret = -EROFS;
+	if (ret < 0)
+		fs_handles__put(&r->srv->nodes, fh);
+	return ret;
+}
+
 static int op_read(struct fs_req *r)
 {
 	const struct fuse_read_in *in = FS_ARG(r, struct fuse_read_in);
 	int direct = r->io && r->io->nr_rd;
 	size_t cap = direct ? r->io->rd_cap : r->body_cap;
+	struct iovec body = { r->body, r->body_cap };
 	struct fs_handle h;
-	size_t want, done = 0;
-	int ret = 0;
+	size_t want;
+	ssize_t k;
+	int ret;
 
 	if (!in)
 		return -EINVAL;
-	if ((ret = fs_handles__get(&r->srv->nodes, in->fh, &h)) < 0)
+	if ((ret = fs__file_handle(r, in->fh, 0, &h)) < 0)
 		return ret;
 	want = in->size < cap ? in->size : cap;
 	if (want > FUSE_SERVER_MAX_WRITE)
 		want = FUSE_SERVER_MAX_WRITE;
-	if (h.fd < 0 || h.is_dir) {
-		ret = -EISDIR;
-	} else if (direct) {
-		ssize_t k = fs__read_iov(h.fd, r->io->rd, r->io->nr_rd, want, (off_t)in->offset);
-
-		if (k < 0)
-			ret = (int)k;
-		else
-			r->io->rd_done = (size_t)k;
-	} else {
-		while (done < want) {
-			ssize_t k = pread(h.fd, r->body + done, want - done, (off_t)(in->offset + done));
-
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k < 0)
-				ret = -errno;
-			if (k <= 0)
-				break;
-			done += (size_t)k;
-		}
-		r->body_len = done;
-		if (done)
-			ret = 0;
-	}
+	k = fs__file_io(h.fd, 0, direct ? r->io->rd : &body, direct ? r->io->nr_rd : 1, want,
+			(off_t)in->offset);
 	fs_handles__put(&r->srv->nodes, in->fh);
-	return ret;
-}
-
-/* The payload of a WRITE: from guest memory, or after its headers. */
-static ssize_t fs__write_data(struct fs_req *r, int fd, size_t len, off_t off)
-{
-	struct iovec iov[FS_IOV_MAX], *p = iov;
-	int n = 0;
-	size_t done = 0, room = len;
-
-	if (!r->io || !r->io->nr_wr) {
-		iov[n++] = (struct iovec){ (void *)(r->arg + sizeof(struct fuse_write_in)), len };
-	} else {
-		for (int i = 0; i < r->io->nr_wr && room; i++) {
-			iov[n] = r->io->wr[i];
-			if (iov[n].iov_len > room)
-				iov[n].iov_len = room;
-			room -= iov[n].iov_len;
-			n++;
-		}
-	}
-	while (done < len && n) {
-		ssize_t k = pwritev(fd, p, n, off + (off_t)done);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return done ? (ssize_t)done : k < 0 ? -errno : -EIO;
-		done += (size_t)k;
-		fs__iov_skip(&p, &n, (size_t)k);
-	}
-	return (ssize_t)done;
+	if (k < 0)
+		return (int)k;
+	if (direct)
+		r->io->rd_done = (size_t)k;
+	else
+		r->body_len = (size_t)k;
+	return 0;
 }
 
 static int op_write(struct fs_req *r)
 {
 	const struct fuse_write_in *in = FS_ARG(r, struct fuse_write_in);
+	int direct = r->io && r->io->nr_wr;
+	struct iovec data;
 	struct fuse_write_out *o;
 	struct fs_handle h;
 	ssize_t done = 0;
-	int ret = 0;
+	int ret;
 
 	if (!in || in->offset > (uint64_t)INT64_MAX || in->size > FUSE_SERVER_MAX_WRITE)
 		return -EINVAL;
-	if (in->size > (r->io && r->io->nr_wr ? r->io->wr_len : r->arg_len - sizeof(*in)))
+	if (in->size > (direct ? r->io->wr_len : r->arg_len - sizeof(*in)))
 		return -EINVAL;
-	if ((ret = fs_handles__get(&r->srv->nodes, in->fh, &h)) < 0)
+	if ((ret = fs__file_handle(r, in->fh, 1, &h)) < 0)
 		return ret;
-	if (h.is_dir || h.fd < 0)
-		ret = -EISDIR;
-	else if (fs__is_ro(r->srv, h.vol))
-		ret = -EROFS;
-	else if (in->size && (done = fs__write_data(r, h.fd, in->size, (off_t)in->offset)) < 0)
-		ret = (int)done;
+	data = (struct iovec){ (void *)(r->arg + sizeof(*in)), in->size };	/* after its headers */
+	if (in->size)
+		done = fs__file_io(h.fd, 1, direct ? r->io->wr : &data, direct ? r->io->nr_wr : 1,
+				   in->size, (off_t)in->offset);
 	fs_handles__put(&r->srv->nodes, in->fh);
-	if (ret < 0)
-		return ret;
+	if (done < 0)
+		return (int)done;
 	if (!(o = fs__reply(r, sizeof(*o))))
 		return -ERANGE;
 	o->size = (uint32_t)done;
@@ -512,10 +488,11 @@ static int fs__readdir_root(struct fs_req *r, uint64_t off, size_t room)
 	size_t used = 0, k;
 
 	for (uint64_t i = off; i < 2 + (uint64_t)r->srv->nr_vol; i++) {
-		char name[16];
+		char name[24];
 
-		snprintf(name, sizeof(name), "%s", i == 0 ? "." : i == 1 ? ".." : "");
-		if (i >= 2)
+		if (i < 2)
+			snprintf(name, sizeof(name), "%s", i ? ".." : ".");
+		else
 			snprintf(name, sizeof(name), "%" PRIu64, i - 2);
 		k = fs__dirent(r, used, room, i < 2 ? FS_ROOT_ID : 0x100 + i, i + 1, DT_DIR, name);
 		if (!k)
@@ -860,13 +837,9 @@ static int op_fallocate(struct fs_req *r)
 
 	if (!in || in->offset > (uint64_t)INT64_MAX || in->length > (uint64_t)INT64_MAX)
 		return -EINVAL;
-	if ((ret = fs_handles__get(&r->srv->nodes, in->fh, &h)) < 0)
+	if ((ret = fs__file_handle(r, in->fh, 1, &h)) < 0)
 		return ret;
-	if (h.is_dir || h.fd < 0)
-		ret = -EISDIR;
-	else if (fs__is_ro(r->srv, h.vol))
-		ret = -EROFS;
-	else if (fallocate(h.fd, (int)in->mode, (off_t)in->offset, (off_t)in->length) < 0)
+	if (fallocate(h.fd, (int)in->mode, (off_t)in->offset, (off_t)in->length) < 0)
 		ret = -errno;
 	fs_handles__put(&r->srv->nodes, in->fh);
 	return ret;
@@ -882,11 +855,9 @@ static int op_lseek(struct fs_req *r)
 
 	if (!in || (in->whence != SEEK_DATA && in->whence != SEEK_HOLE) || in->offset > (uint64_t)INT64_MAX)
 		return -EINVAL;
-	if ((ret = fs_handles__get(&r->srv->nodes, in->fh, &h)) < 0)
+	if ((ret = fs__file_handle(r, in->fh, 0, &h)) < 0)
 		return ret;
-	if (h.fd < 0 || h.is_dir)
-		ret = -EISDIR;
-	else if ((off = lseek(h.fd, (off_t)in->offset, (int)in->whence)) < 0)
+	if ((off = lseek(h.fd, (off_t)in->offset, (int)in->whence)) < 0)
 		ret = -errno;
 	fs_handles__put(&r->srv->nodes, in->fh);
 	if (ret < 0)
