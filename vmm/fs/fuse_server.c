@@ -128,29 +128,27 @@ static int fs__reply_attr(struct fs_req *r, const struct fs_node *n)
 }
 
 /* Make fd (name in parent) a node of volume vol and answer with its
- * entry; takes fd. */
+ * entry, from one fstat of fd; takes fd. */
 static int fs__reply_entry(struct fs_req *r, int fd, uint16_t vol, uint64_t parent, const char *name,
 			   size_t extra)
 {
-	struct fuse_entry_out *e = NULL;
-	struct fs_node n;
+	struct fuse_entry_out *e;
 	struct stat st;
-	int64_t id = fs_nodes__lookup(&r->srv->nodes, fd, vol, parent, name);
-	int ret;
+	int64_t id;
 
+	if (fstat(fd, &st) < 0) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	id = fs_nodes__lookup(&r->srv->nodes, fd, &st, vol, parent, name);
 	if (id < 0)
 		return (int)id;
-	ret = fs_nodes__get(&r->srv->nodes, (uint64_t)id, &n);
 	fs_nodes__put(&r->srv->nodes, (uint64_t)id);	/* the lookup's pin */
-	if (ret == 0) {
-		ret = fs__stat_node(r->srv, &n, &st);
-		fs_nodes__put(&r->srv->nodes, (uint64_t)id);
-	}
-	if (ret == 0 && !(e = fs__reply(r, sizeof(*e) + extra)))
-		ret = -ERANGE;
-	if (ret < 0) {
+	if (!(e = fs__reply(r, sizeof(*e) + extra))) {
 		fs_nodes__forget(&r->srv->nodes, (uint64_t)id, 1);
-		return ret;
+		return -ERANGE;
 	}
 	e->nodeid = (uint64_t)id;
 	fs__timeout(r->srv->attr_timeout, &e->entry_valid, &e->entry_valid_nsec);
@@ -999,27 +997,16 @@ int fuse_server__add_volume(struct fuse_server *srv, const char *path, int ro,
 			    struct pupa_err *err)
 {
 	struct fuse_volume *v;
-	struct stat st;
 	int fd;
 
 	if (srv->nr_vol == FUSE_SERVER_MAX_VOLUMES)
 		return guest_err(err, GUEST_ERR_BAD_CONFIG, "volume %s: more than %d volumes", path,
 				 FUSE_SERVER_MAX_VOLUMES);
 	fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		int e = errno;
-
-		if (fd >= 0)
-			close(fd);
+	if (fd < 0)
 		return guest_err(err, GUEST_ERR_BAD_CONFIG, "volume %s: %s", path,
-				 e == ENOTDIR ? "not a folder" : strerror(e));
-	}
+				 errno == ENOTDIR ? "not a folder" : strerror(errno));
 	v = &srv->vol[srv->nr_vol];
-	v->path = strdup(path);
-	if (!v->path) {
-		close(fd);
-		return guest_err(err, GUEST_ERR_INTERNAL, "out of memory");
-	}
 	v->fd = fd;
 	v->ro = ro;
 	srv->nr_vol++;
@@ -1041,10 +1028,8 @@ void fuse_server__reset(struct fuse_server *srv)
 
 void fuse_server__destroy(struct fuse_server *srv)
 {
-	for (unsigned int i = 0; i < srv->nr_vol; i++) {
+	for (unsigned int i = 0; i < srv->nr_vol; i++)
 		close(srv->vol[i].fd);
-		free(srv->vol[i].path);
-	}
 	srv->nr_vol = 0;
 	fs_nodes__destroy(&srv->nodes);
 }

@@ -42,7 +42,6 @@
 struct fuse_volume {
 	int fd;			/* O_PATH of the folder, opened before confinement */
 	int ro;
-	char *path;		/* for messages */
 };
 
 struct fuse_server {

@@ -229,25 +229,23 @@ static int nodes__reopen(struct fs_nodes *t, uint32_t id)
 	return ret;
 }
 
-int64_t fs_nodes__lookup(struct fs_nodes *t, int fd, uint16_t vol, uint64_t parent,
-			 const char *name)
+int64_t fs_nodes__lookup(struct fs_nodes *t, int fd, const struct stat *st, uint16_t vol,
+			 uint64_t parent, const char *name)
 {
-	struct stat st;
 	char *copy = NULL;
 	uint32_t id, b;
 	int ret = 0;
 
-	if (fstat(fd, &st) < 0 || (name && !(copy = strdup(name)))) {
-		ret = name && !copy ? -ENOMEM : -errno;
+	if (name && !(copy = strdup(name))) {
 		close(fd);
-		return ret;
+		return -ENOMEM;
 	}
-	b = nodes__hash(st.st_dev, st.st_ino, vol);
+	b = nodes__hash(st->st_dev, st->st_ino, vol);
 	pthread_mutex_lock(&t->lock);
 	for (id = t->bucket[b]; id; id = t->node[id].next) {
 		struct fs_node *n = &t->node[id];
 
-		if (n->dev == st.st_dev && n->ino == st.st_ino && n->vol == vol)
+		if (n->dev == st->st_dev && n->ino == st->st_ino && n->vol == vol)
 			break;
 	}
 	if (id) {
@@ -282,8 +280,8 @@ int64_t fs_nodes__lookup(struct fs_nodes *t, int fd, uint16_t vol, uint64_t pare
 	}
 	if (parent >= t->nr_node || !t->node[parent].used)
 		parent = 0;	/* a caller's pin keeps it; never happens */
-	t->node[id] = (struct fs_node){ .fd = fd, .vol = vol, .used = 1, .type = st.st_mode & S_IFMT,
-					.dev = st.st_dev, .ino = st.st_ino, .nlookup = 1, .pins = 1,
+	t->node[id] = (struct fs_node){ .fd = fd, .vol = vol, .used = 1, .type = st->st_mode & S_IFMT,
+					.dev = st->st_dev, .ino = st->st_ino, .nlookup = 1, .pins = 1,
 					.next = t->bucket[b], .parent = copy ? (uint32_t)parent : 0,
 					.name = copy };
 	if (t->node[id].parent)

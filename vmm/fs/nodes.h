@@ -25,6 +25,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #define FS_ROOT_ID		1	/* FUSE_ROOT_ID */
@@ -77,13 +78,14 @@ int fs_nodes__init(struct fs_nodes *t);
 void fs_nodes__destroy(struct fs_nodes *t);
 
 /*
- * The node for this descriptor's inode in volume vol, found as name in
- * node parent (0 and NULL for a volume root), with one more lookup and
- * pinned; takes fd (closed when an existing node already holds the
- * inode). Its id, or a negative errno (-ENFILE when the table is full).
+ * The node for this descriptor's inode (st, its fstat) in volume vol,
+ * found as name in node parent (0 and NULL for a volume root), with one
+ * more lookup and pinned; takes fd (closed when an existing node already
+ * holds the inode). Its id, or a negative errno (-ENFILE when the table
+ * is full).
  */
-int64_t fs_nodes__lookup(struct fs_nodes *t, int fd, uint16_t vol, uint64_t parent,
-			 const char *name);
+int64_t fs_nodes__lookup(struct fs_nodes *t, int fd, const struct stat *st, uint16_t vol,
+			 uint64_t parent, const char *name);
 
 /* The inode (dev, ino) of volume vol is now name in parent (a rename). */
 void fs_nodes__moved(struct fs_nodes *t, dev_t dev, ino_t ino, uint16_t vol, uint64_t parent,
