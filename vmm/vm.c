@@ -316,9 +316,8 @@ static int setup_net(struct vm *vm, struct pupa_err *err)
 static int setup_fs(struct vm *vm, struct pupa_err *err)
 {
 	const struct vmm_config *cfg = vm->cfg;
-	int ret;
-
 	struct rlimit nofile;
+	int ret;
 
 	/* A node the guest looked up holds a descriptor: as many as allowed. */
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {

@@ -238,6 +238,9 @@ static int parse_volumes(const struct proto_msg *m, struct start *s)
 	s->vols = calloc(s->nr_vols + 1, sizeof(*s->vols));
 	for (unsigned int i = 0; !bad && i < s->nr_vols; i++)
 		bad = !s->vols || volume_parse(list[i], &s->vols[i]) < 0;
+	for (char **v = list; v && *v; v++)	/* volume_parse copied what it keeps */
+		free(*v);
+	free(list);
 	return bad;
 }
 
