@@ -143,6 +143,7 @@ static void network_json(json_t *body, const struct control_ops *ops, void *ctx)
 }
 
 /* "fs": {"tag", "volumes": [{"path", "ro"}], counters} */
+#define FS_JSON_FMT "{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}"
 static void fs_json(json_t *body, const struct control_ops *ops, void *ctx)
 {
 	struct control_fs f = { 0 };
@@ -154,12 +155,16 @@ static void fs_json(json_t *body, const struct control_ops *ops, void *ctx)
 	for (unsigned int i = 0; i < f.nr_volumes; i++)
 		json_array_append_new(vols, json_pack("{s:s, s:b}", "path", f.volumes[i], "ro", f.ro[i]));
 	json_object_set_new(body, "fs",
-			    json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I}", "tag", f.tag,
+			    json_pack(FS_JSON_FMT, "tag", f.tag,
 				      "volumes", vols, "requests", (json_int_t)f.requests,
 				      "nodes", (json_int_t)f.nodes, "open_fds", (json_int_t)f.open_fds,
 				      "fd_budget", (json_int_t)f.fd_budget,
 				      "evictions", (json_int_t)f.evictions,
-				      "reopens", (json_int_t)f.reopens));
+				      "reopens", (json_int_t)f.reopens,
+				      "reads", (json_int_t)f.reads,
+				      "read_bytes", (json_int_t)f.read_bytes,
+				      "writes", (json_int_t)f.writes,
+				      "write_bytes", (json_int_t)f.write_bytes));
 }
 
 char *control__handle_request(const char *line, size_t len, const struct control_ops *ops,

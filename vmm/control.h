@@ -44,6 +44,7 @@ struct control_fs {
 	const int *ro;
 	unsigned int nr_volumes;
 	uint64_t requests, nodes, open_fds, fd_budget, evictions, reopens;
+	uint64_t reads, read_bytes, writes, write_bytes;
 };
 
 struct control_ops {

@@ -689,7 +689,8 @@ static int ctl_fs(void *ctx, struct control_fs *out)
 		.tag = vm->cfg->fs_tag, .volumes = vm->cfg->volumes, .ro = vm->cfg->volume_ro,
 		.nr_volumes = vm->cfg->nr_volumes, .requests = st.requests, .nodes = st.nodes,
 		.open_fds = st.open_fds, .fd_budget = st.fd_budget, .evictions = st.evictions,
-		.reopens = st.reopens,
+		.reopens = st.reopens, .reads = st.io.reads, .read_bytes = st.io.read_bytes,
+		.writes = st.io.writes, .write_bytes = st.io.write_bytes,
 	};
 	return 1;
 }

@@ -136,6 +136,39 @@ vexpect vedit "a file edited on the host while the container runs is seen there 
 	bash -c "[ $st -eq 0 ] && grep -qx seen '$WORK/vedit.out'"
 diag "volumes: the edit was seen $(awk -v a="$(cat "$WORK/vedit.at")" -v b="$seen_at" 'BEGIN { printf "%.1f", b - a }') s after it, pupa's exit included"
 
+# --- streaming: one READ / WRITE per MiB, from pupa-vmm's own counters ----------------------------
+# The container signals before and after its I/O and waits for the host,
+# which reads the fs counters over the run's control socket in between.
+head -c $((16 << 20)) /dev/urandom > "$V/stream.in"
+chown $VU:$VU "$V/stream.in"
+rm -f "$V/s1" "$V/s2" "$V/go1" "$V/go2"
+fs_counter() { grep -o "\"$1\":[0-9]*" "$2" | head -1 | cut -d: -f2; }
+( for step in 1 2; do
+	for _ in $(seq 1200); do [ -e "$V/s$step" ] && break; sleep 0.1; done
+	ctl=$(ls -d "$VH"/tmp/pupa-run.*/control 2> /dev/null | head -1)
+	"$top_builddir/tests/kvm/host-vsock" ctl "$ctl" 1 '{"request":"status"}' > "$WORK/vstream.st$step" 2>&1
+	touch "$V/go$step"
+  done ) &
+vpoll=$!
+vstart vstream -v "$V":/data -- sh -c '
+	wait_for() { i=0; while [ ! -e "$1" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done; }
+	touch /data/s1; wait_for /data/go1
+	dd if=/data/stream.in of=/dev/null bs=1M 2> /dev/null
+	dd if=/dev/zero of=/data/stream.out bs=1M count=16 conv=fsync 2> /dev/null
+	touch /data/s2; wait_for /data/go2
+	echo streamed'
+wait $vpoll
+reads=$(( $(fs_counter reads "$WORK/vstream.st2") - $(fs_counter reads "$WORK/vstream.st1") ))
+rbytes=$(( $(fs_counter read_bytes "$WORK/vstream.st2") - $(fs_counter read_bytes "$WORK/vstream.st1") ))
+writes=$(( $(fs_counter writes "$WORK/vstream.st2") - $(fs_counter writes "$WORK/vstream.st1") ))
+wbytes=$(( $(fs_counter write_bytes "$WORK/vstream.st2") - $(fs_counter write_bytes "$WORK/vstream.st1") ))
+diag "volumes: 16 MiB read in $reads READs ($rbytes bytes), 16 MiB written in $writes WRITEs ($wbytes bytes)"
+vexpect vstream "streaming: 16 MiB read in at most 20 READs and written in 16 WRITEs (1 MiB requests), as the status counts them" \
+	bash -c "[ $st -eq 0 ] && grep -qx streamed '$WORK/vstream.out' && [ $rbytes -eq $((16 << 20)) ] &&
+	[ $reads -ge 16 ] && [ $reads -le 20 ] && [ $writes -eq 16 ] && [ $wbytes -eq $((16 << 20)) ] &&
+	[ \$(stat -c %s '$V/stream.out') -eq $((16 << 20)) ] && cmp -s -n $((16 << 20)) '$V/stream.out' /dev/zero"
+rm -f "$V"/stream.* "$V"/s[12] "$V"/go[12]
+
 # --- a metadata workload: tar -x, cp -a, rm -rf ---------------------------------------------------
 mk=$VT/src
 mkdir -p "$mk"

@@ -42,7 +42,8 @@ static int f_fs(void *ctx, struct control_fs *f)
 
 	*f = (struct control_fs){ .tag = "pupa", .volumes = vols, .ro = ro, .nr_volumes = 2,
 				  .requests = 42, .nodes = 5, .open_fds = 3, .fd_budget = 64,
-				  .evictions = 9, .reopens = 4 };
+				  .evictions = 9, .reopens = 4, .reads = 16, .read_bytes = 16777216,
+				  .writes = 3, .write_bytes = 12 };
 	return 1;
 }
 
@@ -85,7 +86,9 @@ START_TEST(status_lists_the_network)
 		      strstr(r, "\"tx_dropped\":1"), "status was %s", r);
 	ck_assert_msg(strstr(r, "\"fs\":{") && strstr(r, "\"tag\":\"pupa\"") &&
 		      strstr(r, "{\"path\":\"/data\",\"ro\":true}") && strstr(r, "\"requests\":42") &&
-		      strstr(r, "\"evictions\":9") && strstr(r, "\"fd_budget\":64"), "status was %s", r);
+		      strstr(r, "\"evictions\":9") && strstr(r, "\"fd_budget\":64") &&
+		      strstr(r, "\"reads\":16,") && strstr(r, "\"read_bytes\":16777216") &&
+		      strstr(r, "\"writes\":3,") && strstr(r, "\"write_bytes\":12"), "status was %s", r);
 	free(r);
 	/* Without a network or virtio-fs, neither key. */
 	r = req(line);

@@ -154,6 +154,7 @@ static void teardown(void)
 START_TEST(fuse_reads_a_file_of_a_volume)
 {
 	struct fuse_read_in rd = { .size = 100 };
+	struct fuse_io_counts c;
 	size_t n;
 
 	uint64_t v = lookup(FS_ROOT_ID, "0"), f = lookup(v, "file");
@@ -163,6 +164,10 @@ START_TEST(fuse_reads_a_file_of_a_volume)
 	ck_assert_uint_eq(n, 5);
 	ck_assert_mem_eq(body(), "hello", 5);
 	ck_assert_uint_eq(getattr(f).size, 5);
+	fuse_server__io_counts(&srv, &c);
+	ck_assert_uint_eq(c.reads, 1);
+	ck_assert_uint_eq(c.read_bytes, 5);
+	ck_assert_uint_eq(c.writes, 0);
 }
 END_TEST
 
@@ -579,6 +584,29 @@ START_TEST(fuse_file_data_moves_straight_to_guest_buffers)
 }
 END_TEST
 
+/* Write-only opens bypass the guest's page cache; the others keep it. */
+START_TEST(fuse_write_only_opens_are_direct)
+{
+	uint64_t v = lookup(FS_ROOT_ID, "0"), f = lookup(v, "file");
+	struct fuse_create_in cr = { .flags = O_WRONLY | O_EXCL, .mode = 0600 };
+	const uint32_t modes[] = { O_RDONLY, O_RDWR, O_WRONLY, O_WRONLY | O_APPEND };
+	const uint32_t want[] = { 0, 0, FOPEN_DIRECT_IO, FOPEN_DIRECT_IO };
+	struct fuse_open_in in = { 0 };
+
+	for (unsigned int i = 0; i < 4; i++) {
+		in.flags = modes[i];
+		ck_assert_int_eq(call(FUSE_OPEN, f, &in, sizeof(in), NULL, NULL), 0);
+		ck_assert_uint_eq(((struct fuse_open_out *)body())->open_flags, want[i]);
+	}
+	ck_assert_int_eq(call(FUSE_CREATE, v, &cr, sizeof(cr), "w", NULL), 0);
+	ck_assert_uint_eq(((struct fuse_open_out *)((uint8_t *)body() + sizeof(struct fuse_entry_out)))->open_flags,
+			  FOPEN_DIRECT_IO);
+	cr.flags = O_RDWR | O_EXCL;
+	ck_assert_int_eq(call(FUSE_CREATE, v, &cr, sizeof(cr), "rw", NULL), 0);
+	ck_assert_uint_eq(((struct fuse_open_out *)((uint8_t *)body() + sizeof(struct fuse_entry_out)))->open_flags, 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fuse");
@@ -602,6 +630,7 @@ int main(void)
 	tcase_add_test(tc, fuse_renamed_node_is_found_by_its_new_name);
 	tcase_add_test(tc, fuse_deep_folders_open_again_from_the_top);
 	tcase_add_test(tc, fuse_file_data_moves_straight_to_guest_buffers);
+	tcase_add_test(tc, fuse_write_only_opens_are_direct);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

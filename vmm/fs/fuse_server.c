@@ -270,7 +270,22 @@ static int op_setattr(struct fs_req *r, const struct fs_node *n)
 
 /* Answer an OPEN or OPENDIR with a handle for fd (taken; -1 for the
  * synthetic root's listing). */
-static int fs__reply_open(struct fs_req *r, int fd, uint16_t vol, int is_dir)
+/*
+ * How the guest's page cache takes a file it opened. Write-only opens
+ * bypass it (FOPEN_DIRECT_IO): without a writeback cache every write()
+ * is one WRITE either way, and direct I/O hands the caller's own pages to
+ * the device instead of copying them into cached pages first (1.5x the
+ * streaming write rate, nested). Such a descriptor can neither read nor
+ * mmap, so nothing that relies on the cache loses it; other descriptors
+ * of the file still see its changes, as they see the host's: its mtime
+ * moves and FUSE_AUTO_INVAL_DATA drops their pages.
+ */
+static uint32_t fs__open_flags(uint32_t guest_flags)
+{
+	return (guest_flags & O_ACCMODE) == O_WRONLY ? FOPEN_DIRECT_IO : 0;
+}
+
+static int fs__reply_open(struct fs_req *r, int fd, uint16_t vol, int is_dir, uint32_t open_flags)
 {
 	struct fuse_open_out *o;
 	int64_t fh = fs_handles__add(&r->srv->nodes, fd, vol, is_dir);
@@ -282,6 +297,7 @@ static int fs__reply_open(struct fs_req *r, int fd, uint16_t vol, int is_dir)
 		return -ERANGE;
 	}
 	o->fh = (uint64_t)fh;
+	o->open_flags = open_flags;
 	return 0;
 }
 
@@ -302,7 +318,7 @@ static int op_open(struct fs_req *r, const struct fs_node *n)
 		return -EROFS;
 	fs__proc_path(path, n->fd);
 	fd = open(path, ((int)in->flags & keep) | O_CLOEXEC | O_NOCTTY);
-	return fd < 0 ? -errno : fs__reply_open(r, fd, n->vol, 0);
+	return fd < 0 ? -errno : fs__reply_open(r, fd, n->vol, 0, fs__open_flags(in->flags));
 }
 
 /* Move done bytes along an iovec array (a copy of it the caller owns). */
@@ -370,6 +386,23 @@ static int fs__file_handle(struct fs_req *r, uint64_t fh, int writing, struct fs
 	return ret;
 }
 
+/* Counted as they are served: the workers run at once. */
+static void fs__count(uint64_t *requests, uint64_t *bytes, size_t n)
+{
+	__atomic_fetch_add(requests, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(bytes, n, __ATOMIC_RELAXED);
+}
+
+void fuse_server__io_counts(struct fuse_server *srv, struct fuse_io_counts *out)
+{
+	const struct fuse_io_counts *c = &srv->io_counts;
+
+	out->reads = __atomic_load_n(&c->reads, __ATOMIC_RELAXED);
+	out->read_bytes = __atomic_load_n(&c->read_bytes, __ATOMIC_RELAXED);
+	out->writes = __atomic_load_n(&c->writes, __ATOMIC_RELAXED);
+	out->write_bytes = __atomic_load_n(&c->write_bytes, __ATOMIC_RELAXED);
+}
+
 static int op_read(struct fs_req *r)
 {
 	const struct fuse_read_in *in = FS_ARG(r, struct fuse_read_in);
@@ -393,6 +426,7 @@ static int op_read(struct fs_req *r)
 	fs_handles__put(&r->srv->nodes, in->fh);
 	if (k < 0)
 		return (int)k;
+	fs__count(&r->srv->io_counts.reads, &r->srv->io_counts.read_bytes, (size_t)k);
 	if (direct)
 		r->io->rd_done = (size_t)k;
 	else
@@ -423,6 +457,7 @@ static int op_write(struct fs_req *r)
 	fs_handles__put(&r->srv->nodes, in->fh);
 	if (done < 0)
 		return (int)done;
+	fs__count(&r->srv->io_counts.writes, &r->srv->io_counts.write_bytes, (size_t)done);
 	if (!(o = fs__reply(r, sizeof(*o))))
 		return -ERANGE;
 	o->size = (uint32_t)done;
@@ -460,7 +495,7 @@ static int op_opendir(struct fs_req *r, const struct fs_node *n)
 		return -ENOTDIR;
 	if (n->fd >= 0 && (fd = openat(n->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return -errno;
-	return fs__reply_open(r, fd, n->vol, 1);
+	return fs__reply_open(r, fd, n->vol, 1, 0);
 }
 
 /* Append one entry; 0 when it does not fit. */
@@ -605,6 +640,7 @@ static int op_create(struct fs_req *r, const struct fs_node *dir)
 	}
 	o = (struct fuse_open_out *)(r->body + sizeof(struct fuse_entry_out));
 	o->fh = (uint64_t)fh;
+	o->open_flags = fs__open_flags(in->flags);
 	return 0;
 }
 

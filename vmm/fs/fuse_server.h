@@ -54,9 +54,13 @@ struct fuse_server {
 	uint32_t minor;		/* the driver's protocol minor, after INIT */
 	double attr_timeout;	/* seconds the guest may cache entries and attributes */
 	struct fs_nodes nodes;
+	struct fuse_io_counts {	/* READs and WRITEs served, for status; atomic */
+		uint64_t reads, read_bytes, writes, write_bytes;
+	} io_counts;
 };
 
 int fuse_server__init(struct fuse_server *srv, struct pupa_err *err);
+void fuse_server__io_counts(struct fuse_server *srv, struct fuse_io_counts *out);
 void fuse_server__destroy(struct fuse_server *srv);
 
 /* Add a volume: path must be a folder; opened now. BadConfig naming it. */

@@ -61,9 +61,11 @@ int virtio_fs__init(struct virtio_fs *fs, const char *tag, const struct guest_me
 /* Start the workers; each confines itself with sb's FS filter first. */
 int virtio_fs__start(struct virtio_fs *fs, struct sandbox *sb, struct pupa_err *err);
 
-/* Requests served, and the file server's node table, for status. */
+/* Requests served, file data moved, and the file server's node table,
+ * for status. */
 struct fs_stats {
 	uint64_t requests, nodes, open_fds, fd_budget, evictions, reopens;
+	struct fuse_io_counts io;
 };
 void virtio_fs__stats(struct virtio_fs *fs, struct fs_stats *out);
 
