@@ -13,7 +13,8 @@
 #                entries), pupa-vmm 46 s.
 # timed in the guest from /proc/uptime (10 ms steps).
 # Modes, as stated in docs/benchmarks.md: pupa-vmm: the guest's page cache
-# on, attributes and names cached 1 s, no writeback cache, no DAX;
+# on for reads (write-only opens bypass it), attributes and names cached
+# 1 s, no writeback cache, no DAX, 1 MiB requests;
 # security: every access beneath the folder's descriptor (openat2), files
 # created as the user, owners shown as the container's. QEMU 9p: the
 # kernel's default cache mode (none), msize 512 KiB, security_model=none.

@@ -161,9 +161,9 @@ notes=
 	row "tar -x of minbase, seconds: QEMU microvm 9p (1 run)" fs-tar-9p
 	echo
 	echo "One host folder on tmpfs, the same guest kernel and script, 512 MiB of guest RAM, timed in"
-	echo "the guest. pupa-vmm: the guest's page cache on, attributes and names cached for 1 s, no"
-	echo "writeback cache, no DAX; every access beneath the folder's descriptor (openat2), two worker"
-	echo "threads. QEMU 9p: the kernel's default cache mode (none), msize 512 KiB,"
+	echo "the guest. pupa-vmm: the guest's page cache on for reads (write-only opens bypass it),"
+	echo "attributes and names cached for 1 s, no writeback cache, no DAX, 1 MiB requests; every access"
+	echo "beneath the folder's descriptor (openat2), two worker threads. QEMU 9p: the kernel's default cache mode (none), msize 512 KiB,"
 	echo "\`security_model=none\`, virtio-9p-device on microvm. The write ends with fsync, the read"
 	echo "starts after \`drop_caches\` in the guest, the tar ends with sync. The tree: $(med fs-tree-entries) entries,"
 	echo "$(med fs-tree-mib) MiB (under nested emulation only minbase's etc and usr/bin: 9p took 15 minutes"

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <termios.h>
@@ -140,10 +141,53 @@ static int agent__expect(struct agent_link *a, uint16_t want, const char *what,
 	return 0;
 }
 
+/*
+ * What sets this guest apart from every other resumed from the same
+ * snapshot (pupa-init's fresh.c): the host's random bytes and wall clock.
+ */
+static void agent__put_fresh(struct agent_link *a)
+{
+	uint8_t entropy[AGENT_ENTROPY_LEN], clock[AGENT_CLOCK_LEN];
+	struct timespec ts;
+	uint64_t sec;
+
+	if (getrandom(entropy, sizeof(entropy), 0) == (ssize_t)sizeof(entropy))
+		proto_put(&a->w, F_ENTROPY, entropy, sizeof(entropy));
+	explicit_bzero(entropy, sizeof(entropy));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	sec = (uint64_t)ts.tv_sec;
+	for (int i = 0; i < 8; i++)
+		clock[i] = (uint8_t)(sec >> (8 * i));
+	for (int i = 0; i < 4; i++)
+		clock[8 + i] = (uint8_t)((uint32_t)ts.tv_nsec >> (8 * i));
+	proto_put(&a->w, F_CLOCK, clock, sizeof(clock));
+}
+
+void agent_link_drop(struct agent_link *a)
+{
+	if (a->fd >= 0)
+		close(a->fd);
+	a->fd = -1;
+	a->rb.len = a->rb.pending = 0;
+}
+
+int agent_link_freeze(struct agent_link *a, struct pupa_err *err)
+{
+	struct proto_msg m;
+	int ret;
+
+	proto_begin(&a->w, PROTO_FREEZE);
+	if (agent__send(a) < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "cannot send FREEZE to pupa-init");
+	ret = agent__expect(a, PROTO_FROZEN, "answer FREEZE", &m, err);
+	agent_link_drop(a);
+	return ret;
+}
+
 int agent_link_hello(struct agent_link *a, struct pupa_err *err)
 {
 	struct proto_msg m;
-	uint32_t version = 0;
+	uint32_t version = 0, resumed = 0;
 	int ret;
 
 	/* Non-blocking, so that a send to a guest that stops reading keeps
@@ -159,6 +203,8 @@ int agent_link_hello(struct agent_link *a, struct pupa_err *err)
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
 			       "pupa-init speaks protocol version %u, pupa %u: install matching versions",
 			       version, AGENT_PROTO_VERSION);
+	proto_get_u32(&m, F_RESUMED, &resumed);
+	a->resumed = resumed == 1;
 	return 0;
 }
 
@@ -221,6 +267,7 @@ static int agent__send_start(struct agent_link *a, const struct agent_command *c
 		volume_field(cmd->vol, i, field, sizeof(field));
 		proto_put_str(&a->w, F_VOLUME, field);
 	}
+	agent__put_fresh(a);
 	proto_put_u32(&a->w, F_STDIN_PORT, cmd->interactive ? a->port + 1 : 0);
 	proto_put_u32(&a->w, F_STDOUT_PORT, a->port + 2);
 	proto_put_u32(&a->w, F_STDERR_PORT, a->port + 3);

@@ -22,6 +22,7 @@ struct agent_link {
 	int listen_fd[4];
 	int fd;
 	int reply_ms;			/* the deadline of each message */
+	int resumed;			/* the last HELLO came after a FREEZE */
 	volatile sig_atomic_t *cancel;	/* set by a signal: stop waiting */
 	struct proto_rbuf rb;
 	struct proto_writer w;
@@ -56,6 +57,14 @@ int agent_link_hello_fd(const struct agent_link *a);
 
 /* Accept the agent and read its HELLO (the connection is pending). */
 int agent_link_hello(struct agent_link *a, struct pupa_err *err);
+
+/* Forget a connection that ended before its HELLO (one pupa-init gave up
+ * on while the VM stood still for a snapshot): the next comes. */
+void agent_link_drop(struct agent_link *a);
+
+/* FREEZE, wait for FROZEN, and close the connection: pupa-init connects
+ * again (a new HELLO) once whichever VMM runs it goes on. */
+int agent_link_freeze(struct agent_link *a, struct pupa_err *err);
 
 /* ATTACHED for the disk with this serial; waits for ACK. */
 int agent_link_attach(struct agent_link *a, const char *serial, uint32_t mount_mode,

@@ -51,7 +51,7 @@ enum {
 	"                  [--add-host NAME:IP] [--cache-dir DIR]\n" \
 	"                  [--cpus N] [--dns IP] [--entrypoint PROGRAM] [--hostname NAME]\n" \
 	"                  [--initrd PATH] [--insecure-registry HOST[:PORT]]\n" \
-	"                  [--keep-failed] [--kernel PATH] [--memory MIB]\n" \
+	"                  [--keep-failed] [--kernel PATH] [--memory MIB] [--no-snapshot]\n" \
 	"                  [--mount type=bind,source=HOSTDIR,target=DIR[,readonly]]\n" \
 	"                  [--network slirp|none|slirp:allow_host_loopback=true]\n" \
 	"                  [--platform OS/ARCH[/VARIANT]]\n" \

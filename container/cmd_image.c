@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "snapshot.h"
 #include "cache.h"
 #include "cmd.h"
 #include "fetch.h"
@@ -443,7 +444,7 @@ int cmd_prune(int argc, char **argv)
 {
 	struct pupa_err err = { 0 };
 	const char *cache_dir;
-	unsigned int images;
+	unsigned int images, snapshots;
 	uint64_t bytes;
 	struct cache c;
 	int ret = cmd__cache_args(argc, argv, prune_usage, &cache_dir);
@@ -454,9 +455,10 @@ int cmd_prune(int argc, char **argv)
 		fputs(prune_usage, stderr);
 		return CMD_EXIT_FAILURE;
 	}
-	if (cache_open(&c, cache_dir, &err) < 0 || cache_prune(&c, &images, &bytes, &err) < 0)
+	if (cache_open(&c, cache_dir, &err) < 0 || cache_prune(&c, &images, &bytes, &err) < 0 ||
+	    snapshot_prune(&c, &snapshots, &err) < 0)
 		return cmd_fail(&err);
-	printf("Removed %u image%s, reclaimed %.1f MiB\n", images, images == 1 ? "" : "s",
-	       (double)bytes / 1048576);
+	printf("Removed %u image%s and %u snapshot%s, reclaimed %.1f MiB\n", images,
+	       images == 1 ? "" : "s", snapshots, snapshots == 1 ? "" : "s", (double)bytes / 1048576);
 	return 0;
 }

@@ -35,6 +35,7 @@
 #include "rootfs_disk.h"
 #include "run_config.h"
 #include "rundir.h"
+#include "snapshot.h"
 #include "vmm_proc.h"
 
 #define START_AGENT_PORT 1024
@@ -49,7 +50,7 @@ struct start_opts {
 	unsigned int nenv;
 	const char *user, *workdir, *hostname, *entrypoint;
 	const char *kernel, *initrd;
-	int interactive, tty, quiet, verbose, timings, keep_failed;
+	int interactive, tty, quiet, verbose, timings, keep_failed, no_snapshot;
 	int progress_mode;
 	int status_fd;
 	unsigned int memory_mib, cpus, timeout_s;
@@ -95,6 +96,10 @@ struct start {
 	volatile sig_atomic_t *sig;
 	volatile sig_atomic_t winch;
 	int exited;			/* the command ran and ended */
+	struct snapshot snap;
+	int snap_on;			/* snapshots are used (key worked out) */
+	int restoring;			/* this start resumes snap.path */
+	double t_snapshot;		/* seconds this start spent making one */
 };
 
 static struct start *start_self;	/* for the SIGWINCH handler */
@@ -296,7 +301,7 @@ static void start__hostname(struct start *s, char *buf, size_t len)
 	}
 }
 
-static int start__launch(struct start *s, const char *hostname, struct pupa_err *err)
+static int start__launch(struct start *s, struct pupa_err *err)
 {
 	char uds[4300];
 	struct vmm_spec spec = {
@@ -307,7 +312,8 @@ static int start__launch(struct start *s, const char *hostname, struct pupa_err 
 		.memory_mib = s->o->memory_mib,
 		.cpus = s->o->cpus,
 		.agent_port = START_AGENT_PORT,
-		.hostname = hostname,
+		.restore = s->restoring ? s->snap.path : NULL,
+		.snapshot_key = s->snap_on ? s->snap.key : NULL,
 		.verbose = s->o->verbose,
 		.net = &s->o->net,
 		.vol = &s->o->vol,
@@ -315,10 +321,12 @@ static int start__launch(struct start *s, const char *hostname, struct pupa_err 
 	int ret;
 
 	snprintf(uds, sizeof(uds), "%s/vsock", s->rundir);
-	ret = agent_link_listen(&s->agent, uds, START_AGENT_PORT, err);
-	if (ret < 0)
-		return ret;
-	s->agent_listening = 1;
+	if (!s->agent_listening) {
+		ret = agent_link_listen(&s->agent, uds, START_AGENT_PORT, err);
+		if (ret < 0)
+			return ret;
+		s->agent_listening = 1;
+	}
 	s->agent.cancel = s->sig;	/* Ctrl-C ends any wait for the guest */
 	ret = vmm_proc_spawn(&s->vmm, &spec, err);
 	if (ret == 0)
@@ -362,8 +370,13 @@ static void start__timings(struct start *s)
 			fprintf(stderr, " %s %.3fs", pupa_enum_human(PUPA_CONTAINER_STATUS, (uint32_t)st),
 				end - s->t_state[st]);
 	}
-	fprintf(stderr, " total %.3fs stop %.3fs\n", s->t_end - s->t_state[CONTAINER_STATUS_TRANSIENT],
+	fprintf(stderr, " total %.3fs stop %.3fs", s->t_end - s->t_state[CONTAINER_STATUS_TRANSIENT],
 		s->t_stopped - s->t_end);
+	if (s->restoring)
+		fprintf(stderr, " (StartingVm: resumed from a snapshot)");
+	else if (s->t_snapshot > 0)
+		fprintf(stderr, " (StartingVm: booted; making the snapshot %.3fs)", s->t_snapshot);
+	fputc('\n', stderr);
 }
 
 /* Leave nothing behind: the VM, the pull thread, sockets, the run folder. */
@@ -385,6 +398,8 @@ static void start__cleanup(struct start *s, int failed)
 	if (s->agent_listening)
 		agent_link_close(&s->agent);
 	rootfs_disk_release(&s->disk);
+	if (s->snap_on)
+		snapshot_abandon(&s->snap);	/* one cut short: its file and lock */
 	if (s->image_hold >= 0)
 		close(s->image_hold);
 	if (failed && s->o->keep_failed && s->rundir[0]) {
@@ -421,6 +436,122 @@ static int start__image_config(struct start *s, struct oci_config *cfg, int *hav
 	return 0;
 }
 
+/* ---- snapshots (snapshot.h) ------------------------------------------------------- */
+
+static void start__snapshot_plan(struct start *s)
+{
+	struct snapshot_inputs in = {
+		.vmm = s->dd.vmm, .kernel = s->o->kernel ? s->o->kernel : s->dd.kernel,
+		.initrd = s->o->initrd ? s->o->initrd : s->dd.initrd,
+		.memory_mib = s->o->memory_mib, .cpus = s->o->cpus, .net = s->o->net.mode != NET_MODE_NONE,
+	};
+	struct pupa_err err = { 0 };
+
+	if (s->o->no_snapshot)
+		return;
+	if (snapshot_init(&s->snap, &s->cache, &in, &err) < 0) {
+		if (s->o->verbose)
+			fprintf(stderr, "pupa: no snapshot: %s\n", err.msg);
+		return;
+	}
+	s->snap_on = 1;
+	s->restoring = snapshot_exists(&s->snap);
+	if (s->o->verbose)
+		fprintf(stderr, "pupa: snapshot %s: %s\n", s->snap.path,
+			s->restoring ? "resuming it" : "none yet, booting");
+}
+
+/*
+ * pupa-vmm ended before it ran the snapshot: it refused the file (or the
+ * file broke it). The file goes; this start boots, and makes a new one.
+ */
+static int start__snapshot_refused(struct start *s, struct pupa_err *err)
+{
+	char why[1400];
+
+	vmm_proc_why(&s->vmm, why, sizeof(why));
+	if (s->o->verbose)
+		fprintf(stderr, "pupa: the snapshot was refused, booting instead: %s\n", why);
+	snapshot_discard(&s->snap);
+	s->restoring = 0;
+	s->vmm_started = 0;
+	return start__launch(s, err);
+}
+
+/*
+ * The first start for a key: with pupa-init between its HELLO and any
+ * container, FREEZE it, have pupa-vmm write the snapshot, publish it, and
+ * take pupa-init's new HELLO. A snapshot that cannot be made costs this
+ * start nothing but the attempt; another start making it meanwhile, none.
+ */
+static int start__snapshot_make(struct start *s, struct pupa_err *err)
+{
+	struct pupa_err why = { 0 };
+	double t0 = start__now();
+	int ret = snapshot_begin(&s->snap, &why);
+
+	if (ret <= 0) {
+		if (ret < 0 && s->o->verbose)
+			fprintf(stderr, "pupa: no snapshot made: %s\n", why.msg);
+		return 0;
+	}
+	ret = agent_link_freeze(&s->agent, err);
+	if (ret < 0) {
+		snapshot_abandon(&s->snap);
+		return ret;	/* pupa-init is not where it should be: the start fails */
+	}
+	if (vmm_proc_snapshot(&s->vmm, s->snap.fd, &why) < 0 || snapshot_publish(&s->snap, &why) < 0) {
+		snapshot_abandon(&s->snap);
+		if (s->o->verbose)
+			fprintf(stderr, "pupa: no snapshot made: %s\n", why.msg);
+	}
+	s->t_snapshot = start__now() - t0;
+	return 1;
+}
+
+/*
+ * Wait for pupa-init's HELLO; a restored VM that ends first was refused.
+ * After a FREEZE, a connection that ends before its HELLO is one pupa-init
+ * gave up on while the VM stood still: it connects again.
+ */
+static int start__wait_hello(struct start *s, int after_freeze, struct pupa_err *err)
+{
+	double deadline = start__now() + START_BOOT_TIMEOUT_MS / 1000.0;
+	enum start_wait w;
+
+again:
+	for (;;) {
+		struct pollfd pfd = { .fd = agent_link_hello_fd(&s->agent), .events = POLLIN };
+
+		if (poll(&pfd, 1, 0) == 1)
+			break;
+		if (start__now() > deadline)
+			return start__fail(s, 0, CMD_EXIT_FAILURE,
+					   "pupa-init did not say hello within %d s (console: %s/console.log%s)",
+					   START_BOOT_TIMEOUT_MS / 1000, s->rundir,
+					   s->o->keep_failed ? "" : "; --keep-failed keeps it");
+		w = start__tick(s, pfd.fd, 20);
+		if (w == WAIT_VMM_GONE && s->restoring) {
+			if (start__snapshot_refused(s, err) < 0)
+				return start__fail_err(s, 0, CMD_EXIT_FAILURE, err);
+			deadline = start__now() + START_BOOT_TIMEOUT_MS / 1000.0;
+			continue;
+		}
+		if (w != WAIT_OK)
+			return start__wait_failed(s, w);
+	}
+	if (agent_link_hello(&s->agent, err) < 0) {
+		if (*s->sig)
+			return start__wait_failed(s, WAIT_SIGNAL);
+		if (!after_freeze || start__now() > deadline)
+			return start__fail_err(s, 0, CMD_EXIT_FAILURE, err);
+		agent_link_drop(&s->agent);
+		memset(err, 0, sizeof(*err));
+		goto again;
+	}
+	return 0;
+}
+
 static int start__run(struct start *s)
 {
 	struct pupa_err err = { 0 };
@@ -434,7 +565,6 @@ static int start__run(struct start *s)
 	char hostname[256];
 	enum start_wait w;
 	int ret, code;
-	double boot_deadline;
 
 	/* kTransient: plan, and start the pull at once. */
 	start__enter(s, CONTAINER_STATUS_TRANSIENT);
@@ -448,37 +578,35 @@ static int start__run(struct start *s)
 	if (start__pull_begin(s, &err) < 0)
 		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
 	start__hostname(s, hostname, sizeof(hostname));
+	start__snapshot_plan(s);
 
 	/* kLaunchingGuest: pupa-vmm runs and answers on its control socket. */
 	start__enter(s, CONTAINER_STATUS_LAUNCHING_GUEST);
-	if (start__launch(s, hostname, &err) < 0)
+	if (start__launch(s, &err) < 0)
 		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
 	while (!vmm_proc_control_ready(&s->vmm)) {
 		w = start__tick(s, -1, 5);
+		if (w == WAIT_VMM_GONE && s->restoring) {
+			if (start__snapshot_refused(s, &err) < 0)
+				return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
+			continue;
+		}
 		if (w != WAIT_OK)
 			return start__wait_failed(s, w);
 	}
 
-	/* kStartingVm: the kernel boots until pupa-init says hello. */
+	/* kStartingVm: the kernel boots (or the snapshot resumes) until
+	 * pupa-init says hello; a first boot makes the snapshot there. */
 	start__enter(s, CONTAINER_STATUS_STARTING_VM);
-	boot_deadline = start__now() + START_BOOT_TIMEOUT_MS / 1000.0;
-	for (;;) {
-		struct pollfd pfd = { .fd = agent_link_hello_fd(&s->agent), .events = POLLIN };
-
-		if (poll(&pfd, 1, 0) == 1)
-			break;
-		if (start__now() > boot_deadline)
-			return start__fail(s, 0, CMD_EXIT_FAILURE,
-					   "pupa-init did not say hello within %d s (console: %s/console.log%s)",
-					   START_BOOT_TIMEOUT_MS / 1000, s->rundir,
-					   s->o->keep_failed ? "" : "; --keep-failed keeps it");
-		w = start__tick(s, pfd.fd, 50);
-		if (w != WAIT_OK)
-			return start__wait_failed(s, w);
+	if ((ret = start__wait_hello(s, s->restoring, &err)) != 0)
+		return ret;
+	if (s->snap_on && !s->restoring) {
+		ret = start__snapshot_make(s, &err);
+		if (ret < 0)
+			return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
+		if (ret > 0 && (ret = start__wait_hello(s, 1, &err)) != 0)
+			return ret;
 	}
-	if (agent_link_hello(&s->agent, &err) < 0)
-		return *s->sig ? start__wait_failed(s, WAIT_SIGNAL) :
-				 start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
 
 	/* kDownloading, then kExtracting: shown from the pull's own numbers. */
 	for (int i = 0; i < 2; i++) {
@@ -567,7 +695,7 @@ static const char start_usage[] = "usage: " CMD_START_SYNOPSIS;
 
 enum {
 	OPT_HOSTNAME = 0x200, OPT_MEMORY, OPT_CPUS, OPT_ROOTFS_MODE, OPT_TIMEOUT, OPT_STATUS_FD,
-	OPT_TIMINGS, OPT_KEEP_FAILED, OPT_KERNEL, OPT_INITRD, OPT_NETWORK, OPT_ENTRYPOINT,
+	OPT_TIMINGS, OPT_KEEP_FAILED, OPT_NO_SNAPSHOT, OPT_KERNEL, OPT_INITRD, OPT_NETWORK, OPT_ENTRYPOINT,
 	OPT_DNS, OPT_ADD_HOST, OPT_VERBOSE, OPT_MOUNT, OPT_VOLUME_OWNER,
 };
 
@@ -592,6 +720,7 @@ static int start__options(int argc, char **argv, struct start_opts *o, struct pu
 		{ "status-fd", required_argument, NULL, OPT_STATUS_FD },
 		{ "timings", no_argument, NULL, OPT_TIMINGS },
 		{ "keep-failed", no_argument, NULL, OPT_KEEP_FAILED },
+		{ "no-snapshot", no_argument, NULL, OPT_NO_SNAPSHOT },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
 		{ "volume", required_argument, NULL, 'v' },
 		{ "mount", required_argument, NULL, OPT_MOUNT },
@@ -691,6 +820,7 @@ static int start__options(int argc, char **argv, struct start_opts *o, struct pu
 			break;
 		case OPT_TIMINGS: o->timings = 1; break;
 		case OPT_KEEP_FAILED: o->keep_failed = 1; break;
+		case OPT_NO_SNAPSHOT: o->no_snapshot = 1; break;
 		case OPT_VERBOSE: o->verbose = 1; break;
 		case 'v':
 			if (volume_opt_bind(&o->vol, optarg, err) < 0)

@@ -38,7 +38,7 @@ static int vmm_proc__connect(const char *path)
 
 int vmm_proc_spawn(struct vmm_proc *v, const struct vmm_spec *s, struct pupa_err *err)
 {
-	char mem[16], cpus[16], port[32], host[300];
+	char mem[16], cpus[16], port[32];
 	char net[PUBLISH_MAX + 1][PUBLISH_TEXT_MAX + 32];
 	const char *argv[40 + 2 + 2 * PUBLISH_MAX + 4 + 2 * AGENT_MAX_VOLUMES];
 	int n = 0, logfd;
@@ -52,14 +52,30 @@ int vmm_proc_spawn(struct vmm_proc *v, const struct vmm_spec *s, struct pupa_err
 	snprintf(mem, sizeof(mem), "%u", s->memory_mib);
 	snprintf(cpus, sizeof(cpus), "%u", s->cpus);
 	snprintf(port, sizeof(port), "agent-port=%u", s->agent_port);
-	snprintf(host, sizeof(host), "hostname=%s", s->hostname);
 	argv[n++] = s->vmm;
-	argv[n++] = "--kernel";
-	argv[n++] = s->kernel;
-	argv[n++] = "--initrd";
-	argv[n++] = s->initrd;
-	argv[n++] = "--cmdline";
-	argv[n++] = VMM_CMDLINE;
+	if (s->restore) {
+		argv[n++] = "--restore";
+		argv[n++] = s->restore;
+	} else {
+		/* The same for every start, so that one snapshot serves them
+		 * all: the hostname and everything else of a run come in START. */
+		argv[n++] = "--kernel";
+		argv[n++] = s->kernel;
+		argv[n++] = "--initrd";
+		argv[n++] = s->initrd;
+		argv[n++] = "--cmdline";
+		argv[n++] = VMM_CMDLINE;
+		argv[n++] = "--boot-prop";
+		argv[n++] = port;
+		argv[n++] = "--boot-prop";
+		argv[n++] = "hostname=pupa";
+		argv[n++] = "--boot-prop";
+		argv[n++] = "version=1";
+	}
+	if (s->snapshot_key) {
+		argv[n++] = "--snapshot-key";
+		argv[n++] = s->snapshot_key;
+	}
 	argv[n++] = "--memory";
 	argv[n++] = mem;
 	argv[n++] = "--cpus";
@@ -70,12 +86,6 @@ int vmm_proc_spawn(struct vmm_proc *v, const struct vmm_spec *s, struct pupa_err
 	argv[n++] = "3";
 	argv[n++] = "--vsock-uds";
 	argv[n++] = v->vsock;
-	argv[n++] = "--boot-prop";
-	argv[n++] = port;
-	argv[n++] = "--boot-prop";
-	argv[n++] = host;
-	argv[n++] = "--boot-prop";
-	argv[n++] = "version=1";
 	argv[n++] = "--disk-slot";
 	argv[n++] = "rootfs";
 	argv[n++] = "--control";
@@ -266,6 +276,21 @@ static long vmm_proc__ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+int vmm_proc_snapshot(struct vmm_proc *v, int fd, struct pupa_err *err)
+{
+	char reply[2048];
+	int rc = vmm_proc__request(v, "{\"request\":\"snapshot\"}\n", fd, reply, sizeof(reply));
+
+	if (rc < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
+			       "snapshot: no answer from pupa-vmm (%s)", strerror(-rc));
+	if (!strstr(reply, "\"reply\":\"snapshot\"")) {
+		reply[strcspn(reply, "\n")] = '\0';
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "snapshot: pupa-vmm said %s", reply);
+	}
+	return 0;
 }
 
 void vmm_proc_stop(struct vmm_proc *v, unsigned int timeout_ms)

@@ -17,7 +17,8 @@ struct vmm_spec {
 	const char *rundir;		/* sockets and logs go here */
 	unsigned int memory_mib, cpus;
 	unsigned int agent_port;
-	const char *hostname;
+	const char *restore;		/* a snapshot to resume instead of a boot */
+	const char *snapshot_key;	/* 64 hex digits, or NULL */
 	const struct net_opts *net;	/* NULL: no network device */
 	const struct volume_opts *vol;	/* NULL: no virtio-fs device */
 	int verbose;
@@ -44,6 +45,9 @@ int vmm_proc_control_ready(struct vmm_proc *v);
 /* Attach a disk image to slot; mode is a BlockMode name. */
 int vmm_proc_attach(struct vmm_proc *v, const char *slot, const char *path, const char *mode,
 		    struct pupa_err *err);
+
+/* Have it write a snapshot of the running guest into fd. */
+int vmm_proc_snapshot(struct vmm_proc *v, int fd, struct pupa_err *err);
 
 /* Stop it: ask the guest to end within timeout_ms, then force; wait for it. */
 void vmm_proc_stop(struct vmm_proc *v, unsigned int timeout_ms);

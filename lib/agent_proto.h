@@ -3,17 +3,22 @@
  * One tag space for all messages; a field a message does not use is
  * ignored, a field it needs and lacks is an ERROR reply.
  *
- *   HELLO     guest->host  VERSION
+ *   HELLO     guest->host  VERSION, RESUMED (after a FREEZE)
  *   ATTACHED  host->guest  SERIAL, FSTYPE, MOUNT_MODE     reply ACK or ERROR
  *   START     host->guest  ARG..., ENV..., CWD, USER, HOSTNAME, TTY,
  *                          STDIN_PORT, STDOUT_PORT, STDERR_PORT, ROWS, COLS,
  *                          NET, NET_ADDRESS, NET_GATEWAY, NET_MTU, DNS...,
- *                          ADD_HOST..., VOLUME...
+ *                          ADD_HOST..., VOLUME..., ENTROPY, CLOCK
  *                          reply STARTED (PID) or EXIT (CODE 125-127, MESSAGE)
  *   SIGNAL    host->guest  SIGNO
  *   WINSIZE   host->guest  ROWS, COLS
  *   EXIT      guest->host  EXIT_CODE or EXIT_SIGNAL, MESSAGE   reply ACK
  *   ERROR     either way   MESSAGE, CODE
+ *   FREEZE    host->guest  (before ATTACHED)                reply FROZEN
+ *   FROZEN    guest->host  then the agent closes its connection, and
+ *                          connects again (HELLO with RESUMED) to whatever
+ *                          VMM runs it next: the same one, or one restored
+ *                          from the snapshot taken meanwhile
  */
 #ifndef PUPA_AGENT_PROTO_H
 #define PUPA_AGENT_PROTO_H
@@ -52,7 +57,15 @@ enum agent_tag {
 	F_ADD_HOST,		/* str, repeated: "NAME:IP" lines for /etc/hosts */
 	F_VOLUME,		/* str, repeated: "INDEX:ro|rw:/TARGET", INDEX the
 				 * virtio-fs folder (pupa-vmm's --fs-volume order) */
+	F_RESUMED,		/* u32: 1 in a HELLO after a FREEZE */
+	F_ENTROPY,		/* bytes (AGENT_ENTROPY_LEN): mixed into the guest's
+				 * random pool, which is then reseeded */
+	F_CLOCK,		/* bytes: the host's wall clock, u64 seconds and
+				 * u32 nanoseconds, little-endian */
 };
+
+#define AGENT_ENTROPY_LEN	64
+#define AGENT_CLOCK_LEN		12
 
 enum agent_mount_mode {
 	MOUNT_RW = 0,		/* the disk itself, read-write */

@@ -137,6 +137,7 @@ const char *proto_type_name(uint16_t type)
 		[PROTO_HELLO] = "HELLO", [PROTO_ATTACHED] = "ATTACHED", [PROTO_START] = "START",
 		[PROTO_STARTED] = "STARTED", [PROTO_SIGNAL] = "SIGNAL", [PROTO_WINSIZE] = "WINSIZE",
 		[PROTO_EXIT] = "EXIT", [PROTO_ACK] = "ACK", [PROTO_ERROR] = "ERROR",
+		[PROTO_FREEZE] = "FREEZE", [PROTO_FROZEN] = "FROZEN",
 	};
 
 	return type && type <= PROTO_TYPE_MAX ? names[type] : "unknown";

@@ -37,7 +37,9 @@ enum proto_type {
 	PROTO_EXIT,		/* guest -> host: it ended */
 	PROTO_ACK,		/* host -> guest: EXIT received */
 	PROTO_ERROR,		/* either way: a request failed */
-	PROTO_TYPE_MAX = PROTO_ERROR,
+	PROTO_FREEZE,		/* host -> guest: get ready for a snapshot */
+	PROTO_FROZEN,		/* guest -> host: ready; it reconnects after */
+	PROTO_TYPE_MAX = PROTO_FROZEN,
 };
 
 struct proto_field {

@@ -2,6 +2,7 @@
 
 #include "virtio/blk.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -17,6 +18,9 @@ void vmm_config__usage(FILE *out)
 	      "                [--control PATH] [--attach-dir DIR]...\n"
 	      "                [--net slirp[,allow_host_loopback=true]] [--publish SPEC]...\n"
 	      "                [--fs TAG [--fs-volume DIR[,ro]]... [--fs-owner guest | host]]\n"
+	      "                [--snapshot-key HEX]\n"
+	      "       pupa-vmm --restore FILE [--snapshot-key HEX]\n"
+	      "                [options but --kernel, --initrd, --cmdline, --boot-prop]\n"
 	      "       pupa-vmm --help | --version\n"
 	      "\n"
 	      "Boot a Linux kernel in a KVM virtual machine.\n"
@@ -59,6 +63,12 @@ void vmm_config__usage(FILE *out)
 	      "  --fs-owner guest | host\n"
 	      "                         guest (default): files show the owner the guest sets\n"
 	      "                         and chown changes nothing; host: the host's ids\n"
+	      "  --snapshot-key HEX     64 hex digits naming what the VM is made of (kernel,\n"
+	      "                         initramfs, ...): written into a snapshot, and a\n"
+	      "                         restore refuses a file made under another key\n"
+	      "  --restore FILE         resume the guest a \"snapshot\" request wrote to FILE\n"
+	      "                         instead of booting; the rest of the machine (memory,\n"
+	      "                         vCPUs, devices) must be given as it was\n"
 	      "  --help                 print this help and exit\n"
 	      "  --version              print the version and exit\n"
 	      "\n"
@@ -290,7 +300,7 @@ static int check_socket_path(const char *flag, const char *path, struct pupa_err
 enum { OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_SERIAL,
        OPT_BOOT_PROP, OPT_HELP, OPT_VERSION, OPT_DISK, OPT_DISK_SLOT, OPT_VSOCK_CID,
        OPT_VSOCK_UDS, OPT_CONTROL, OPT_ATTACH_DIR, OPT_NET, OPT_PUBLISH, OPT_FS,
-       OPT_FS_VOLUME, OPT_FS_OWNER };
+       OPT_FS_VOLUME, OPT_FS_OWNER, OPT_RESTORE, OPT_SNAPSHOT_KEY };
 
 static const struct option options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -311,10 +321,28 @@ static const struct option options[] = {
 	{ "fs", required_argument, NULL, OPT_FS },
 	{ "fs-volume", required_argument, NULL, OPT_FS_VOLUME },
 	{ "fs-owner", required_argument, NULL, OPT_FS_OWNER },
+	{ "restore", required_argument, NULL, OPT_RESTORE },
+	{ "snapshot-key", required_argument, NULL, OPT_SNAPSHOT_KEY },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
+
+/* 64 hex digits: what the snapshot is of, as its maker computed it. */
+static int parse_key(const char *s, uint8_t key[VMM_SNAPSHOT_KEY_LEN], struct pupa_err *err)
+{
+	if (strlen(s) != 2 * VMM_SNAPSHOT_KEY_LEN)
+		return bad(err, "--snapshot-key %s: %s", s, "64 hex digits");
+	for (unsigned int i = 0; i < VMM_SNAPSHOT_KEY_LEN; i++) {
+		unsigned int v;
+
+		if (!isxdigit((unsigned char)s[2 * i]) || !isxdigit((unsigned char)s[2 * i + 1]) ||
+		    sscanf(s + 2 * i, "%2x", &v) != 1)
+			return bad(err, "--snapshot-key %s: %s", s, "64 hex digits");
+		key[i] = (uint8_t)v;
+	}
+	return 0;
+}
 
 int vmm_config__parse(struct vmm_config *cfg, int argc, char *const argv[],
 		      struct pupa_err *err)
@@ -367,6 +395,8 @@ int vmm_config__parse(struct vmm_config *cfg, int argc, char *const argv[],
 				ret = bad(err, "--fs-owner %s: use guest or host%s", optarg, "");
 			cfg->fs_owner_host = strcmp(optarg, "host") == 0;
 			break;
+		case OPT_RESTORE: cfg->restore = optarg; break;
+		case OPT_SNAPSHOT_KEY: ret = parse_key(optarg, cfg->snapshot_key, err); break;
 		case OPT_HELP: cfg->action = VMM_HELP; return 0;
 		case OPT_VERSION: cfg->action = VMM_VERSION; return 0;
 		case ':':
@@ -381,8 +411,12 @@ int vmm_config__parse(struct vmm_config *cfg, int argc, char *const argv[],
 		return ret;
 	if (optind < argc)
 		return bad(err, "unexpected argument '%s'%s", argv[optind], "");
-	if (!cfg->kernel)
-		return bad(err, "no kernel given: use --kernel PATH%s%s", "", "");
+	if (cfg->restore && (cfg->kernel || cfg->initrd || cfg->nr_props ||
+			     strcmp(cfg->cmdline, VMM_DEFAULT_CMDLINE) != 0))
+		return bad(err, "--restore %s: the kernel, initrd, command line and boot properties "
+			   "are the snapshot's%s", cfg->restore, "");
+	if (!cfg->kernel && !cfg->restore)
+		return bad(err, "no kernel given: use --kernel PATH (or --restore FILE)%s%s", "", "");
 	if (!!cfg->vsock_cid != !!cfg->vsock_uds)
 		return bad(err, "--vsock-cid and --vsock-uds go together%s%s", "", "");
 	if (cfg->nr_publish && !cfg->net)

@@ -18,6 +18,7 @@
 #define VMM_MAX_ATTACH_DIRS	8
 #define VMM_MAX_VOLUMES		64
 #define VMM_MAX_CPUS		32
+#define VMM_SNAPSHOT_KEY_LEN	32
 #define VMM_MIN_MEMORY_MIB	32
 #define VMM_MAX_MEMORY_MIB	(1024 * 1024)
 #define VMM_DEFAULT_MEMORY_MIB	256
@@ -67,6 +68,8 @@ struct vmm_config {
 	char *volume_storage[VMM_MAX_VOLUMES];
 	unsigned int nr_volumes;
 	int fs_owner_host;	/* --fs-owner host */
+	const char *restore;	/* --restore: a snapshot instead of a boot */
+	uint8_t snapshot_key[VMM_SNAPSHOT_KEY_LEN];	/* all zeros unless given */
 };
 
 /* 0 on success (see cfg->action), or -GUEST_ERR_BAD_CONFIG with err set. */

@@ -113,6 +113,36 @@ static char *do_attach(json_t *req, json_t *id, const struct control_ops *ops, v
 						enum_json(PUPA_BLOCK_MODE, mode)));
 }
 
+/*
+ * {"request":"snapshot"} with a descriptor (SCM_RIGHTS): the file to write
+ * the snapshot into; pupa-vmm cannot create one itself (Landlock). The
+ * guest pauses while it is written, then runs on.
+ */
+static char *do_snapshot(json_t *id, const struct control_ops *ops, void *ctx, int *fd)
+{
+	struct pupa_err err = { 0 };
+	struct control_snapshot s = { 0 };
+	int file;
+
+	if (!fd || *fd < 0)
+		return error_reply(id, GUEST_ERR_BAD_CONFIG,
+				   "snapshot: the file to write must come with the request (SCM_RIGHTS)");
+	file = *fd;
+	*fd = -1;
+	if (!ops->snapshot || ops->status(ctx) != GUEST_STATUS_RUNNING) {
+		close(file);
+		return error_reply(id, GUEST_ERR_NOT_CREATED, "snapshot: the guest is not running");
+	}
+	if (ops->snapshot(ctx, file, &s, &err) < 0) {
+		close(file);
+		return error_reply(id, err.code, err.msg);
+	}
+	close(file);
+	return ok_reply(id, "snapshot", json_pack("{s:I, s:I, s:I}", "pages", (json_int_t)s.pages,
+						  "paused_us", (json_int_t)s.paused_us,
+						  "state_bytes", (json_int_t)s.state_bytes));
+}
+
 char *control__handle_line(const char *line, size_t len, const struct control_ops *ops, void *ctx)
 {
 	return control__handle_request(line, len, ops, ctx, NULL);
@@ -193,6 +223,8 @@ char *control__handle_request(const char *line, size_t len, const struct control
 		reply = ok_reply(id, "status", body);
 	} else if (strcmp(what, "attach") == 0) {
 		reply = do_attach(req, id, ops, ctx, fd);
+	} else if (strcmp(what, "snapshot") == 0) {
+		reply = do_snapshot(id, ops, ctx, fd);
 	} else if (strcmp(what, "stop") == 0) {
 		json_t *t = json_object_get(req, "timeout_ms");
 		json_int_t ms = t ? json_integer_value(t) : 0;

@@ -47,6 +47,12 @@ struct control_fs {
 	uint64_t reads, read_bytes, writes, write_bytes;
 };
 
+struct control_snapshot {
+	uint64_t pages;			/* of RAM written */
+	uint64_t paused_us;		/* how long the guest stood still */
+	uint64_t state_bytes;
+};
+
 struct control_ops {
 	enum guest_status (*status)(void *ctx);
 	/* fd >= 0: the medium, passed with the request (SCM_RIGHTS); the op
@@ -59,6 +65,8 @@ struct control_ops {
 	int (*network)(void *ctx, struct control_net *out);
 	/* virtio-fs, for status; NULL op or 0: none. */
 	int (*fs)(void *ctx, struct control_fs *out);
+	/* Optional: pause, write a snapshot to fd (the caller closes it), run on. */
+	int (*snapshot)(void *ctx, int fd, struct control_snapshot *out, struct pupa_err *err);
 	/* Test builds (PUPA_TEST_HOOKS) only: make a thread of the class named
 	 * ("main", "vcpu") call a system call its filter forbids. */
 	int (*test_syscall)(void *ctx, const char *thread);

@@ -120,6 +120,20 @@ static const struct sandbox_rule sandbox_console[] = {
 	ALLOW(ftruncate, IN_ALL),
 };
 
+/* A snapshot, on the main thread with the vCPUs parked: KVM's state of
+ * the VM and each vCPU read, the file (passed in) written and synced. */
+static const struct sandbox_rule sandbox_snapshot[] = {
+	IOCTL(KVM_GET_MP_STATE, IN_MAIN), IOCTL(KVM_GET_REGS, IN_MAIN),
+	IOCTL(KVM_GET_SREGS, IN_MAIN), IOCTL(KVM_GET_XCRS, IN_MAIN),
+	IOCTL(KVM_GET_DEBUGREGS, IN_MAIN), IOCTL(KVM_GET_LAPIC, IN_MAIN),
+	IOCTL(KVM_GET_VCPU_EVENTS, IN_MAIN), IOCTL(KVM_GET_XSAVE, IN_MAIN),
+	IOCTL(KVM_GET_XSAVE2, IN_MAIN), IOCTL(KVM_GET_MSRS, IN_MAIN),
+	IOCTL(KVM_GET_MSR_INDEX_LIST, IN_MAIN), IOCTL(KVM_GET_CPUID2, IN_MAIN),
+	IOCTL(KVM_CHECK_EXTENSION, IN_MAIN), IOCTL(KVM_GET_IRQCHIP, IN_MAIN),
+	IOCTL(KVM_GET_PIT2, IN_MAIN), IOCTL(KVM_GET_CLOCK, IN_MAIN),
+	ALLOW(pwrite64, IN_MAIN), ALLOW(ftruncate, IN_MAIN), ALLOW(fdatasync, IN_MAIN),
+};
+
 #define TABLE(rows)	{ rows, sizeof(rows) / sizeof((rows)[0]) }
 
 /* A new device adds its table here. */
@@ -129,7 +143,7 @@ static const struct {
 } sandbox_tables[] = {
 	TABLE(sandbox_libc), TABLE(sandbox_core), TABLE(sandbox_blk),
 	TABLE(sandbox_vsock), TABLE(sandbox_net), TABLE(sandbox_console),
-	TABLE(sandbox_fs),
+	TABLE(sandbox_fs), TABLE(sandbox_snapshot),
 };
 
 struct sandbox {

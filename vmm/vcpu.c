@@ -128,6 +128,53 @@ static int handle_exit(struct vcpu *vcpu)
 	}
 }
 
+/*
+ * Stay out of the guest while a pause is asked for. KVM_RUN with
+ * immediate_exit set first completes an exit we answered (an MMIO read's
+ * value, a port's) without running the guest, so the state a snapshot
+ * reads is whole; an access split in parts may exit once more.
+ */
+static void vcpu__park(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+
+	vcpu->run->immediate_exit = 1;
+	while (ioctl(vcpu->fd, KVM_RUN, 0) == 0 && !handle_exit(vcpu))
+		;
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pause_req) && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->parked--;
+	vcpu->run->immediate_exit = atomic_load(&vm->stopping);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vcpu__pause_all(struct vm *vm)
+{
+	unsigned int started = 0;
+
+	atomic_store(&vm->pause_req, 1);
+	for (unsigned int i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus[i].started) {
+			vcpu__kick(&vm->vcpus[i]);
+			started++;
+		}
+	pthread_mutex_lock(&vm->pause_lock);
+	while (vm->parked < started && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vcpu__resume_all(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_req, 0);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
@@ -147,6 +194,10 @@ static void *vcpu_thread(void *arg)
 	}
 
 	while (!atomic_load(&vm->stopping)) {
+		if (atomic_load(&vm->pause_req)) {
+			vcpu__park(vcpu);
+			continue;
+		}
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 #ifdef PUPA_TEST_HOOKS
 			if (atomic_exchange(&vm->test_forbidden, 0))
@@ -161,6 +212,10 @@ static void *vcpu_thread(void *arg)
 		if (handle_exit(vcpu))
 			break;
 	}
+	/* A pause waiting for this vCPU to park waits no more. */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	return NULL;
 }
 

@@ -493,6 +493,8 @@ int vm__create(struct vm *vm, const struct vmm_config *cfg, struct pupa_err *err
 	vm->status = GUEST_STATUS_NOT_STARTED;
 	vm->kvm_fd = vm->vm_fd = -1;
 	pthread_mutex_init(&vm->stop_lock, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0)
 		return guest_err(err, GUEST_ERR_INTERNAL, "eventfd: %s", strerror(errno));
@@ -506,8 +508,10 @@ int vm__create(struct vm *vm, const struct vmm_config *cfg, struct pupa_err *err
 		ret = setup_reserved_mmio(vm, err);
 	if (!ret)
 		ret = setup_virtio(vm, err);
-	if (!ret)
+	if (!ret && !cfg->restore)
 		ret = load_guest(vm, err);
+	if (!ret && cfg->restore)
+		ret = vm__open_snapshot(vm, err);
 	if (!ret)
 		ret = open_console(vm, err);
 	if (!ret)
@@ -524,11 +528,14 @@ int vm__create(struct vm *vm, const struct vmm_config *cfg, struct pupa_err *err
 		setup_notify_fds(vm);
 	if (!ret)
 		ret = create_vcpus(vm, err);
+	if (!ret && cfg->restore)
+		ret = vm__restore(vm, err);
 	return ret;
 }
 
 static void stop_vcpus(struct vm *vm)
 {
+	vcpu__resume_all(vm);	/* a parked vCPU sees the stop */
 	for (unsigned int i = 0; i < vm->ncpus; i++)
 		if (vm->vcpus[i].started)
 			vcpu__kick(&vm->vcpus[i]);
@@ -695,10 +702,16 @@ static int ctl_fs(void *ctx, struct control_fs *out)
 	return 1;
 }
 
+static int ctl_snapshot(void *ctx, int fd, struct control_snapshot *out, struct pupa_err *err)
+{
+	return vm__snapshot(ctx, fd, out, err);
+}
+
 static const struct control_ops vm_control_ops = {
 	.status = ctl_status,
 	.network = ctl_network,
 	.fs = ctl_fs,
+	.snapshot = ctl_snapshot,
 	.attach = ctl_attach,
 	.stop = ctl_stop,
 #ifdef PUPA_TEST_HOOKS
@@ -863,6 +876,7 @@ int vm__run(struct vm *vm, struct pupa_err *err)
 
 void vm__destroy(struct vm *vm)
 {
+	vm__close_snapshot(vm);
 	sandbox__free(vm->sandbox);
 	vm->sandbox = NULL;
 	control__close(vm->ctl);
@@ -919,4 +933,6 @@ void vm__destroy(struct vm *vm)
 	if (vm->stop_fd >= 0)
 		close(vm->stop_fd);
 	pthread_mutex_destroy(&vm->stop_lock);
+	pthread_mutex_destroy(&vm->pause_lock);
+	pthread_cond_destroy(&vm->pause_cond);
 }

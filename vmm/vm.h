@@ -33,6 +33,7 @@
 #define VM_VIRTIO_IRQ_BASE 5
 
 struct vm;
+struct snap_reader;
 
 struct vcpu {
 	struct vm *vm;
@@ -85,6 +86,15 @@ struct vm {
 	int stop_fd;
 	struct pupa_err stop_err;	/* code 0: the guest ended by itself */
 
+	/* Pausing (for a snapshot): every started vCPU parks, its pending
+	 * I/O completed, until pause_req drops. */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	atomic_int pause_req;
+	unsigned int parked;
+
+	struct snap_reader *snap;	/* --restore, open until restored */
+
 	struct sandbox *sandbox;	/* the seccomp filters, loaded per thread */
 	atomic_int test_forbidden;	/* test hooks: a vCPU makes a forbidden call */
 };
@@ -95,6 +105,14 @@ int vm__create(struct vm *vm, const struct vmm_config *cfg, struct pupa_err *err
 int vm__run(struct vm *vm, struct pupa_err *err);
 
 void vm__destroy(struct vm *vm);
+
+/* vm_snapshot.c: pause, write the snapshot to fd, run on (main thread). */
+int vm__snapshot(struct vm *vm, int fd, struct control_snapshot *out, struct pupa_err *err);
+/* Open and check cfg->restore (no KVM needed); then, once the VM and its
+ * vCPUs exist, put the file's contents in place of a boot. */
+int vm__open_snapshot(struct vm *vm, struct pupa_err *err);
+int vm__restore(struct vm *vm, struct pupa_err *err);
+void vm__close_snapshot(struct vm *vm);
 
 /*
  * Ask every vCPU to stop. code 0 is a clean end (guest reboot or halt);
@@ -107,6 +125,9 @@ void vm__request_stop(struct vm *vm, int code, const char *fmt, ...)
 int vcpu__create(struct vm *vm, struct vcpu *vcpu, unsigned int id, struct pupa_err *err);
 int vcpu__start(struct vcpu *vcpu, struct pupa_err *err);
 void vcpu__kick(struct vcpu *vcpu);
+/* Park every started vCPU (returns once they all are), and let them go. */
+void vcpu__pause_all(struct vm *vm);
+void vcpu__resume_all(struct vm *vm);
 void vcpu__destroy(struct vcpu *vcpu);
 
 #endif

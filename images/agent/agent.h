@@ -48,6 +48,10 @@ int rootfs_mount(const char *dev, const char *fstype, int mode, char *err, size_
 /* Mounts, and /etc/hostname, hosts and resolv.conf as Docker writes them. */
 int rootfs_prepare(const char *hostname, const struct net_settings *net, char *err, size_t len);
 
+/* fresh.c: START's ENTROPY and CLOCK, which set a restored guest apart */
+struct proto_msg;
+int fresh_apply(const struct proto_msg *m, char *err, size_t len);
+
 /* volumes.c: the container's volumes over virtio-fs */
 struct volume {
 	unsigned int index;		/* the folder in the device's root */

@@ -1,7 +1,9 @@
 /*
  * pupa-init: see agent.h. The order of things:
  *   mount /proc /sys /dev /run; read /chosen/pupa; connect to the host;
- *   HELLO; then serve ATTACHED (mount the root disk) and START (run the
+ *   HELLO; then serve FREEZE (close, and connect again to whichever VMM
+ *   runs this guest next: a snapshot may be taken in between and resumed
+ *   many times), ATTACHED (mount the root disk) and START (run the
  *   process, relay its stdio, report EXIT, wait for ACK); then reboot,
  *   which ends pupa-vmm. Whatever goes wrong, it says so and reboots:
  *   PID 1 must never just exit.
@@ -32,6 +34,11 @@
 #define DISK_TIMEOUT_MS		10000
 #define DRAIN_AFTER_EXIT_MS	2000
 #define ACK_TIMEOUT_MS		5000
+/* After FREEZE: how long to keep trying the host, in guest time (which
+ * stands still inside a snapshot), and how long one connect may take (one
+ * in flight when the snapshot was taken is never answered). */
+#define RECONNECT_TIMEOUT_MS	30000
+#define RECONNECT_TRY_MS	200
 #define RELAY_BUF		65536
 
 static struct proto_rbuf rbuf;
@@ -84,13 +91,16 @@ static void mount_basics(void)
 	mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
 }
 
-static int vsock_connect(unsigned int port)
+static int vsock_connect_within(unsigned int port, long timeout_ms)
 {
 	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_HOST, .svm_port = port };
 	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
 
 	if (fd < 0)
 		return -errno;
+	if (timeout_ms > 0)
+		setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int e = errno;
 
@@ -98,6 +108,41 @@ static int vsock_connect(unsigned int port)
 		return -e;
 	}
 	return fd;
+}
+
+static int vsock_connect(unsigned int port)
+{
+	return vsock_connect_within(port, 0);
+}
+
+static int say_hello(int fd, int resumed)
+{
+	proto_begin(&wbuf, PROTO_HELLO);
+	proto_put_u32(&wbuf, F_VERSION, AGENT_PROTO_VERSION);
+	if (resumed)
+		proto_put_u32(&wbuf, F_RESUMED, 1);
+	return proto_send(fd, &wbuf, -1, NULL);
+}
+
+/*
+ * Connect to the host again after a FREEZE, with a deadline. A connection
+ * made before a snapshot was taken is reset when a restored VMM runs it,
+ * so a failed HELLO or a lost connection before ATTACHED comes back here.
+ */
+static int reconnect(unsigned int port)
+{
+	long deadline = agent_now_ms() + RECONNECT_TIMEOUT_MS;
+
+	while (agent_now_ms() < deadline) {
+		int fd = vsock_connect_within(port, RECONNECT_TRY_MS);
+
+		if (fd >= 0 && say_hello(fd, 1) == 0)
+			return fd;
+		if (fd >= 0)
+			close(fd);
+		usleep(5000);
+	}
+	die("cannot reach the host again after FREEZE");
 }
 
 static void send_error(int fd, const char *message)
@@ -361,6 +406,8 @@ static void __attribute__((noreturn)) run_container(int ctl, const struct proto_
 
 	if (bad)
 		report_exit(ctl, F_EXIT_CODE, EXIT_RUNTIME_FAILURE, bad);
+	if (fresh_apply(m, err, sizeof(err)) < 0)
+		report_exit(ctl, F_EXIT_CODE, EXIT_RUNTIME_FAILURE, err);
 	if (s.hostname[0])
 		sethostname(s.hostname, strlen(s.hostname));
 	gethostname(s.hostname, sizeof(s.hostname) - 1);
@@ -525,7 +572,7 @@ int main(void)
 	struct boot_props props;
 	struct proto_msg m;
 	char err[512];
-	int fd = -1, mounted = 0;
+	int fd = -1, mounted = 0, frozen = 0;
 
 	if (getpid() != 1) {
 		fprintf(stderr, "pupa-init: must run as PID 1 of a pupa guest\n");
@@ -543,9 +590,7 @@ int main(void)
 	}
 	if (fd < 0)
 		die("cannot connect to the host's agent port over vsock");
-	proto_begin(&wbuf, PROTO_HELLO);
-	proto_put_u32(&wbuf, F_VERSION, AGENT_PROTO_VERSION);
-	if (proto_send(fd, &wbuf, -1, NULL) < 0)
+	if (say_hello(fd, 0) < 0)
 		die("cannot say hello to the host");
 
 	for (;;) {
@@ -555,9 +600,24 @@ int main(void)
 			send_error(fd, "malformed frame; closing");
 			die("the host sent a malformed frame");
 		}
+		if (ret < 0 && frozen && !mounted) {
+			close(fd);
+			fd = reconnect(props.agent_port);
+			continue;
+		}
 		if (ret < 0)
 			die("lost the host connection");
 		switch (m.type) {
+		case PROTO_FREEZE:
+			if (mounted) {
+				send_error(fd, "FREEZE after the root disk is mounted");
+				break;
+			}
+			send_simple(fd, PROTO_FROZEN);
+			close(fd);
+			frozen = 1;
+			fd = reconnect(props.agent_port);
+			break;
 		case PROTO_ATTACHED:
 			handle_attached(fd, &m, &mounted);
 			break;

@@ -7,6 +7,9 @@
  *   host-vsock ctl PATH MAX LINE...
  *                                 send each LINE to the control socket PATH, print what
  *                                 comes back until MAX lines, EOF or 60 s
+ *   host-vsock ctl-fd PATH FILE LINE
+ *                                 create FILE (emptied), send LINE to the control
+ *                                 socket PATH with FILE's descriptor, print the reply
  * Each exits on its own (at most 120 s).
  */
 #include <errno.h>
@@ -118,6 +121,37 @@ int main(int argc, char *argv[])
 		}
 		printf("host: %d connections served, one stalled\n", n - 1);
 		pause();	/* keep the stalled one open until killed */
+		return 0;
+	}
+	if (argc == 5 && strcmp(argv[1], "ctl-fd") == 0) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		int file = open(argv[3], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+		struct iovec iov = { argv[4], strlen(argv[4]) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		FILE *in;
+
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", argv[2]);
+		if (fd < 0 || file < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			perror("host-vsock: ctl-fd");
+			return 1;
+		}
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &file, sizeof(int));
+		if (sendmsg(fd, &mh, 0) < 0 || write(fd, "\n", 1) != 1) {
+			perror("host-vsock: ctl-fd send");
+			return 1;
+		}
+		close(file);
+		alarm(60);
+		in = fdopen(fd, "r");
+		if (fgets(buf, sizeof(buf), in))
+			fputs(buf, stdout);
 		return 0;
 	}
 	if (argc >= 4 && strcmp(argv[1], "ctl") == 0) {

@@ -201,3 +201,31 @@ size_t uart8250__rx_room(struct uart8250 *u)
 	pthread_mutex_unlock(&u->lock);
 	return room;
 }
+
+void uart8250__get_state(struct uart8250 *u, struct uart8250_state *s)
+{
+	pthread_mutex_lock(&u->lock);
+	*s = (struct uart8250_state){
+		.ier = u->ier, .lcr = u->lcr, .mcr = u->mcr, .scr = u->scr, .fcr = u->fcr,
+		.dll = u->dll, .dlm = u->dlm, .thre_pending = (uint8_t)u->thre_pending,
+		.irq_level = u->irq_level,
+	};
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* The interrupt line's level came back with the interrupt controllers. */
+void uart8250__set_state(struct uart8250 *u, const struct uart8250_state *s)
+{
+	pthread_mutex_lock(&u->lock);
+	u->ier = s->ier;
+	u->lcr = s->lcr;
+	u->mcr = s->mcr;
+	u->scr = s->scr;
+	u->fcr = s->fcr;
+	u->dll = s->dll;
+	u->dlm = s->dlm;
+	u->thre_pending = s->thre_pending != 0;
+	u->irq_level = s->irq_level != 0;
+	u->rx_head = u->rx_count = 0;
+	pthread_mutex_unlock(&u->lock);
+}

@@ -38,6 +38,15 @@ void uart8250__destroy(struct uart8250 *u);
 /* The io_bus handler for the 8 ports. */
 void uart8250__io(void *dev, uint64_t offset, uint8_t *data, uint32_t len, int is_write);
 
+/* The registers a snapshot keeps (the receive FIFO is not: input that
+ * waited in it belonged to the run that made the snapshot). */
+struct uart8250_state {
+	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm, thre_pending;
+	int32_t irq_level;
+};
+void uart8250__get_state(struct uart8250 *u, struct uart8250_state *s);
+void uart8250__set_state(struct uart8250 *u, const struct uart8250_state *s);
+
 /* Queue bytes for the guest; returns how many fit in the FIFO. */
 size_t uart8250__receive(struct uart8250 *u, const void *buf, size_t len);
 

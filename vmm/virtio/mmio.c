@@ -1,5 +1,6 @@
 #include "mmio.h"
 
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -253,4 +254,65 @@ void virtio_mmio__io(void *dev, uint64_t offset, uint8_t *data, uint32_t len, in
 		memcpy(data, &val, 4);
 	}
 	pthread_mutex_unlock(&v->lock);
+}
+
+void virtio_mmio__get_state(struct virtio_mmio *m, struct virtio_mmio_state *s)
+{
+	struct virtio_dev *v = m->vdev;
+
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&v->lock);
+	s->device_id = v->ops->device_id;
+	s->nr_queues = v->ops->nr_queues;
+	s->device_features_sel = m->device_features_sel;
+	s->driver_features_sel = m->driver_features_sel;
+	s->queue_sel = m->queue_sel;
+	s->interrupt_status = m->interrupt_status;
+	s->driver_features = v->driver_features;
+	s->status = v->status;
+	s->config_generation = v->config_generation;
+	for (unsigned int i = 0; i < v->ops->nr_queues && i < VIRTIO_MAX_QUEUES; i++) {
+		const struct virtqueue *q = &v->vq[i];
+
+		s->q[i] = (struct virtio_queue_state){
+			.desc_gpa = q->desc_gpa, .avail_gpa = q->avail_gpa, .used_gpa = q->used_gpa,
+			.size = q->size, .last_avail = q->last_avail, .used_idx = q->used_idx,
+			.ready = (uint16_t)q->ready,
+		};
+	}
+	pthread_mutex_unlock(&v->lock);
+}
+
+int virtio_mmio__set_state(struct virtio_mmio *m, const struct virtio_mmio_state *s)
+{
+	struct virtio_dev *v = m->vdev;
+	struct virtqueue vq[VIRTIO_MAX_QUEUES];
+
+	if (s->device_id != v->ops->device_id || s->nr_queues != v->ops->nr_queues ||
+	    s->nr_queues > VIRTIO_MAX_QUEUES)
+		return -EINVAL;
+	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		const struct virtio_queue_state *q = &s->q[i];
+
+		vq[i] = (struct virtqueue){
+			.size = q->size, .ready = q->ready != 0, .desc_gpa = q->desc_gpa,
+			.avail_gpa = q->avail_gpa, .used_gpa = q->used_gpa,
+			.last_avail = q->last_avail, .used_idx = q->used_idx, .mem = v->vq[i].mem,
+		};
+		if (i >= s->nr_queues && (q->size || q->ready))
+			return -EINVAL;
+		if (q->size > v->ops->queue_max || (vq[i].ready && virtq_validate(&vq[i]) < 0))
+			return -EINVAL;
+	}
+	pthread_mutex_lock(&v->lock);
+	memcpy(v->vq, vq, sizeof(vq));
+	m->device_features_sel = s->device_features_sel;
+	m->driver_features_sel = s->driver_features_sel;
+	m->queue_sel = s->queue_sel;
+	m->interrupt_status = s->interrupt_status;
+	v->driver_features = s->driver_features;
+	v->status = s->status;
+	v->config_generation = s->config_generation;
+	pthread_mutex_unlock(&v->lock);
+	return 0;
 }

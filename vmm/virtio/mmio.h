@@ -42,6 +42,24 @@ int virtio_mmio__repulse(struct virtio_mmio *m, uint64_t stale_ms);
 void virtio_mmio__init(struct virtio_mmio *m, struct virtio_dev *vdev, uint64_t base, uint32_t irq,
 		       mmio_irq_line_fn pulse, void *ctx);
 
+/* What a snapshot keeps of a device: the transport's registers and the
+ * queues' addresses and positions (the rings are in guest RAM). */
+struct virtio_queue_state {
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	uint16_t size, last_avail, used_idx, ready;
+};
+struct virtio_mmio_state {
+	uint32_t device_id, nr_queues;
+	uint32_t device_features_sel, driver_features_sel, queue_sel, interrupt_status;
+	uint64_t driver_features;
+	uint32_t status, config_generation;
+	struct virtio_queue_state q[VIRTIO_MAX_QUEUES];
+};
+void virtio_mmio__get_state(struct virtio_mmio *m, struct virtio_mmio_state *s);
+/* -EINVAL, the device untouched, when s is not this device's or its
+ * queues do not fit it (sizes, rings outside RAM). */
+int virtio_mmio__set_state(struct virtio_mmio *m, const struct virtio_mmio_state *s);
+
 /* The io_bus handler for the register window. */
 void virtio_mmio__io(void *dev, uint64_t offset, uint8_t *data, uint32_t len, int is_write);
 

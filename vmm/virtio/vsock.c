@@ -734,3 +734,29 @@ void virtio_vsock__destroy(struct virtio_vsock *vs)
 	free(vs->uds_path);
 	virtio_dev__destroy(&vs->vdev);
 }
+
+/*
+ * Tell the guest every connection it had is gone (virtio 1.2, 5.10.6.7:
+ * VIRTIO_VSOCK_EVENT_TRANSPORT_RESET): after a restore, this VMM never
+ * knew them. Linux resets its sockets at once, so a connect that was in
+ * flight when the snapshot was taken fails now instead of timing out.
+ */
+void virtio_vsock__transport_reset(struct virtio_vsock *vs)
+{
+	struct virtqueue *vq = &vs->vdev.vq[VSOCK_EVENT];
+	const uint32_t event = 0;	/* TRANSPORT_RESET, little-endian */
+	int ret;
+
+	pthread_mutex_lock(&vs->vdev.lock);
+	if (virtio_dev__running(&vs->vdev) && vq->ready) {
+		ret = virtq_pop(vq, &vs->chain);
+		if (ret == VIRTQ_OK && vs->chain.in_len >= sizeof(event)) {
+			virtq_iov_write(vs->chain.in, vs->chain.nr_in, 0, &event, sizeof(event));
+			virtq_push(vq, vs->chain.head, sizeof(event));
+			virtio_dev__signal(&vs->vdev, VIRTIO_INT_USED);
+		} else if (ret < 0 || ret == VIRTQ_OK) {
+			virtio_dev__needs_reset(&vs->vdev, "event buffer missing or too small");
+		}
+	}
+	pthread_mutex_unlock(&vs->vdev.lock);
+}

@@ -76,6 +76,9 @@ int virtio_vsock__init(struct virtio_vsock *vs, uint64_t guest_cid, const char *
 		       const struct guest_mem *mem, struct event_loop *loop, struct pupa_err *err);
 void virtio_vsock__destroy(struct virtio_vsock *vs);
 
+/* Reset every guest connection (after a restore). */
+void virtio_vsock__transport_reset(struct virtio_vsock *vs);
+
 /* Free connections that ended during the last round of events. */
 void virtio_vsock__reap(struct virtio_vsock *vs);
 
