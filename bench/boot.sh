@@ -9,8 +9,11 @@
 #   uptime-pupa / uptime-qemu the guest's own uptime at that hello
 #   rss-pupa / rss-qemu       KiB resident: the VMM's own (total minus the
 #                             guest RAM mapping) while the guest idles
-#   warm                      pupa start -- true, image cached, wall seconds
+#   warm                      pupa start -- true, image cached, wall seconds:
+#                             resumed from the snapshot its first run made
 #   stage-NAME                its per-state seconds (--timings)
+#   snapshot-make             seconds the first run spent making it
+#   warm-boot, bootstage-NAME the same with --no-snapshot: a fresh boot
 #   cold, coldstage-NAME      pupa start URL -- true, empty cache ($MINBASE
 #                             served by nginx on 127.0.0.1 here)
 #   pull                      pupa pull URL alone, empty cache
@@ -97,14 +100,23 @@ if [ -n "${MINBASE:-}" ] && [ -s "$MINBASE" ]; then
 	rm -rf "$XDG_CACHE_HOME"
 fi
 
-# Warm start: the default image cached by a first run.
+# Warm start: the default image cached, and the snapshot made, by a first
+# run; then the same with --no-snapshot, a fresh boot each time.
 export XDG_CACHE_HOME=${TMPDIR:-/tmp}/pupa-bench-warm
-"$pupa" start -q -- true
+exit_time "$pupa" start -q --timings -- true > /dev/null
+note snapshot-make "$(sed -n 's/.*making the snapshot \([0-9.]*\)s.*/\1/p' "$top_builddir/bench/work/timings")"
+# stages PREFIX: the last run's per-state seconds, as rows PREFIX-STATE
+stages() {
+	sed -n 's/^pupa: timings: //p' "$top_builddir/bench/work/timings" | sed 's/ (.*//' |
+		awk -v p="$1" '{ for (i = 1; i < NF; i += 2) { s = $(i + 1); sub(/s$/, "", s); print p "-" $i, s } }' >> "$out"
+}
 for i in $(seq "$other_runs"); do
-	v=$(exit_time "$pupa" start -q --timings -- true)
-	note warm "$v"
-	sed -n 's/^pupa: timings: //p' "$top_builddir/bench/work/timings" |
-		awk '{ for (i = 1; i < NF; i += 2) { s = $(i + 1); sub(/s$/, "", s); print "stage-" $i, s } }' >> "$out"
+	note warm "$(exit_time "$pupa" start -q --timings -- true)"
+	grep -q 'resumed from a snapshot' "$top_builddir/bench/work/timings" ||
+		{ echo "bench: a warm start did not resume the snapshot" >&2; exit 1; }
+	stages stage
+	note warm-boot "$(exit_time "$pupa" start -q --timings --no-snapshot -- true)"
+	stages bootstage
 done
 
 . "$top_srcdir/bench/net.sh"

@@ -99,12 +99,18 @@ printf '%s\n' "dir /bin 0755 0 0" "dir /dev 0755 0 0" "dir /proc 0755 0 0" "dir 
 	"nod /dev/console 0600 0 0 c 5 1" "file /bin/busybox ${PUPA_BUSYBOX:-/bin/busybox} 0755 0 0" \
 	"file /guest.sh $work/guest.sh 0644 0 0" "file /init $work/init 0755 0 0" > "$work/qemu.list"
 "$top_builddir/images/mkcpio" -o "$work/qemu.cpio" "$work/qemu.list"
+# QEMU writes its guest's lines to a file: say every 30 s that it still
+# runs, or the test host's runner takes two silent minutes (9p's tar -x
+# under nesting) for a frozen host.
+( while sleep 30; do echo "bench: fs: QEMU 9p side running, $(grep -c '^fs-' "$work/qemu.log" 2> /dev/null) results so far"; done ) &
+fs_ticker=$!
 timeout 1200 qemu-system-x86_64 -M microvm,acpi=off -enable-kvm -cpu host -m 512 -smp 1 \
 	-nodefaults -no-user-config -nographic -no-reboot -serial "file:$work/qemu.log" \
 	-kernel "$top_builddir/images/kernel/bzImage" -initrd "$work/qemu.cpio" \
 	-append "console=ttyS0 quiet loglevel=1 reboot=t panic=-1" \
 	-fsdev "local,id=fs0,path=$share,security_model=none" \
 	-device virtio-9p-device,fsdev=fs0,mount_tag=share < /dev/null ||
-	{ echo "bench: QEMU 9p: exit $?" >&2; exit 1; }
+	{ echo "bench: QEMU 9p: exit $?" >&2; kill $fs_ticker; exit 1; }
+kill $fs_ticker
 fs_rows 9p "$work/qemu.log"
 rm -rf "$work"

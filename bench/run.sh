@@ -78,6 +78,8 @@ boot_ratio=$(ratio "$(med boot-pupa)" "$(med boot-qemu)")
 rss_pupa=$(med rss-pupa)
 rss_qemu=$(med rss-qemu)
 warm_ratio=$(ratio "$(med warm)" "$(med boot-pupa)")
+snap_vm_ratio=$(ratio "$(med stage-StartingVm)" "$(med bootstage-StartingVm)")
+snap_warm_ratio=$(ratio "$(med warm)" "$(med warm-boot)")
 sum=$(awk -v a="$(med boot-pupa)" -v b="$(med pull)" 'BEGIN { printf "%.3f", a + b }')
 cold_ratio=$(ratio "$(med cold)" "$sum")
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
@@ -109,7 +111,9 @@ notes=
 	echo "|---|---|---|---|"
 	echo "| boot to the init's hello: pupa-vmm / QEMU microvm, same kernel, initramfs size and command line | $boot_ratio | ≤ 0.4 nested | $(met "$boot_ratio" "<=" 0.4) |"
 	echo "| VMM's own memory (resident minus guest RAM): pupa-vmm / QEMU | $(ratio "$rss_pupa" "$rss_qemu") | pupa-vmm ≤ 5 MiB | $(met "$rss_pupa" "<=" 5120) |"
-	echo "| warm start (\`pupa start -- true\`, image cached) / bare pupa-vmm boot | $warm_ratio | ≤ 1.5 | $(met "$warm_ratio" "<=" 1.5) |"
+	echo "| warm start (\`pupa start -- true\`, image cached, resumed from the snapshot) / bare pupa-vmm boot | $warm_ratio | ≤ 1.5 | $(met "$warm_ratio" "<=" 1.5) |"
+	echo "| StartingVm resumed from the snapshot / StartingVm of a fresh boot (\`--no-snapshot\`) | $snap_vm_ratio | ≤ 0.3 | $(met "$snap_vm_ratio" "<=" 0.3) |"
+	echo "| warm start resumed / warm start booting (\`--no-snapshot\`) | $snap_warm_ratio | ≤ 0.5 | $(met "$snap_warm_ratio" "<=" 0.5) |"
 	echo "| cold start (minbase over HTTP, empty cache) / (bare boot + \`pupa pull\`) | $cold_ratio | < 1 | $(met "$cold_ratio" "<" 1) |"
 	sed -n 's/^  tar\.\([a-z]*\): vs bsdtar + mke2fs -d \([0-9.]*\); vs curl | bsdtar -x \([0-9.]*\); vs decompression alone \([0-9.]*\)$/| `pupa pull` .tar.\1 \/ bsdtar + `mke2fs -d` (\/ curl \\| bsdtar -x; \/ decompression alone) | \2 (\3; \4) | < 1 | MET\2 |/p' "$work/unpack.txt" |
 		while IFS= read -r line; do
@@ -178,9 +182,12 @@ notes=
 	row "guest uptime at hello, under pupa-vmm" uptime-pupa
 	row "guest uptime at hello, under QEMU microvm" uptime-qemu
 	row "boot to hello: pupa-vmm --net slirp ($boot_runs runs)" boot-pupa-net
-	row "warm start: pupa start -- true ($runs runs)" warm
+	row "warm start: pupa start -- true, resumed from the snapshot ($runs runs)" warm
+	row "warm start: pupa start --no-snapshot -- true, a fresh boot ($runs runs)" warm-boot
+	row "making the snapshot, in the first start (1 run)" snapshot-make
 	row "warm start: pupa start --network none -- true ($runs runs)" warm-none
-	state_rows "warm start" stage
+	state_rows "warm start (resumed)" stage
+	state_rows "warm start (--no-snapshot)" bootstage
 	row "cold start: pupa start URL -- true, minbase ($runs runs)" cold
 	row "pupa pull URL, minbase, alone ($runs runs)" pull
 	state_rows "cold start" coldstage

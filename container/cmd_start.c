@@ -531,7 +531,7 @@ again:
 					   START_BOOT_TIMEOUT_MS / 1000, s->rundir,
 					   s->o->keep_failed ? "" : "; --keep-failed keeps it");
 		w = start__tick(s, pfd.fd, 20);
-		if (w == WAIT_VMM_GONE && s->restoring) {
+		if (w == WAIT_VMM_GONE && s->restoring && vmm_proc_refused_snapshot(&s->vmm)) {
 			if (start__snapshot_refused(s, err) < 0)
 				return start__fail_err(s, 0, CMD_EXIT_FAILURE, err);
 			deadline = start__now() + START_BOOT_TIMEOUT_MS / 1000.0;
@@ -586,7 +586,7 @@ static int start__run(struct start *s)
 		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
 	while (!vmm_proc_control_ready(&s->vmm)) {
 		w = start__tick(s, -1, 5);
-		if (w == WAIT_VMM_GONE && s->restoring) {
+		if (w == WAIT_VMM_GONE && s->restoring && vmm_proc_refused_snapshot(&s->vmm)) {
 			if (start__snapshot_refused(s, &err) < 0)
 				return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
 			continue;

@@ -76,6 +76,23 @@ int snapshot_exists(const struct snapshot *s)
 	return stat(s->path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
 }
 
+/* With the lock held, a temporary file of this key is one a killed
+ * start left: nobody else can be writing it. */
+static void snapshot__drop_stale(const struct snapshot *s)
+{
+	const char *mine = strrchr(s->path, '/') + 1;
+	size_t n = strlen(mine);
+	DIR *dir = opendir(s->dir);
+	struct dirent *e;
+
+	if (!dir)
+		return;
+	while ((e = readdir(dir)))
+		if (strncmp(e->d_name, mine, n) == 0 && e->d_name[n] == '.')
+			unlinkat(dirfd(dir), e->d_name, 0);
+	closedir(dir);
+}
+
 int snapshot_begin(struct snapshot *s, struct pupa_err *err)
 {
 	char lock[PATH_MAX + 80];
@@ -97,6 +114,7 @@ int snapshot_begin(struct snapshot *s, struct pupa_err *err)
 		return 0;
 	}
 	s->lock_fd = fd;
+	snapshot__drop_stale(s);
 	snprintf(s->tmp, sizeof(s->tmp), "%s.XXXXXX", s->path);
 	s->fd = mkostemp(s->tmp, O_CLOEXEC);
 	if (s->fd < 0) {

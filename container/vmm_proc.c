@@ -349,6 +349,16 @@ static void vmm_proc__last_line(const char *path, const char *match, char *buf, 
 	fclose(f);
 }
 
+int vmm_proc_refused_snapshot(const struct vmm_proc *v)
+{
+	char last[1024];
+
+	if (!v->exited || !WIFEXITED(v->status) || WEXITSTATUS(v->status) != GUEST_ERR_BAD_CONFIG)
+		return 0;
+	vmm_proc__last_line(v->log, NULL, last, sizeof(last));
+	return strstr(last, "BadConfig (GuestError 3): snapshot ") != NULL;
+}
+
 void vmm_proc_why(const struct vmm_proc *v, char *buf, size_t len)
 {
 	char last[1024], panic[1024];

@@ -55,6 +55,10 @@ void vmm_proc_stop(struct vmm_proc *v, unsigned int timeout_ms);
 /* End it now (SIGKILL) and reap it: for a VM with nothing left to keep. */
 void vmm_proc_kill(struct vmm_proc *v);
 
+/* It ended refusing the snapshot it was to resume (BadConfig naming it),
+ * not for any other reason. */
+int vmm_proc_refused_snapshot(const struct vmm_proc *v);
+
 /* Why it ended, in one line: a GuestError by name with pupa-vmm's message,
  * a kernel panic with the console's last lines, or a signal. */
 void vmm_proc_why(const struct vmm_proc *v, char *buf, size_t len);

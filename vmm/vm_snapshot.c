@@ -7,8 +7,8 @@
  * meanwhile; the only one that does, virtio-fs, serves a mounted file
  * system, and a snapshot is refused once the guest has mounted it (pupa
  * snapshots before any volume, and pupa-init mounts them after). vsock
- * connections are not carried over: the host ends are gone, and the
- * guest's get a reset on their next packet.
+ * connections are not carried over: the host ends are gone, and a restore
+ * resets the guest's at once (the transport-reset event).
  *
  * Restoring builds the same machine as a boot (memory map, devices,
  * vCPUs set up for this host), then replaces what the boot would have

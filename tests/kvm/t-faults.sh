@@ -36,16 +36,18 @@ f_cache_whole() {
 # --- a guest agent that breaks the protocol ------------------------------------------------
 # Each mode boots the hostile agent as the guest's init. Failures that need
 # no waiting come well inside the default 30 s deadline; the others wait
-# for PUPA_AGENT_TIMEOUT=3, not less and not the default.
+# for PUPA_AGENT_TIMEOUT=3, not less and not the default. They run with
+# --no-snapshot (the protocol after HELLO is what they break) unless
+# HOSTILE_OPTS says otherwise; with snapshots, FREEZE comes first.
 hostile() {
-	local mode=$1 deadline=$2 reason=$3 t0 secs st
+	local mode=$1 deadline=$2 reason=$3 t0 secs st opts=${HOSTILE_OPTS---no-snapshot}
 	printf '%s\n' "$mode" > "$WORK/faults/mode"
 	printf '%s\n' "dir /dev 0755 0 0" "nod /dev/console 0600 0 0 c 5 1" \
 		"file /init $top_builddir/tests/kvm/hostile-agent 0755 0 0" \
 		"file /mode $WORK/faults/mode 0644 0 0" > "$WORK/faults/hostile.list"
 	"$MKCPIO" -o "$WORK/faults/hostile-$mode.cpio" "$WORK/faults/hostile.list"
 	t0=$(date +%s.%N)
-	PUPA_AGENT_TIMEOUT=$deadline timeout -k 5 120 "$PUPA" start -q \
+	PUPA_AGENT_TIMEOUT=$deadline timeout -k 5 120 "$PUPA" start -q $opts \
 		--initrd "$WORK/faults/hostile-$mode.cpio" -- true \
 		> "$WORK/faults/$mode.out" 2> "$WORK/faults/$mode.err" < /dev/null
 	st=$?
@@ -59,9 +61,9 @@ hostile() {
 			fi && f_clean
 	}
 	if hostile_ok; then
-		ok "hostile agent '$mode': exit 125 after ${secs%???????} s, the reason given, nothing left"
+		ok "hostile agent '$mode'${opts:+ ($opts)}: exit 125 after ${secs%???????} s, the reason given, nothing left"
 	else
-		not_ok "hostile agent '$mode': exit 125 within its deadline, '$reason', nothing left"
+		not_ok "hostile agent '$mode'${opts:+ ($opts)}: exit 125 within its deadline, '$reason', nothing left"
 		diag "status $st after $secs s; stderr:"
 		sed 's/^/#   | /' "$WORK/faults/$mode.err" | tail -5
 		f_show_left
@@ -76,6 +78,8 @@ hostile dribble 3 "did not say HELLO: no whole message within 3 s"
 hostile deaf 3 "did not acknowledge the root disk: no whole message within 3 s"
 hostile mute-start 3 "did not answer START: no whole message within 3 s"
 hostile run-garbage "" "broke the protocol: it sent bytes that are not an agent protocol frame"
+# With snapshots (the default): an agent that never answers FREEZE.
+HOSTILE_OPTS= hostile deaf 3 "did not answer FREEZE: no whole message within 3 s"
 
 # --- the fault loop: SIGKILL at every state -------------------------------------------------
 # Each round makes a new image (the default tarball plus a file of its own)
