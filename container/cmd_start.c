@@ -462,8 +462,9 @@ static void start__snapshot_plan(struct start *s)
 }
 
 /*
- * pupa-vmm ended before it ran the snapshot: it refused the file (or the
- * file broke it). The file goes; this start boots, and makes a new one.
+ * pupa-vmm refused the snapshot (BadConfig naming it: damaged, cut short,
+ * made by another build or machine). The file goes; this start boots, and
+ * makes a new one. A pupa-vmm that died otherwise fails the start.
  */
 static int start__snapshot_refused(struct start *s, struct pupa_err *err)
 {
