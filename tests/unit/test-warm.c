@@ -51,7 +51,7 @@ static void teardown(void)
 
 static int count(const char *suffix)
 {
-	char cmd[256];
+	char cmd[sizeof(cache.dir) + 128];
 	FILE *p;
 	int n = -1;
 
