@@ -133,6 +133,7 @@ static int reconnect(unsigned int port)
 {
 	long deadline = agent_now_ms() + RECONNECT_TIMEOUT_MS;
 
+	rbuf.len = rbuf.pending = 0;	/* nothing of the old connection is read as the new one's */
 	while (agent_now_ms() < deadline) {
 		int fd = vsock_connect_within(port, RECONNECT_TRY_MS);
 
