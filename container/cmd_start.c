@@ -465,18 +465,22 @@ static void start__snapshot_plan(struct start *s)
  * pupa-vmm refused the snapshot (BadConfig naming it: damaged, cut short,
  * made by another build or machine). The file goes; this start boots, and
  * makes a new one. A pupa-vmm that died otherwise fails the start.
+ * 1 when this wait ended so and pupa-vmm runs again, 0 when it ended
+ * otherwise, negative when the new one cannot start.
  */
-static int start__snapshot_refused(struct start *s, struct pupa_err *err)
+static int start__snapshot_refused(struct start *s, enum start_wait w, struct pupa_err *err)
 {
 	char why[1400];
 
+	if (w != WAIT_VMM_GONE || !s->restoring || !vmm_proc_refused_snapshot(&s->vmm))
+		return 0;
 	vmm_proc_why(&s->vmm, why, sizeof(why));
 	if (s->o->verbose)
 		fprintf(stderr, "pupa: the snapshot was refused, booting instead: %s\n", why);
 	snapshot_discard(&s->snap);
 	s->restoring = 0;
 	s->vmm_started = 0;
-	return start__launch(s, err);
+	return start__launch(s, err) < 0 ? -1 : 1;
 }
 
 /*
@@ -519,6 +523,7 @@ static int start__wait_hello(struct start *s, int after_freeze, struct pupa_err 
 {
 	double deadline = start__now() + START_BOOT_TIMEOUT_MS / 1000.0;
 	enum start_wait w;
+	int ret;
 
 again:
 	for (;;) {
@@ -532,9 +537,9 @@ again:
 					   START_BOOT_TIMEOUT_MS / 1000, s->rundir,
 					   s->o->keep_failed ? "" : "; --keep-failed keeps it");
 		w = start__tick(s, pfd.fd, 20);
-		if (w == WAIT_VMM_GONE && s->restoring && vmm_proc_refused_snapshot(&s->vmm)) {
-			if (start__snapshot_refused(s, err) < 0)
-				return start__fail_err(s, 0, CMD_EXIT_FAILURE, err);
+		if ((ret = start__snapshot_refused(s, w, err)) < 0)
+			return start__fail_err(s, 0, CMD_EXIT_FAILURE, err);
+		if (ret > 0) {
 			deadline = start__now() + START_BOOT_TIMEOUT_MS / 1000.0;
 			continue;
 		}
@@ -587,11 +592,10 @@ static int start__run(struct start *s)
 		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
 	while (!vmm_proc_control_ready(&s->vmm)) {
 		w = start__tick(s, -1, 5);
-		if (w == WAIT_VMM_GONE && s->restoring && vmm_proc_refused_snapshot(&s->vmm)) {
-			if (start__snapshot_refused(s, &err) < 0)
-				return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
+		if ((ret = start__snapshot_refused(s, w, &err)) < 0)
+			return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
+		if (ret > 0)
 			continue;
-		}
 		if (w != WAIT_OK)
 			return start__wait_failed(s, w);
 	}

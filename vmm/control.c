@@ -122,25 +122,24 @@ static char *do_snapshot(json_t *id, const struct control_ops *ops, void *ctx, i
 {
 	struct pupa_err err = { 0 };
 	struct control_snapshot s = { 0 };
+	char *reply;
 	int file;
 
 	if (!fd || *fd < 0)
 		return error_reply(id, GUEST_ERR_BAD_CONFIG,
 				   "snapshot: the file to write must come with the request (SCM_RIGHTS)");
-	file = *fd;
+	file = *fd;	/* the request took it: ours to close */
 	*fd = -1;
-	if (!ops->snapshot || ops->status(ctx) != GUEST_STATUS_RUNNING) {
-		close(file);
-		return error_reply(id, GUEST_ERR_NOT_CREATED, "snapshot: the guest is not running");
-	}
-	if (ops->snapshot(ctx, file, &s, &err) < 0) {
-		close(file);
-		return error_reply(id, err.code, err.msg);
-	}
+	if (!ops->snapshot || ops->status(ctx) != GUEST_STATUS_RUNNING)
+		reply = error_reply(id, GUEST_ERR_NOT_CREATED, "snapshot: the guest is not running");
+	else if (ops->snapshot(ctx, file, &s, &err) < 0)
+		reply = error_reply(id, err.code, err.msg);
+	else
+		reply = ok_reply(id, "snapshot", json_pack("{s:I, s:I, s:I}", "pages", (json_int_t)s.pages,
+							   "paused_us", (json_int_t)s.paused_us,
+							   "state_bytes", (json_int_t)s.state_bytes));
 	close(file);
-	return ok_reply(id, "snapshot", json_pack("{s:I, s:I, s:I}", "pages", (json_int_t)s.pages,
-						  "paused_us", (json_int_t)s.paused_us,
-						  "state_bytes", (json_int_t)s.state_bytes));
+	return reply;
 }
 
 char *control__handle_line(const char *line, size_t len, const struct control_ops *ops, void *ctx)

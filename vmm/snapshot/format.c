@@ -146,49 +146,87 @@ void snap_writer__add(struct snap_writer *w, uint32_t tag, uint32_t index, const
 	w->state_len += need;
 }
 
-/* One run of present pages: [p, p + len) at RAM offset lin. */
-static int write_run(struct snap_writer *w, const uint8_t *p, uint64_t len, uint64_t lin)
+/* The page checksum, page by page: a run's length never changes it. */
+static uint64_t sum_pages(uint64_t sum, const uint8_t *p, uint64_t len)
 {
 	for (uint64_t off = 0; off < len; off += SNAP_PAGE)
-		w->ram_sum = snap__sum(w->ram_sum, p + off, SNAP_PAGE);
-	w->pages_written += len / SNAP_PAGE;
-	return full_io(w->fd, 1, (void *)p, (size_t)len, SNAP_RAM_OFFSET + lin);
+		sum = snap__sum(sum, p + off, SNAP_PAGE);
+	return sum;
 }
 
-int snap_writer__ram(struct snap_writer *w, const struct guest_mem *mem, struct pupa_err *err)
+/*
+ * Writing and reading walk RAM alike: region by region in linear order
+ * (the checksum depends on it), in runs of consecutive pages that are in
+ * the file, each at most SNAP_RUN_MAX. present() says whether a page is;
+ * move() takes one run [p, p + len) at linear offset lin. The first error
+ * of move() ends the walk; -EDOM for a region not made of whole pages.
+ */
+typedef int (*snap_present_fn)(void *ctx, uint64_t page, const uint8_t *p);
+typedef int (*snap_move_fn)(void *ctx, uint8_t *p, uint64_t len, uint64_t lin);
+
+static int walk_ram(const struct guest_mem *mem, snap_present_fn present, snap_move_fn move,
+		    void *ctx)
 {
 	uint64_t lin = 0;
 
-	if (guest_mem__total(mem) != w->ram_size)
-		return guest_err(err, GUEST_ERR_INTERNAL, "snapshot: RAM map and size disagree");
 	for (unsigned int i = 0; i < mem->nr; i++) {
 		const struct mem_region *r = &mem->regions[i];
 		uint64_t run = 0, start = 0;
 
 		if (r->size % SNAP_PAGE)
-			return guest_err(err, GUEST_ERR_INTERNAL, "snapshot: RAM region not in pages");
+			return -EDOM;
 		for (uint64_t off = 0; off <= r->size; off += SNAP_PAGE) {
-			int present = off < r->size && !page_is_zero(r->hva + off);
-			int ret = 0;
+			int here = off < r->size && present(ctx, (lin + off) / SNAP_PAGE, r->hva + off);
 
-			if (present) {
-				uint64_t page = (lin + off) / SNAP_PAGE;
-
-				w->page_map[page / 64] |= 1ULL << (page % 64);
+			if (here) {
 				if (!run)
 					start = off;
 				run += SNAP_PAGE;
 			}
-			if (run && (!present || run == SNAP_RUN_MAX)) {
-				ret = write_run(w, r->hva + start, run, lin + start);
+			if (run && (!here || run == SNAP_RUN_MAX)) {
+				int ret = move(ctx, r->hva + start, run, lin + start);
+
+				if (ret < 0)
+					return ret;
 				run = 0;
 			}
-			if (ret < 0)
-				return guest_err(err, GUEST_ERR_INTERNAL, "snapshot: writing RAM: %s",
-						 strerror(-ret));
 		}
 		lin += r->size;
 	}
+	return 0;
+}
+
+/* A page that is not all zeros goes in the file, and in the page map. */
+static int write_present(void *ctx, uint64_t page, const uint8_t *p)
+{
+	struct snap_writer *w = ctx;
+
+	if (page_is_zero(p))
+		return 0;
+	w->page_map[page / 64] |= 1ULL << (page % 64);
+	return 1;
+}
+
+static int write_run(void *ctx, uint8_t *p, uint64_t len, uint64_t lin)
+{
+	struct snap_writer *w = ctx;
+
+	w->ram_sum = sum_pages(w->ram_sum, p, len);
+	w->pages_written += len / SNAP_PAGE;
+	return full_io(w->fd, 1, p, (size_t)len, SNAP_RAM_OFFSET + lin);
+}
+
+int snap_writer__ram(struct snap_writer *w, const struct guest_mem *mem, struct pupa_err *err)
+{
+	int ret;
+
+	if (guest_mem__total(mem) != w->ram_size)
+		return guest_err(err, GUEST_ERR_INTERNAL, "snapshot: RAM map and size disagree");
+	ret = walk_ram(mem, write_present, write_run, w);
+	if (ret == -EDOM)
+		return guest_err(err, GUEST_ERR_INTERNAL, "snapshot: RAM region not in pages");
+	if (ret < 0)
+		return guest_err(err, GUEST_ERR_INTERNAL, "snapshot: writing RAM: %s", strerror(-ret));
 	return 0;
 }
 
@@ -328,39 +366,41 @@ const void *snap_reader__get(const struct snap_reader *r, uint32_t tag, uint32_t
 	return rec + 1;
 }
 
+/* Reading: the pages the map has, each run checksummed as it lands. */
+struct ram_reading {
+	const struct snap_reader *r;
+	uint64_t sum;
+};
+
+static int read_present(void *ctx, uint64_t page, const uint8_t *p)
+{
+	const struct ram_reading *rr = ctx;
+
+	(void)p;
+	return page_present(rr->r->page_map, page);
+}
+
+static int read_run(void *ctx, uint8_t *p, uint64_t len, uint64_t lin)
+{
+	struct ram_reading *rr = ctx;
+	int ret = full_io(rr->r->fd, 0, p, (size_t)len, rr->r->h.ram_offset + lin);
+
+	if (ret == 0)
+		rr->sum = sum_pages(rr->sum, p, len);
+	return ret;
+}
+
 int snap_reader__ram(struct snap_reader *r, const struct guest_mem *mem, struct pupa_err *err)
 {
-	uint64_t lin = 0, sum = 0;
+	struct ram_reading rr = { r, 0 };
+	int ret;
 
 	if (guest_mem__total(mem) != r->h.ram_size)
 		return guest_err(err, GUEST_ERR_INTERNAL, "snapshot: RAM map and size disagree");
-	for (unsigned int i = 0; i < mem->nr; i++) {
-		const struct mem_region *reg = &mem->regions[i];
-		uint64_t run = 0, start = 0;
-
-		for (uint64_t off = 0; off <= reg->size; off += SNAP_PAGE) {
-			int present = off < reg->size && page_present(r->page_map, (lin + off) / SNAP_PAGE);
-
-			if (present) {
-				if (!run)
-					start = off;
-				run += SNAP_PAGE;
-			}
-			if (run && (!present || run == SNAP_RUN_MAX)) {
-				int ret = full_io(r->fd, 0, reg->hva + start, (size_t)run,
-						  r->h.ram_offset + lin + start);
-
-				if (ret < 0)
-					return BAD(err, "cannot read its RAM: %s", r->name,
-						   strerror(-ret));
-				for (uint64_t p = 0; p < run; p += SNAP_PAGE)
-					sum = snap__sum(sum, reg->hva + start + p, SNAP_PAGE);
-				run = 0;
-			}
-		}
-		lin += reg->size;
-	}
-	if (sum != r->h.ram_sum)
+	ret = walk_ram(mem, read_present, read_run, &rr);
+	if (ret < 0)
+		return BAD(err, "cannot read its RAM: %s", r->name, strerror(-ret));
+	if (rr.sum != r->h.ram_sum)
 		return BAD(err, "its RAM is corrupt", r->name);
 	return 0;
 }
