@@ -53,12 +53,14 @@ static int save_all(struct vm *vm, struct snap_writer *w, struct pupa_err *err)
 {
 	struct uart8250_state uart;
 	struct snap_devices devs;
-	int ret = snap_writer__ram(w, &vm->mem, err);
+	/* The clock first: read after the RAM, it would carry the time that
+	 * writing took into every restored guest (measured: 0.4 s nested). */
+	int ret = x86_state__save_vm(vm->vm_fd, w, err);
 
-	if (!ret)
-		ret = x86_state__save_vm(vm->vm_fd, w, err);
 	for (unsigned int i = 0; !ret && i < vm->ncpus; i++)
 		ret = x86_state__save_vcpu(vm->kvm_fd, vm->vcpus[i].fd, i, w, err);
+	if (!ret)
+		ret = snap_writer__ram(w, &vm->mem, err);
 	if (ret)
 		return ret;
 	uart8250__get_state(&vm->uart, &uart);
@@ -170,6 +172,8 @@ int vm__restore(struct vm *vm, struct pupa_err *err)
 		ret = x86_state__restore_vcpu(vm->vcpus[i].fd, i, r, err);
 	if (!ret && vm->vsock)
 		virtio_vsock__transport_reset(vm->vsock);
+	for (unsigned int i = 0; !ret && i < vm->nr_mmio; i++)
+		virtio_mmio__kick(&vm->mmio_dev[i]);
 	vm__close_snapshot(vm);
 	return ret;
 }

@@ -85,12 +85,24 @@ byte=$(od -An -tu1 -j "$state_at" -N1 "$snap" | tr -d ' ')
 printf "\\$(printf '%03o' $((byte ^ 0x10)))" | dd of="$WORK/flipped.snap" bs=1 seek="$state_at" conv=notrunc 2> /dev/null
 check "restore refuses a snapshot with a flipped byte in its state" \
 	refused rflip "flipped.snap: its state is corrupt" --restore "$WORK/flipped.snap" $snap_args
+# The kernel's text at 16 MiB (its load address) is in the file: a
+# present page, mapped and checksummed, not a hole.
+cp "$snap" "$WORK/flipram.snap"
+ram_at=$(( 4096 + (16 << 20) + 4096 + 123 ))
+nonzero=$(dd if="$snap" bs=4096 skip=$(( (ram_at - 123) / 4096 )) count=1 2> /dev/null | tr -d '\0' | wc -c)
+byte=$(od -An -tu1 -j "$ram_at" -N1 "$snap" | tr -d ' ')
+printf "\\$(printf '%03o' $((byte ^ 0x01)))" | dd of="$WORK/flipram.snap" bs=1 seek="$ram_at" conv=notrunc 2> /dev/null
+ram_flip_refused() {
+	[ "$nonzero" -gt 0 ] &&
+		refused rflipram "flipram.snap: its RAM is corrupt" --restore "$WORK/flipram.snap" $snap_args
+}
+check "restore refuses a snapshot with a flipped bit in a page of its RAM" ram_flip_refused
 head -c $(( $(stat -c %s "$snap") - 4096 )) "$snap" > "$WORK/short.snap"
 check "restore refuses a snapshot cut short" \
 	refused rshort "short.snap: cut short" --restore "$WORK/short.snap" $snap_args
 check "--restore with --kernel is a BadConfig (the boot is the snapshot's)" \
 	refused rkernel "are the snapshot's" --restore "$snap" --kernel "$BZIMAGE" $snap_args
-rm -f "$snap" "$WORK/flipped.snap" "$WORK/short.snap"
+rm -f "$snap" "$WORK/flipped.snap" "$WORK/flipram.snap" "$WORK/short.snap"
 
 # --- pupa start: the warm start ----------------------------------------------------------------
 # Its own cache: the first start here boots and makes the snapshot.
@@ -136,6 +148,40 @@ pexpect r2 "two containers resumed from one snapshot: /dev/urandom and boot_id d
 	[ \"\$(cut -d' ' -f1 '$WORK/r1.out')\" != \"\$(cut -d' ' -f1 '$WORK/r2.out')\" ] &&
 	[ \"\$(cut -d' ' -f2 '$WORK/r1.out')\" != \"\$(cut -d' ' -f2 '$WORK/r2.out')\" ] &&
 	[ \$(wc -w < '$WORK/r1.out') -eq 2 ]"
+# Sharing: two containers resumed at once map the snapshot's pages from one
+# page cache (MAP_PRIVATE); each one's private memory (smaps: what is its
+# own, resident) stays well below, under half, that of a booted VM's.
+# private_kib PID: Private_Clean + Private_Dirty of a process.
+private_kib() { awk '/^Private_(Clean|Dirty):/ { s += $2 } END { print s + 0 }' "/proc/$1/smaps_rollup"; }
+# They wait for a file the test makes in a volume, then end.
+share_pids=()
+mkdir -p "$WORK/share-gate"
+for n in sha shb shc; do
+	[ $n = shc ] && more=--no-snapshot || more=
+	pstart $n $more -v "$WORK/share-gate":/gate -- \
+		sh -c 'echo up; i=0; while [ ! -e /gate/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done' &
+	share_pids+=($!)
+done
+for _ in $(seq 600); do
+	[ "$(cat "$WORK"/sh[abc].out 2> /dev/null | grep -c up)" = 3 ] && break
+	sleep 0.2
+done
+resumed_kib=() booted_kib=
+for p in $(pgrep -x pupa-vmm); do
+	if tr '\0' ' ' < "/proc/$p/cmdline" | grep -q -- '--restore'; then
+		resumed_kib+=("$(private_kib "$p")")
+	else
+		booted_kib=$(private_kib "$p")
+	fi
+done
+touch "$WORK/share-gate/go"
+wait "${share_pids[@]}"
+diag "private memory (KiB): resumed ${resumed_kib[*]}, booted ${booted_kib:-none}"
+shared_well() {
+	[ ${#resumed_kib[@]} -eq 2 ] && [ -n "$booted_kib" ] &&
+		[ $(( resumed_kib[0] * 2 )) -lt "$booted_kib" ] && [ $(( resumed_kib[1] * 2 )) -lt "$booted_kib" ]
+}
+check "two containers resumed at once share the snapshot's pages: each one's private memory is under half a booted VM's" shared_well
 pstart rw --rootfs-mode rw -i -v "$WORK/snap-vol":/data -- sh -c 'cat > /data/in.txt; touch /etc/rw-ok && echo rw; hostname' < /dev/null
 pexpect rw "after a restore: --rootfs-mode rw, -i, a volume and the run's own hostname (not the snapshot's) work" \
 	bash -c "[ $st -eq 0 ] && resumed rw && [ \"\$(head -1 '$WORK/rw.out')\" = rw ] && [ -e '$WORK/snap-vol/in.txt' ] &&

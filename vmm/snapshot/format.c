@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -366,7 +367,15 @@ const void *snap_reader__get(const struct snap_reader *r, uint32_t tag, uint32_t
 	return rec + 1;
 }
 
-/* Reading: the pages the map has, each run checksummed as it lands. */
+/*
+ * Reading maps the pages the file has over guest RAM, MAP_PRIVATE: the
+ * page cache backs them, shared by every VM restored from this file,
+ * until the guest writes one (copy on write). The pages it lacks stay the
+ * anonymous zero memory they were. Each run is checksummed through its
+ * mapping, which also faults it in for the VMM (no copy).
+ * Measured nested against reading into the anonymous memory (2026-12-02,
+ * docs/benchmarks.md): a warm start 0.68-0.81 s against 1.07-1.34 s.
+ */
 struct ram_reading {
 	const struct snap_reader *r;
 	uint64_t sum;
@@ -383,11 +392,14 @@ static int read_present(void *ctx, uint64_t page, const uint8_t *p)
 static int read_run(void *ctx, uint8_t *p, uint64_t len, uint64_t lin)
 {
 	struct ram_reading *rr = ctx;
-	int ret = full_io(rr->r->fd, 0, p, (size_t)len, rr->r->h.ram_offset + lin);
 
-	if (ret == 0)
-		rr->sum = sum_pages(rr->sum, p, len);
-	return ret;
+	if (mmap(p, (size_t)len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE,
+		 rr->r->fd, (off_t)(rr->r->h.ram_offset + lin)) == MAP_FAILED)
+		return -errno;
+	/* a new mapping: guest RAM stays out of core dumps (guest_mem__map) */
+	madvise(p, (size_t)len, MADV_DONTDUMP);
+	rr->sum = sum_pages(rr->sum, p, len);
+	return 0;
 }
 
 int snap_reader__ram(struct snap_reader *r, const struct guest_mem *mem, struct pupa_err *err)
@@ -399,7 +411,7 @@ int snap_reader__ram(struct snap_reader *r, const struct guest_mem *mem, struct 
 		return guest_err(err, GUEST_ERR_INTERNAL, "snapshot: RAM map and size disagree");
 	ret = walk_ram(mem, read_present, read_run, &rr);
 	if (ret < 0)
-		return BAD(err, "cannot read its RAM: %s", r->name, strerror(-ret));
+		return BAD(err, "cannot map its RAM: %s", r->name, strerror(-ret));
 	if (rr.sum != r->h.ram_sum)
 		return BAD(err, "its RAM is corrupt", r->name);
 	return 0;

@@ -112,7 +112,11 @@ int snap_reader__open(struct snap_reader *r, int fd, const char *name,
 /* A record's bytes and length, or NULL when there is none. */
 const void *snap_reader__get(const struct snap_reader *r, uint32_t tag, uint32_t index,
 			     uint32_t *len);
-/* Read the pages present into guest RAM (zeroed before) and check them. */
+/*
+ * Map the pages present over guest RAM (anonymous, zero) and check them.
+ * The file must then stay as it is while the VM runs: pupa publishes a
+ * snapshot by rename and never writes a published file again.
+ */
 int snap_reader__ram(struct snap_reader *r, const struct guest_mem *mem, struct pupa_err *err);
 void snap_reader__close(struct snap_reader *r);
 

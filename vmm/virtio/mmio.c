@@ -316,3 +316,14 @@ int virtio_mmio__set_state(struct virtio_mmio *m, const struct virtio_mmio_state
 	pthread_mutex_unlock(&v->lock);
 	return 0;
 }
+
+void virtio_mmio__kick(struct virtio_mmio *m)
+{
+	struct virtio_dev *v = m->vdev;
+
+	pthread_mutex_lock(&v->lock);
+	for (unsigned int i = 0; i < v->ops->nr_queues && i < VIRTIO_MAX_QUEUES; i++)
+		if (virtio_dev__running(v) && v->vq[i].ready)
+			v->ops->queue_notify(v, i);
+	pthread_mutex_unlock(&v->lock);
+}

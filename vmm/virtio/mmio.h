@@ -59,6 +59,14 @@ void virtio_mmio__get_state(struct virtio_mmio *m, struct virtio_mmio_state *s);
 /* -EINVAL, the device untouched, when s is not this device's or its
  * queues do not fit it (sizes, rings outside RAM). */
 int virtio_mmio__set_state(struct virtio_mmio *m, const struct virtio_mmio_state *s);
+/*
+ * Every ready queue as if the guest had just notified it. A restored
+ * device runs this once its RAM is in: a notification that the VMM which
+ * made the snapshot had taken but not yet served when it paused (its
+ * ioeventfd read, its main loop busy writing the snapshot) is this VMM's
+ * to serve, or the guest waits for an answer that never comes.
+ */
+void virtio_mmio__kick(struct virtio_mmio *m);
 
 /* The io_bus handler for the register window. */
 void virtio_mmio__io(void *dev, uint64_t offset, uint8_t *data, uint32_t len, int is_write);
