@@ -13,6 +13,8 @@
 #                             resumed from the snapshot its first run made
 #   stage-NAME                its per-state seconds (--timings)
 #   snapshot-make             seconds the first run spent making it
+#   restore                   seconds pupa-vmm spent resuming it (map and
+#                             check the file, set the state), in LaunchingGuest
 #   warm-boot, bootstage-NAME the same with --no-snapshot: a fresh boot
 #   cold, coldstage-NAME      pupa start URL -- true, empty cache ($MINBASE
 #                             served by nginx on 127.0.0.1 here)
@@ -114,6 +116,7 @@ for i in $(seq "$other_runs"); do
 	note warm "$(exit_time "$pupa" start -q --timings -- true)"
 	grep -q 'resumed from a snapshot' "$top_builddir/bench/work/timings" ||
 		{ echo "bench: a warm start did not resume the snapshot" >&2; exit 1; }
+	note restore "$(sed -n 's/.*restore \([0-9.]*\)s.*/\1/p' "$top_builddir/bench/work/timings")"
 	stages stage
 	note warm-boot "$(exit_time "$pupa" start -q --timings --no-snapshot -- true)"
 	stages bootstage

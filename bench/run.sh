@@ -185,6 +185,7 @@ notes=
 	row "warm start: pupa start -- true, resumed from the snapshot ($runs runs)" warm
 	row "warm start: pupa start --no-snapshot -- true, a fresh boot ($runs runs)" warm-boot
 	row "making the snapshot, in the first start (1 run)" snapshot-make
+	row "resuming it in pupa-vmm: map, check, set the state (part of LaunchingGuest; $runs runs)" restore
 	row "warm start: pupa start --network none -- true ($runs runs)" warm-none
 	state_rows "warm start (resumed)" stage
 	state_rows "warm start (--no-snapshot)" bootstage

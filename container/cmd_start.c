@@ -373,7 +373,8 @@ static void start__timings(struct start *s)
 	fprintf(stderr, " total %.3fs stop %.3fs", s->t_end - s->t_state[CONTAINER_STATUS_TRANSIENT],
 		s->t_stopped - s->t_end);
 	if (s->restoring)
-		fprintf(stderr, " (StartingVm: resumed from a snapshot)");
+		fprintf(stderr, " (StartingVm: resumed from a snapshot; LaunchingGuest: restore %.3fs)",
+			s->vmm.restore_s);
 	else if (s->t_snapshot > 0)
 		fprintf(stderr, " (StartingVm: booted; making the snapshot %.3fs)", s->t_snapshot);
 	fputc('\n', stderr);

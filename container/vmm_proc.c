@@ -156,8 +156,12 @@ int vmm_proc_control_ready(struct vmm_proc *v)
 
 	/* The control socket opens before the guest is loaded: only a VM
 	 * whose GuestStatus is kRunning has launched. */
+	const char *us;
+
 	if (vmm_proc__request(v, "{\"request\":\"status\"}\n", -1, reply, sizeof(reply)) < 0)
 		return 0;
+	if ((us = strstr(reply, "\"restore_us\":")))
+		v->restore_s = strtod(us + strlen("\"restore_us\":"), NULL) / 1e6;
 	return strstr(reply, "\"name\":\"kRunning\"") != NULL;
 }
 

@@ -32,6 +32,7 @@ struct vmm_proc {
 	char vsock[4200];
 	char console[4200];		/* the guest's serial console */
 	char log[4200];			/* pupa-vmm's own stderr */
+	double restore_s;		/* resumed: what its restore took, from status */
 };
 
 int vmm_proc_spawn(struct vmm_proc *v, const struct vmm_spec *s, struct pupa_err *err);

@@ -219,6 +219,8 @@ char *control__handle_request(const char *line, size_t len, const struct control
 
 		network_json(body, ops, ctx);
 		fs_json(body, ops, ctx);
+		if (ops->restore_us && ops->restore_us(ctx))
+			json_object_set_new(body, "restore_us", json_integer((json_int_t)ops->restore_us(ctx)));
 		reply = ok_reply(id, "status", body);
 	} else if (strcmp(what, "attach") == 0) {
 		reply = do_attach(req, id, ops, ctx, fd);

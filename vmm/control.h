@@ -65,6 +65,8 @@ struct control_ops {
 	int (*network)(void *ctx, struct control_net *out);
 	/* virtio-fs, for status; NULL op or 0: none. */
 	int (*fs)(void *ctx, struct control_fs *out);
+	/* Optional: how long resuming from --restore took (µs); 0 when booted. */
+	uint64_t (*restore_us)(void *ctx);
 	/* Optional: pause, write a snapshot to fd (the caller closes it), run on. */
 	int (*snapshot)(void *ctx, int fd, struct control_snapshot *out, struct pupa_err *err);
 	/* Test builds (PUPA_TEST_HOOKS) only: make a thread of the class named

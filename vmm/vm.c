@@ -702,6 +702,11 @@ static int ctl_fs(void *ctx, struct control_fs *out)
 	return 1;
 }
 
+static uint64_t ctl_restore_us(void *ctx)
+{
+	return ((struct vm *)ctx)->restore_us;
+}
+
 static int ctl_snapshot(void *ctx, int fd, struct control_snapshot *out, struct pupa_err *err)
 {
 	return vm__snapshot(ctx, fd, out, err);
@@ -712,6 +717,7 @@ static const struct control_ops vm_control_ops = {
 	.network = ctl_network,
 	.fs = ctl_fs,
 	.snapshot = ctl_snapshot,
+	.restore_us = ctl_restore_us,
 	.attach = ctl_attach,
 	.stop = ctl_stop,
 #ifdef PUPA_TEST_HOOKS

@@ -94,6 +94,7 @@ struct vm {
 	unsigned int parked;
 
 	struct snap_reader *snap;	/* --restore, open until restored */
+	uint64_t restore_us;		/* what vm__restore took */
 
 	struct sandbox *sandbox;	/* the seccomp filters, loaded per thread */
 	atomic_int test_forbidden;	/* test hooks: a vCPU makes a forbidden call */

@@ -162,6 +162,7 @@ int vm__open_snapshot(struct vm *vm, struct pupa_err *err)
 int vm__restore(struct vm *vm, struct pupa_err *err)
 {
 	const struct snap_reader *r = vm->snap;
+	uint64_t t0 = now_us();
 	int ret = restore_devices(vm, r, err);
 
 	if (!ret)
@@ -174,6 +175,7 @@ int vm__restore(struct vm *vm, struct pupa_err *err)
 		virtio_vsock__transport_reset(vm->vsock);
 	for (unsigned int i = 0; !ret && i < vm->nr_mmio; i++)
 		virtio_mmio__kick(&vm->mmio_dev[i]);
+	vm->restore_us = now_us() - t0;
 	vm__close_snapshot(vm);
 	return ret;
 }

@@ -47,9 +47,16 @@ static int f_fs(void *ctx, struct control_fs *f)
 	return 1;
 }
 
+static uint64_t f_restore_us(void *ctx)
+{
+	(void)ctx;
+	return 123456;
+}
+
 static const struct control_ops ops = { .status = f_status, .attach = f_attach, .stop = f_stop };
 static const struct control_ops ops_net = { .status = f_status, .attach = f_attach,
-					    .stop = f_stop, .network = f_network, .fs = f_fs };
+					    .stop = f_stop, .network = f_network, .fs = f_fs,
+					    .restore_us = f_restore_us };
 
 static char *req(const char *line)
 {
@@ -89,9 +96,11 @@ START_TEST(status_lists_the_network)
 		      strstr(r, "\"evictions\":9") && strstr(r, "\"fd_budget\":64") &&
 		      strstr(r, "\"reads\":16,") && strstr(r, "\"read_bytes\":16777216") &&
 		      strstr(r, "\"writes\":3,") && strstr(r, "\"write_bytes\":12"), "status was %s", r);
+	ck_assert_msg(strstr(r, "\"restore_us\":123456"), "status was %s", r);
 	free(r);
-	/* Without a network or virtio-fs, neither key. */
+	/* Without a network, virtio-fs or a restore, none of their keys. */
 	r = req(line);
+	ck_assert_ptr_null(strstr(r, "restore_us"));
 	ck_assert_ptr_null(strstr(r, "network"));
 	ck_assert_ptr_null(strstr(r, "\"fs\""));
 	free(r);
