@@ -19,9 +19,10 @@ diag() { echo "# $*"; }
 start() {
 	local name=$1
 	shift
-	timeout -k 5 180 "$PUPA" start -q "$@" > "$dir/$name.out" 2> "$dir/$name.err" < /dev/null
+	timeout -k 5 180 "$PUPA" start -q --timings "$@" > "$dir/$name.out" 2> "$dir/$name.err" < /dev/null
 	st=$?
 }
+resumed() { grep -q 'resumed from a snapshot' "$dir/$1.err"; }
 show() { sed 's/^/#   | /' "$dir/$1.out" "$dir/$1.err" | tail -n 15; }
 expect() {
 	local name=$1 desc=$2
@@ -92,6 +93,8 @@ expect dns "net: a program (wget) resolves a name and reaches the host by it" \
 start dns2 --dns 10.0.2.3 --dns 192.0.2.53 "$img" -- sh -c "cat /etc/resolv.conf; nslookup other.pupa.test 10.0.2.3"
 expect dns2 "net: --dns writes resolv.conf in order" \
 	sh -c "[ \"\$(grep nameserver '$dir/dns2.out' | head -2 | tr '\n' ' ')\" = 'nameserver 10.0.2.3 nameserver 192.0.2.53 ' ]"
+net_resumed() { resumed noloopback && resumed dns && resumed dns2; }
+expect dns2 "net: the network starts after the first ran on guests resumed from its snapshot" net_resumed
 
 # --- --network none --------------------------------------------------------------------
 start none --network none "$img" -- sh -c 'ls /sys/class/net; cat /etc/resolv.conf'

@@ -29,6 +29,10 @@ walked() {
 	[ "$(grep -o '"name":"k[A-Za-z]*","value":[0-9]' "$WORK/$1.out" | uniq | tr '\n' ' ')" = \
 	  '"name":"kTransient","value":1 "name":"kLaunchingGuest","value":2 "name":"kStartingVm","value":3 "name":"kDownloading","value":4 "name":"kExtracting","value":5 "name":"kStarting","value":6 "name":"kReady","value":7 ' ]
 }
+# The first start made the snapshot of this cache; the later ones resume it
+# (their --timings say so), so the modes, signals and -t below run on a
+# restored guest.
+resumed() { grep -q 'resumed from a snapshot' "$WORK/$1.err"; }
 no_leftovers() {
 	! pgrep -x pupa-vmm > /dev/null && [ -z "$(ls -A "$TMPDIR")" ] &&
 		[ -z "$(ls -A "$XDG_CACHE_HOME/pupa/tmp")" ]
@@ -61,16 +65,18 @@ expect stdin "-i with stdin at its end: the command sees EOF" test "$(tr -d ' ' 
 # --- the root filesystem modes -----------------------------------------------------
 img=$(ls "$XDG_CACHE_HOME"/pupa/images/*.ext4 | head -1)
 before=$(sha256sum < "$img")
-start volatile --rootfs-mode=volatile -- sh -c 'for d in / /etc /bin /root /usr /var; do echo x > $d/pupa-wrote || exit 1; done; cat /etc/pupa-wrote /bin/pupa-wrote; rm /bin/ls && ! test -e /bin/ls && echo gone'
+start volatile --timings --rootfs-mode=volatile -- sh -c 'for d in / /etc /bin /root /usr /var; do echo x > $d/pupa-wrote || exit 1; done; cat /etc/pupa-wrote /bin/pupa-wrote; rm /bin/ls && ! test -e /bin/ls && echo gone'
 expect volatile "volatile: the container writes everywhere and sees its writes" \
 	test "$(cat "$WORK/volatile.out" | tr '\n' ' ')" = "x x gone "
 expect volatile "... and the cached image is byte-identical afterwards" test "$(sha256sum < "$img")" = "$before"
-start ro --rootfs-mode=ro -- sh -c 'echo x > /etc/nope'
+start ro --timings --rootfs-mode=ro -- sh -c 'echo x > /etc/nope'
 expect ro "ro: writes to the root fail" bash -c "[ $st -ne 0 ] && grep -qi 'read-only' '$WORK/ro.err'"
-start rw --rootfs-mode=rw -- sh -c 'echo kept > /etc/rw && sync && cat /etc/rw'
+start rw --timings --rootfs-mode=rw -- sh -c 'echo kept > /etc/rw && sync && cat /etc/rw'
 expect rw "rw: a private copy, writable; the cache untouched" \
 	bash -c "[ \"\$(cat '$WORK/rw.out')\" = kept ] && [ \"\$(sha256sum < '$img')\" = '$before' ]"
 expect rw "... and the private copy is gone" no_leftovers
+modes_resumed() { resumed volatile && resumed ro && resumed rw; }
+expect rw "volatile, ro and rw each ran on a guest resumed from the snapshot" modes_resumed
 
 # --- over HTTP: nginx here, on 127.0.0.1 ---------------------------------------------
 "$T/mktar" types "$WORK/www/rootfs.tar.gz" gzip
@@ -109,15 +115,15 @@ expect killvmm "SIGKILL of pupa-vmm mid-run: kFailed with VmmUnexpectedTerminati
 expect killvmm "... nothing left behind" no_leftovers
 
 # After kReady a signal is the container's: it may handle it and exit.
-"$PUPA" start -q -- sh -c 'trap "echo got TERM; exit 7" TERM; echo ready; sleep 60 & wait' \
+"$PUPA" start -q --timings -- sh -c 'trap "echo got TERM; exit 7" TERM; echo ready; sleep 60 & wait' \
 	> "$WORK/sigterm.out" 2> "$WORK/sigterm.err" < /dev/null &
 victim=$!
 for _ in $(seq 300); do grep -q ready "$WORK/sigterm.out" 2> /dev/null && break; sleep 0.1; done
 kill -TERM $victim
 wait $victim
 st=$?
-expect sigterm "SIGTERM after kReady goes to the container, which exits 7" \
-	test "$st" -eq 7 -a "$(tail -1 "$WORK/sigterm.out")" = "got TERM"
+expect sigterm "SIGTERM after kReady goes to the container, which exits 7 (resumed from the snapshot)" \
+	bash -c "[ $st -eq 7 ] && [ \"\$(tail -1 '$WORK/sigterm.out')\" = 'got TERM' ] && grep -q 'resumed from a snapshot' '$WORK/sigterm.err'"
 
 # A kernel panic: an initramfs with no init.
 echo "dir /nothing 0755 0 0" > "$WORK/noinit.list"
@@ -157,11 +163,12 @@ wait $faultd 2> /dev/null
 
 # -t under a pseudo-terminal: script(1) gives pupa one.
 if command -v script > /dev/null; then
-	timeout -k 5 120 script -qec "$PUPA start -q -t -- sh -c 'tty; stty size'" /dev/null \
+	timeout -k 5 120 script -qec "$PUPA start -q -t --timings -- sh -c 'tty; stty size'" /dev/null \
 		> "$WORK/tty.out" 2> "$WORK/tty.err" < /dev/null
 	st=$?
-	expect tty "-t under a pty: the command has a terminal" \
-		bash -c "[ $st -eq 0 ] && grep -q '^/dev/pts/[0-9]' '$WORK/tty.out'"
+	# script(1) puts the pty's output, pupa's stderr with it, in tty.out.
+	expect tty "-t under a pty: the command has a terminal (resumed from the snapshot)" \
+		bash -c "[ $st -eq 0 ] && grep -q '^/dev/pts/[0-9]' '$WORK/tty.out' && grep -q 'resumed from a snapshot' '$WORK/tty.out'"
 else
 	not_ok "-t under a pty: script(1) is missing (util-linux)"
 fi
