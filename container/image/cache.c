@@ -3,7 +3,6 @@
  * temporary name and renamed, so a reader sees the old or the new one.
  */
 #include <dirent.h>
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -18,6 +17,7 @@
 #include <jansson.h>
 
 #include "cache.h"
+#include "image_sum.h"
 
 static const char *const cache_dirs[] = { "images", "index", "partial", "locks", "tmp",
 					   "blobs/sha256" };
@@ -401,60 +401,6 @@ static int cache__fsync_path(const char *path, int flags)
 	return rc;
 }
 
-/*
- * The image file's own checksum: SHA-256 over its data extents, each led
- * by its offset and length (holes cost nothing to skip, and a hole that
- * turned into zeros, or the reverse, still changes the sum). The download's
- * digest names the image, but its bytes are not kept to check it again.
- */
-static int cache__image_sum(int fd, uint64_t *size, char *hex)
-{
-	enum { CHUNK = 1 << 20 };
-	struct digest *d = digest_new();
-	char *buf = malloc(CHUNK);
-	struct stat st;
-	off_t data = 0, hole;
-	int ret = 0;
-
-	if (!d || !buf || fstat(fd, &st) < 0) {
-		ret = !d || !buf ? -ENOMEM : -errno;
-		goto out;
-	}
-	*size = (uint64_t)st.st_size;
-	while ((data = lseek(fd, data, SEEK_DATA)) >= 0) {
-		uint64_t head[2];
-
-		hole = lseek(fd, data, SEEK_HOLE);
-		if (hole < 0) {
-			ret = -errno;
-			goto out;
-		}
-		head[0] = htole64((uint64_t)data);
-		head[1] = htole64((uint64_t)(hole - data));
-		digest_update(d, head, sizeof(head));
-		for (; data < hole;) {
-			size_t want = hole - data > CHUNK ? CHUNK : (size_t)(hole - data);
-			ssize_t n = pread(fd, buf, want, data);
-
-			if (n <= 0) {
-				ret = n < 0 ? -errno : -EIO;
-				goto out;
-			}
-			digest_update(d, buf, (size_t)n);
-			data += n;
-		}
-	}
-	if (errno != ENXIO)
-		ret = -errno;
-	else
-		digest_hex(d, hex);
-out:
-	free(buf);
-	if (d)
-		digest_free(d);
-	return ret;
-}
-
 static int cache__put_meta(const struct cache *c, const struct cache_meta *m,
 			   struct pupa_err *err)
 {
@@ -463,7 +409,7 @@ static int cache__put_meta(const struct cache *c, const struct cache_meta *m,
 			      "source", m->source, "compressed_bytes", (json_int_t)m->compressed,
 			      "entries", (json_int_t)m->entries, "created", (json_int_t)m->created,
 			      "image_bytes", (json_int_t)m->image_bytes,
-			      "image_sha256", m->image_sha256);
+			      "image_sum", m->image_sum);
 	int ret;
 
 	/* An OCI image: its config (in blobs/) and platform. */
@@ -493,7 +439,7 @@ int cache_publish(const struct cache *c, const char *tmp, const struct cache_met
 	fd = open(tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return cache__storage_err(err, errno, "cannot open", tmp);
-	rc = fsync(fd) < 0 ? -errno : cache__image_sum(fd, &m.image_bytes, m.image_sha256);
+	rc = fsync(fd) < 0 ? -errno : image_sum(fd, &m.image_bytes, m.image_sum);
 	close(fd);
 	if (rc < 0)
 		return cache__storage_err(err, -rc, "cannot sync and checksum", tmp);
@@ -603,7 +549,7 @@ static int cache__recorded(const struct cache *c, const char *digest, struct cac
 	if (json_object_get(o, "created"))
 		m->created = (time_t)json_integer_value(json_object_get(o, "created"));
 	m->image_bytes = (uint64_t)json_integer_value(json_object_get(o, "image_bytes"));
-	cache__copy_str(o, "image_sha256", m->image_sha256, sizeof(m->image_sha256));
+	cache__copy_str(o, "image_sum", m->image_sum, sizeof(m->image_sum));
 	cache__copy_str(o, "config_digest", m->config_digest, sizeof(m->config_digest));
 	cache__copy_str(o, "platform", m->platform, sizeof(m->platform));
 	m->layers = (unsigned int)json_integer_value(json_object_get(o, "layers"));
@@ -636,23 +582,23 @@ int cache_verify(const struct cache *c, const char *digest, struct pupa_err *err
 	uint64_t size;
 	int fd, rc;
 
-	if (cache__recorded(c, digest, &m) < 0 || !m.image_sha256[0])
+	if (cache__recorded(c, digest, &m) < 0 || !m.image_sum[0])
 		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
 			       "image %.12s has no recorded checksum", digest);
 	cache_path(c, path, sizeof(path), "images/%s.ext4", digest);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return cache__storage_err(err, errno, "cannot open", path);
-	rc = cache__image_sum(fd, &size, sum);
+	rc = image_sum(fd, &size, sum);
 	close(fd);
 	if (rc < 0)
 		return cache__storage_err(err, -rc, "cannot read", path);
-	if (size != m.image_bytes || strcmp(sum, m.image_sha256) != 0)
+	if (size != m.image_bytes || strcmp(sum, m.image_sum) != 0)
 		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
 			       "image %.12s changed since it was built (%" PRIu64 " bytes, "
 			       "recorded %" PRIu64 "; checksum %s): pupa rmi it and pull again",
 			       digest, size, m.image_bytes,
-			       strcmp(sum, m.image_sha256) ? "differs" : "matches");
+			       strcmp(sum, m.image_sum) ? "differs" : "matches");
 	return 0;
 }
 

@@ -48,7 +48,7 @@ struct cache_meta {
 	time_t created;
 	int in_use;
 	uint64_t image_bytes;	/* recorded at publish: the file's size ... */
-	char image_sha256[DIGEST_HEX_LEN + 1];	/* ... and its data's checksum */
+	char image_sum[DIGEST_HEX_LEN + 1];	/* ... and its data's checksum (image_sum.h) */
 	/* An OCI image (digest is its manifest's): */
 	char config_digest[DIGEST_HEX_LEN + 1];	/* its config, in blobs/ */
 	char platform[100];

@@ -13,6 +13,7 @@
 
 #include "../../container/image/acl.h"
 #include "../../container/image/digest.h"
+#include "../../container/image/image_sum.h"
 #include "../../container/image/pathmap.h"
 #include "../../container/rundir.h"
 #include "../../container/image/source.h"
@@ -302,6 +303,46 @@ START_TEST(acl_checked_as_the_kernel_does)
 }
 END_TEST
 
+/* The image file's sum: its data in pieces of 16 MiB, hashed in parallel. */
+static void image_sum_of(int fd, char *hex)
+{
+	uint64_t size = 0;
+
+	ck_assert_int_eq(image_sum(fd, &size, hex), 0);
+	ck_assert_uint_eq(size, (uint64_t)lseek(fd, 0, SEEK_END));
+}
+
+START_TEST(image_sum_sees_every_piece)
+{
+	char tmpl[] = "/tmp/pupa-test-sum-XXXXXX", a[DIGEST_HEX_LEN + 1], b[DIGEST_HEX_LEN + 1];
+	int fd = mkstemp(tmpl);
+	size_t len = 40u << 20;	/* three pieces: 16 + 16 + 8 MiB */
+	char *buf = malloc(len);
+
+	ck_assert_int_ge(fd, 0);
+	unlink(tmpl);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)(i * 2654435761u >> 13);
+	ck_assert_int_eq(pwrite(fd, buf, len, 0), (ssize_t)len);
+	image_sum_of(fd, a);
+	image_sum_of(fd, b);
+	ck_assert_str_eq(a, b);			/* whatever thread took which piece */
+	/* One byte in the last piece changes it. */
+	ck_assert_int_eq(pwrite(fd, "x", 1, (off_t)len - 3), 1);
+	image_sum_of(fd, b);
+	ck_assert_str_ne(a, b);
+	ck_assert_int_eq(pwrite(fd, buf + len - 3, 1, (off_t)len - 3), 1);
+	image_sum_of(fd, b);
+	ck_assert_str_eq(a, b);
+	/* A longer file with a hole at the end is another file. */
+	ck_assert_int_eq(ftruncate(fd, (off_t)len + 4096), 0);
+	image_sum_of(fd, b);
+	ck_assert_str_ne(a, b);
+	free(buf);
+	close(fd);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pull");
@@ -317,6 +358,7 @@ int main(void)
 	tcase_add_test(tc, rundir_reaped_only_when_free);
 	tcase_add_test(tc, test_digest);
 	tcase_add_test(tc, acl_checked_as_the_kernel_does);
+	tcase_add_test(tc, image_sum_sees_every_piece);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
