@@ -21,6 +21,8 @@ struct ext4_image {
 	struct pathmap map;	/* every entry, with the layer that wrote it */
 	time_t now;
 	uint64_t data_bytes;
+	uint64_t flushed_at;	/* data_bytes when writeback was last started */
+	int sync_fd;		/* the image, to start its writeback early */
 	uint32_t last_ino;	/* the entry xattrs go to */
 	uint32_t layer;		/* 0 for a single archive; 1, 2, ... for layers */
 	int sized_by_user;
