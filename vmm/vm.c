@@ -256,14 +256,38 @@ static int setup_reserved_mmio(struct vm *vm, struct pupa_err *err)
 	return ret;
 }
 
-/* Edge-triggered, as the MP table declares ISA interrupts: one pulse each. */
+/*
+ * Edge-triggered, as the MP table declares ISA interrupts: one pulse each.
+ * Through the device's irqfd that is one write, which KVM turns into the
+ * pulse itself; the two KVM_IRQ_LINE ioctls are the way without one.
+ */
 static void mmio_irq_pulse(void *ctx, uint32_t irq)
 {
 	struct vm *vm = ctx;
 	struct kvm_irq_level hi = { .irq = irq, .level = 1 }, lo = { .irq = irq, .level = 0 };
+	uint32_t i = irq - VM_VIRTIO_IRQ_BASE;
+	const uint64_t one = 1;
 
+	if (i < VM_MAX_VIRTIO && vm->irqfd[i] >= 0 && write(vm->irqfd[i], &one, sizeof(one)) == sizeof(one))
+		return;
 	ioctl(vm->vm_fd, KVM_IRQ_LINE, &hi);
 	ioctl(vm->vm_fd, KVM_IRQ_LINE, &lo);
+}
+
+/* The line's irqfd, where KVM takes one; without, pulses use ioctls. */
+static void setup_irqfd(struct vm *vm, unsigned int i, uint32_t irq)
+{
+	struct kvm_irqfd f = { .gsi = irq };
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	if (fd < 0)
+		return;
+	f.fd = (uint32_t)fd;
+	if (ioctl(vm->vm_fd, KVM_IRQFD, &f) < 0) {
+		close(fd);
+		return;
+	}
+	vm->irqfd[i] = fd;
 }
 
 /* Place a virtio device: next MMIO window, next IRQ, on the bus. */
@@ -278,6 +302,7 @@ static int add_virtio(struct vm *vm, struct virtio_dev *vdev, struct pupa_err *e
 
 	if (i == VM_MAX_VIRTIO || irq >= MPTABLE_IRQS)
 		return guest_err(err, GUEST_ERR_BAD_CONFIG, "too many devices");
+	setup_irqfd(vm, i, irq);
 	virtio_mmio__init(m, vdev, base, irq, mmio_irq_pulse, vm);
 	name = vdev->ops == &virtio_blk_ops ? ((struct virtio_blk *)vdev->priv)->serial :
 	       (char *)vdev->ops->name;
@@ -492,6 +517,8 @@ int vm__create(struct vm *vm, const struct vmm_config *cfg, struct pupa_err *err
 	vm->timer_h.fd = -1;
 	vm->status = GUEST_STATUS_NOT_STARTED;
 	vm->kvm_fd = vm->vm_fd = -1;
+	for (unsigned int i = 0; i < VM_MAX_VIRTIO; i++)
+		vm->irqfd[i] = -1;
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
@@ -931,6 +958,11 @@ void vm__destroy(struct vm *vm)
 		console__close(&vm->con);
 		vm->con_open = 0;
 	}
+	for (unsigned int i = 0; i < VM_MAX_VIRTIO; i++)
+		if (vm->irqfd[i] >= 0) {
+			close(vm->irqfd[i]);
+			vm->irqfd[i] = -1;
+		}
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	guest_mem__unmap(&vm->mem);

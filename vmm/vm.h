@@ -62,6 +62,7 @@ struct vm {
 
 	/* virtio-mmio devices, in the order they are announced */
 	struct virtio_mmio mmio_dev[VM_MAX_VIRTIO];
+	int irqfd[VM_MAX_VIRTIO];	/* each one's line as a KVM irqfd; -1: KVM_IRQ_LINE */
 	unsigned int nr_mmio;
 	struct virtio_console vcon;
 	int vcon_up;
