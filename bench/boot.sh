@@ -21,9 +21,9 @@
 #   pull                      pupa pull URL alone, empty cache
 #   boot-pupa-net             boot-pupa with --net slirp (the device and
 #                             libslirp set up, the guest probing virtio-net)
-#   net-*, warm-none          bench/net.sh: TCP throughput against QEMU's
-#                             -netdev user, and the warm start without a
-#                             network in the container
+#   warm-none                 the warm start with --network none (resumed)
+#   net-*                     bench/net.sh: TCP throughput against QEMU's
+#                             -netdev user
 #   fs-*                      bench/fs.sh: volumes, pupa-vmm's virtio-fs
 #                             against QEMU's 9p
 set -euo pipefail
@@ -103,10 +103,14 @@ if [ -n "${MINBASE:-}" ] && [ -s "$MINBASE" ]; then
 fi
 
 # Warm start: the default image cached, and the snapshot made, by a first
-# run; then the same with --no-snapshot, a fresh boot each time.
+# run; then the same with --no-snapshot, a fresh boot each time, and with
+# --network none (its own snapshot, made by its first run). The three kinds
+# take turns, so a test host that slows down or speeds up during the bench
+# moves them alike (measured apart, the network's ratio swung 0.98-1.37).
 export XDG_CACHE_HOME=${TMPDIR:-/tmp}/pupa-bench-warm
 exit_time "$pupa" start -q --timings -- true > /dev/null
 note snapshot-make "$(sed -n 's/.*making the snapshot \([0-9.]*\)s.*/\1/p' "$top_builddir/bench/work/timings")"
+exit_time "$pupa" start -q --network none -- true > /dev/null
 # Two unmeasured runs of each kind first. Under emulation the first starts
 # resumed after the snapshot is made run slower and settle (measured in one
 # make bench: 1.32, 1.05, 1.17, then 0.78, 0.72 s), likely QEMU translating
@@ -115,6 +119,7 @@ note snapshot-make "$(sed -n 's/.*making the snapshot \([0-9.]*\)s.*/\1/p' "$top
 for i in 1 2; do
 	exit_time "$pupa" start -q -- true > /dev/null
 	exit_time "$pupa" start -q --no-snapshot -- true > /dev/null
+	exit_time "$pupa" start -q --network none -- true > /dev/null
 done
 # stages PREFIX: the last run's per-state seconds, as rows PREFIX-STATE
 stages() {
@@ -128,6 +133,7 @@ for i in $(seq "$other_runs"); do
 	note restore "$(sed -n 's/.*restore \([0-9.]*\)s.*/\1/p' "$top_builddir/bench/work/timings")"
 	stages stage
 	note warm-boot "$(exit_time "$pupa" start -q --timings --no-snapshot -- true)"
+	note warm-none "$(exit_time "$pupa" start -q --network none -- true)"
 	stages bootstage
 done
 

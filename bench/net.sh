@@ -7,7 +7,6 @@
 #                                 host, connect to EOF)
 #   net-h2c-pupa / net-h2c-qemu   MiB/s host -> container (timed in the
 #                                 guest, accept to EOF)
-#   warm-none                     pupa start --network none -- true
 runs=$other_runs
 tool=$top_builddir/tests/kvm/net-tool
 work=${TMPDIR:-/tmp}/pupa-bench-net
@@ -134,13 +133,4 @@ for side in pupa qemu; do
 	done
 done
 
-# --- the warm start without a network in the container ---------------------------------
-export XDG_CACHE_HOME=${TMPDIR:-/tmp}/pupa-bench-warm
-"$pupa" start -q --network none -- true	# makes its snapshot (another key)
-# two unmeasured resumed runs, as for the warm rows (bench/boot.sh)
-"$pupa" start -q --network none -- true
-"$pupa" start -q --network none -- true
-for i in $(seq "$runs"); do
-	note warm-none "$(exit_time "$pupa" start -q --network none -- true)"
-done
 rm -rf "$work"
