@@ -153,11 +153,11 @@ static int vmm_proc__request(struct vmm_proc *v, const char *req, int pass_fd, c
 int vmm_proc_control_ready(struct vmm_proc *v)
 {
 	char reply[1024];
-
-	/* The control socket opens before the guest is loaded: only a VM
-	 * whose GuestStatus is kRunning has launched. */
 	const char *us;
 
+	/* The control socket opens before the guest is loaded: only a VM
+	 * whose GuestStatus is kRunning has launched. A resumed one says how
+	 * long its restore took. */
 	if (vmm_proc__request(v, "{\"request\":\"status\"}\n", -1, reply, sizeof(reply)) < 0)
 		return 0;
 	if ((us = strstr(reply, "\"restore_us\":")))

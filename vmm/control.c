@@ -216,11 +216,12 @@ char *control__handle_request(const char *line, size_t len, const struct control
 		reply = error_reply(id, GUEST_ERR_BAD_CONFIG, "no \"request\" string");
 	} else if (strcmp(what, "status") == 0) {
 		json_t *body = json_pack("{s:o}", "status", enum_json(PUPA_GUEST_STATUS, ops->status(ctx)));
+		uint64_t restore_us = ops->restore_us ? ops->restore_us(ctx) : 0;
 
 		network_json(body, ops, ctx);
 		fs_json(body, ops, ctx);
-		if (ops->restore_us && ops->restore_us(ctx))
-			json_object_set_new(body, "restore_us", json_integer((json_int_t)ops->restore_us(ctx)));
+		if (restore_us)
+			json_object_set_new(body, "restore_us", json_integer((json_int_t)restore_us));
 		reply = ok_reply(id, "status", body);
 	} else if (strcmp(what, "attach") == 0) {
 		reply = do_attach(req, id, ops, ctx, fd);

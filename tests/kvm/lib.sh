@@ -20,6 +20,9 @@ not_ok() { tap_n=$((tap_n + 1)); tap_failed=$((tap_failed + 1)); echo "not ok $t
 diag() { echo "# $*"; }
 # check DESCRIPTION COMMAND...: one TAP line from a command's status.
 check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
+# resumed NAME: the pupa start whose --timings went to $WORK/NAME.err ran
+# on a guest resumed from the snapshot.
+resumed() { grep -q 'resumed from a snapshot' "$WORK/$1.err"; }
 
 # make_initramfs OUT TEST_SCRIPT [LIST_LINE...]
 # A busybox initramfs whose /init mounts proc, sys and dev, runs the test

@@ -79,10 +79,14 @@ check "restore refuses another RAM size, naming both" \
 check "restore refuses another vCPU or device set" \
 	refused rcpu "another set of vCPUs or devices" --restore "$snap" --memory 256 --cpus 1 \
 	--disk "$WORK/snap-disk.img,ro" --snapshot-key "$key"
+# flip_bits FILE OFFSET MASK: the byte at OFFSET xor MASK, in place.
+flip_bits() {
+	local byte
+	byte=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "\\$(printf '%03o' $((byte ^ $3)))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2> /dev/null
+}
 cp "$snap" "$WORK/flipped.snap"
-state_at=$(( $(stat -c %s "$snap") - 100 ))
-byte=$(od -An -tu1 -j "$state_at" -N1 "$snap" | tr -d ' ')
-printf "\\$(printf '%03o' $((byte ^ 0x10)))" | dd of="$WORK/flipped.snap" bs=1 seek="$state_at" conv=notrunc 2> /dev/null
+flip_bits "$WORK/flipped.snap" $(( $(stat -c %s "$snap") - 100 )) 0x10
 check "restore refuses a snapshot with a flipped byte in its state" \
 	refused rflip "flipped.snap: its state is corrupt" --restore "$WORK/flipped.snap" $snap_args
 # The kernel's text at 16 MiB (its load address) is in the file: a
@@ -90,8 +94,7 @@ check "restore refuses a snapshot with a flipped byte in its state" \
 cp "$snap" "$WORK/flipram.snap"
 ram_at=$(( 4096 + (16 << 20) + 4096 + 123 ))
 nonzero=$(dd if="$snap" bs=4096 skip=$(( (ram_at - 123) / 4096 )) count=1 2> /dev/null | tr -d '\0' | wc -c)
-byte=$(od -An -tu1 -j "$ram_at" -N1 "$snap" | tr -d ' ')
-printf "\\$(printf '%03o' $((byte ^ 0x01)))" | dd of="$WORK/flipram.snap" bs=1 seek="$ram_at" conv=notrunc 2> /dev/null
+flip_bits "$WORK/flipram.snap" "$ram_at" 0x01
 ram_flip_refused() {
 	[ "$nonzero" -gt 0 ] &&
 		refused rflipram "flipram.snap: its RAM is corrupt" --restore "$WORK/flipram.snap" $snap_args
@@ -125,7 +128,6 @@ pexpect() {
 	if "$@"; then ok "$desc"; else not_ok "$desc"; diag "status $st"; pshow "$name"; fi
 }
 made() { grep -q 'booted; making the snapshot' "$WORK/$1.err"; }
-resumed() { grep -q 'resumed from a snapshot' "$WORK/$1.err"; }
 snapfile() { ls "$SD"/*.snap 2> /dev/null | head -1; }
 export -f made resumed	# the checks below run them in bash -c
 export WORK
@@ -196,9 +198,7 @@ pexpect clock "a snapshot 10 s old: the container's clock is the host's (within 
 # Damaged or foreign files: refused by pupa-vmm, removed, rebuilt by a boot.
 f=$(snapfile)
 size=$(stat -c %s "$f")
-at=$(( size - 200 ))
-byte=$(od -An -tu1 -j "$at" -N1 "$f" | tr -d ' ')
-printf "\\$(printf '%03o' $((byte ^ 0x40)))" | dd of="$f" bs=1 seek="$at" conv=notrunc 2> /dev/null
+flip_bits "$f" $(( size - 200 )) 0x40
 bad_sum=$(md5sum < "$f")
 pstart flipped -- echo ok
 pexpect flipped "a snapshot with a flipped byte: refused, rebuilt by a boot, the start succeeds" \

@@ -30,9 +30,8 @@ walked() {
 	  '"name":"kTransient","value":1 "name":"kLaunchingGuest","value":2 "name":"kStartingVm","value":3 "name":"kDownloading","value":4 "name":"kExtracting","value":5 "name":"kStarting","value":6 "name":"kReady","value":7 ' ]
 }
 # The first start made the snapshot of this cache; the later ones resume it
-# (their --timings say so), so the modes, signals and -t below run on a
-# restored guest.
-resumed() { grep -q 'resumed from a snapshot' "$WORK/$1.err"; }
+# (their --timings say so, lib.sh's resumed), so the modes, signals and -t
+# below run on a restored guest.
 no_leftovers() {
 	! pgrep -x pupa-vmm > /dev/null && [ -z "$(ls -A "$TMPDIR")" ] &&
 		[ -z "$(ls -A "$XDG_CACHE_HOME/pupa/tmp")" ]
