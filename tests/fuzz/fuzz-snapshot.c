@@ -6,7 +6,6 @@
  * fuzzer reaches the record walk and the RAM load and does not stop at
  * the checks that guard them; when even, the file is taken as it comes.
  */
-#define _GNU_SOURCE
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
