@@ -40,6 +40,7 @@ struct net_settings {
 	char **dns;			/* nameservers, NULL-terminated */
 	char **hosts;			/* "NAME:IP" (--add-host), NULL-terminated */
 };
+int net_prepare(void);
 int net_enter(const struct net_settings *n, char *err, size_t len);
 
 /* disk.c: the root disk, found by its virtio-blk serial */

@@ -584,6 +584,8 @@ int main(void)
 	if (bootfdt_read(&props, err, sizeof(err)) < 0)
 		die(err);
 	sethostname(props.hostname, strlen(props.hostname));
+	if (net_prepare() < 0)
+		die("cannot return to the boot network namespace");
 	for (int i = 0; i < 100 && fd < 0; i++) {
 		fd = vsock_connect(props.agent_port);
 		if (fd < 0)

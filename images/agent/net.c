@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The container's network namespace, made by pupa-init before the
- * container starts and inherited by it: pupa-init moves itself into a new
- * namespace (its own link to the host is vsock, which namespaces do not
- * touch), brings lo up there and, when the host asks for a network, pulls
- * eth0 in from the boot namespace and gives it the address, MTU and
- * default route the START message names. Plain rtnetlink; no DHCP, so the
- * same booted guest serves any setting.
+ * The container's network namespace, inherited by the container:
+ * pupa-init makes it at boot (net_prepare) with lo up and eth0 moved in,
+ * down, so that it is in the snapshot and a resumed start does not pay
+ * for it; on START pupa-init moves itself in (its own link to the host is
+ * vsock, which namespaces do not touch) and gives eth0 the address, MTU
+ * and default route the START message names, or, with no network, sends
+ * eth0 back out. Plain rtnetlink; no DHCP, so the same booted guest
+ * serves any setting.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
@@ -83,23 +85,30 @@ static int nl_talk(int fd, struct nl_req *r)
 	}
 }
 
-static int link_set(int fd, int index, unsigned int mtu, int move_to_pid)
+static int link_up(int fd, int index, unsigned int mtu)
 {
 	struct nl_req r;
 	struct ifinfomsg *ifi = nl_begin(&r, RTM_NEWLINK, 0, sizeof(*ifi));
 
 	ifi->ifi_family = AF_UNSPEC;
 	ifi->ifi_index = index;
-	if (move_to_pid) {
-		uint32_t pid = (uint32_t)move_to_pid;
-
-		nl_attr(&r, IFLA_NET_NS_PID, &pid, sizeof(pid));
-	} else {
-		ifi->ifi_flags = IFF_UP;
-		ifi->ifi_change = IFF_UP;
-	}
+	ifi->ifi_flags = IFF_UP;
+	ifi->ifi_change = IFF_UP;
 	if (mtu)
 		nl_attr(&r, IFLA_MTU, &mtu, sizeof(mtu));
+	return nl_talk(fd, &r);
+}
+
+/* Into the namespace ns_fd names; fd is a socket in the one it is in. */
+static int link_move(int fd, int index, int ns_fd)
+{
+	struct nl_req r;
+	struct ifinfomsg *ifi = nl_begin(&r, RTM_NEWLINK, 0, sizeof(*ifi));
+	uint32_t ns = (uint32_t)ns_fd;
+
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = index;
+	nl_attr(&r, IFLA_NET_NS_FD, &ns, sizeof(ns));
 	return nl_talk(fd, &r);
 }
 
@@ -167,7 +176,7 @@ static int net_configure_eth0(int fd, const struct net_settings *n, char *err, s
 		snprintf(err, len, "network: eth0 did not arrive in the container's namespace");
 		return -1;
 	}
-	ret = link_set(fd, index, n->mtu, 0);
+	ret = link_up(fd, index, n->mtu);
 	if (!ret)
 		ret = addr_add(fd, index, addr, prefix);
 	if (!ret)
@@ -180,43 +189,115 @@ static int net_configure_eth0(int fd, const struct net_settings *n, char *err, s
 	return 0;
 }
 
-int net_enter(const struct net_settings *n, char *err, size_t len)
-{
-	int boot_fd = -1, fd = -1, eth0 = 0, ret = -1;
+/* The boot namespace (eth0's at boot) and the container's, once made. */
+static int boot_ns = -1, container_ns = -1;
 
-	if (n->on) {
-		/* Opened in the boot namespace, where eth0 is, before leaving it. */
-		boot_fd = nl_open();
-		eth0 = (int)if_nametoindex("eth0");
-		if (boot_fd < 0 || !eth0) {
-			snprintf(err, len, "network: %s", boot_fd < 0 ? strerror(errno) :
-				 "the VM has no eth0 (pupa-vmm without --net?)");
-			goto out;
-		}
-	}
-	if (unshare(CLONE_NEWNET) < 0) {
+static void net__unmake(void)
+{
+	if (container_ns >= 0)
+		close(container_ns);
+	if (boot_ns >= 0)
+		close(boot_ns);
+	container_ns = boot_ns = -1;
+}
+
+/*
+ * The container's namespace: lo up, and eth0 (when the VM has one) moved
+ * in from the boot namespace, still down. pupa-init stays in the boot
+ * namespace. -1 with err when it cannot be made; -2 when pupa-init
+ * cannot get back out (then nothing else can be trusted to work).
+ */
+static int net__make(char *err, size_t len)
+{
+	int boot_nl = -1, fd = -1, eth0, ret = -1;
+
+	boot_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	boot_nl = nl_open();
+	eth0 = (int)if_nametoindex("eth0");
+	if (boot_ns < 0 || boot_nl < 0 || unshare(CLONE_NEWNET) < 0) {
 		snprintf(err, len, "network: a namespace of its own: %s", strerror(errno));
 		goto out;
 	}
+	container_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	fd = nl_open();
-	if (fd < 0 || link_set(fd, (int)if_nametoindex("lo"), 0, 0) != 0) {
+	if (container_ns < 0 || fd < 0 || link_up(fd, (int)if_nametoindex("lo"), 0) != 0) {
 		snprintf(err, len, "network: bringing lo up failed");
+	} else if (eth0 && (ret = link_move(boot_nl, eth0, container_ns)) != 0) {
+		snprintf(err, len, "network: moving eth0 into the container: %s", strerror(-ret));
+		ret = -1;
+	} else {
+		ret = 0;
+	}
+	if (setns(boot_ns, CLONE_NEWNET) < 0) {
+		snprintf(err, len, "network: back to the boot namespace: %s", strerror(errno));
+		ret = -2;
+	}
+out:
+	if (ret)
+		net__unmake();
+	if (boot_nl >= 0)
+		close(boot_nl);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/*
+ * Made at boot, so that it is in the snapshot: making a namespace is tens
+ * of milliseconds of kernel work (per-namespace tables of every protocol;
+ * 60-130 ms of a resumed start's Starting in the test host) and moving a
+ * device waits for RCU. Nothing in it is per run: eth0 gets its address
+ * only on START, and the namespace's one random seed at creation (its
+ * socket hash mix) is like the boot namespace's; the secrets that matter
+ * (TCP sequence numbers, ephemeral ports, IP IDs) are drawn on first use,
+ * after the host's fresh entropy. When it cannot be made now, net_enter
+ * tries again and says why it fails. -1 only when pupa-init is stuck.
+ */
+int net_prepare(void)
+{
+	char err[256];
+
+	return net__make(err, sizeof(err)) == -2 ? -1 : 0;
+}
+
+int net_enter(const struct net_settings *n, char *err, size_t len)
+{
+	int boot_nl = -1, fd = -1, eth0, late_eth0, ret = -1;
+
+	if (container_ns < 0 && net__make(err, len) < 0)
+		return -1;
+	/* An eth0 that was not there when the namespace was made. */
+	boot_nl = nl_open();
+	late_eth0 = n->on && boot_nl >= 0 ? (int)if_nametoindex("eth0") : 0;
+	if (late_eth0 && (ret = link_move(boot_nl, late_eth0, container_ns)) != 0) {
+		snprintf(err, len, "network: moving eth0 into the container: %s", strerror(-ret));
+		ret = -1;
 		goto out;
 	}
-	if (n->on) {
-		int r = link_set(boot_fd, eth0, 0, getpid());
-
-		if (r) {
-			snprintf(err, len, "network: moving eth0 into the container: %s", strerror(-r));
-			goto out;
-		}
-		if (net_configure_eth0(fd, n, err, len) < 0)
-			goto out;
+	ret = -1;
+	if (setns(container_ns, CLONE_NEWNET) < 0) {
+		snprintf(err, len, "network: into the container's namespace: %s", strerror(errno));
+		goto out;
 	}
-	ret = 0;
+	fd = nl_open();
+	eth0 = (int)if_nametoindex("eth0");
+	if (fd < 0) {
+		snprintf(err, len, "network: netlink: %s", strerror(errno));
+	} else if (n->on && !eth0) {
+		snprintf(err, len, "network: the VM has no eth0 (pupa-vmm without --net?)");
+	} else if (n->on) {
+		ret = net_configure_eth0(fd, n, err, len);
+	} else if (eth0 && (ret = link_move(fd, eth0, boot_ns)) != 0) {
+		/* No network asked for: the container gets no eth0. */
+		snprintf(err, len, "network: moving eth0 out of the container: %s", strerror(-ret));
+		ret = -1;
+	} else {
+		ret = 0;
+	}
 out:
-	if (boot_fd >= 0)
-		close(boot_fd);
+	net__unmake();
+	if (boot_nl >= 0)
+		close(boot_nl);
 	if (fd >= 0)
 		close(fd);
 	return ret;

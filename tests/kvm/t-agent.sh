@@ -24,11 +24,15 @@ root_sha=$(sha256sum < "$WORK/root.ext4")
 # run_agent NAME [agent-host options] -- COMMAND...: boot pupa-vmm with the
 # initramfs, let agent-host attach the disk and run COMMAND. Sets
 # agent_status and leaves NAME.out, NAME.err; returns 1 if the VMM failed.
+# vmm_net=1: the VM has a network device (pupa-vmm --net slirp, in a
+# network namespace with only lo, so nothing can leave).
 run_agent() {
 	local name=$1 vmm_pid vmm_status
+	local net=() wrap=()
 	shift
+	[ -n "${vmm_net:-}" ] && { net=(--net slirp); wrap=(unshare -n); }
 	vm_console=$WORK/$name.console
-	"$VMM" --kernel "$BZIMAGE" --initrd "$INITRD" --cmdline "console=ttyS0 quiet loglevel=1" --memory 256 \
+	"${wrap[@]}" "$VMM" "${net[@]}" --kernel "$BZIMAGE" --initrd "$INITRD" --cmdline "console=ttyS0 quiet loglevel=1" --memory 256 \
 		--vsock-cid 3 --vsock-uds "$WORK/$name.vsock" --boot-prop agent-port=1024 \
 		--boot-prop hostname=pupabox --boot-prop version=1 --disk-slot rootfs \
 		--control "$WORK/$name.ctl" --serial "$vm_console" 2> "$WORK/$name.vmm" &
@@ -85,6 +89,13 @@ run_agent notfound -- no-such-command
 check "agent: command not found exits 127 with Docker's message (got $agent_status)" [ $? = 0 ]
 run_agent notexec -- /bin/notexec
 check "agent: a file that is not executable exits 126 (got $agent_status)" [ $agent_status = 126 ]
+
+# pupa-init moves eth0 into the container's namespace at boot (so that it
+# is in the snapshot); a START without network settings sends it back.
+vmm_net=1 run_agent nonet -- sh -c 'ls /sys/class/net'
+check "agent: a VM with eth0 and a START without a network: the container has lo only" \
+	[ "$agent_status:$(tr '\n' ' ' < "$WORK/nonet.out")" = "0:lo " ]
+[ "$agent_status" = 0 ] || sed 's/^/#   /' "$WORK/nonet.err"
 
 run_agent tty --tty -- sh -c 'tty; stty size'
 sed -i 's/\r$//' "$WORK/tty.out"
