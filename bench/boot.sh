@@ -1,8 +1,10 @@
 #!/bin/bash
-# bench/boot.sh RUNS OUT: the boot and VM rows of make bench (RUNS boots
-# each; PUPA_BENCH_RUNS, default 5, warm and cold starts), run where
-# /dev/kvm works (natively, or inside the KVM test host). Writes
-# "row value" lines to OUT:
+# bench/boot.sh PART RUNS OUT: the boot and VM rows of make bench (RUNS
+# boots each; PUPA_BENCH_RUNS, default 5, warm and cold starts), run where
+# /dev/kvm works (natively, or inside the KVM test host), in three parts
+# that run apart (so that a test host that freezes in one costs only that
+# one): start (boot, cold and warm start), net, fs. Writes "row value"
+# lines to OUT:
 #   boot-pupa / boot-qemu     wall seconds from exec to the init's hello on
 #                             the console, same kernel, initramfs and
 #                             command line (bench/boottime measures)
@@ -27,9 +29,11 @@
 #   fs-*                      bench/fs.sh: volumes, pupa-vmm's virtio-fs
 #                             against QEMU's 9p
 set -euo pipefail
-runs=$1			# boot rows
+part=$1
+runs=$2			# boot rows
 other_runs=${PUPA_BENCH_RUNS:-5}	# warm and cold start
-out=$2
+out=$3
+case $part in start|net|fs) ;; *) echo "bench/boot.sh: PART is start, net or fs" >&2; exit 2 ;; esac
 : "${top_builddir:?}" "${top_srcdir:?}"
 boottime=$top_builddir/bench/work/boottime
 # pupa and pupa-vmm run installed in tmpfs (bin/ beside the guest files,
@@ -46,15 +50,17 @@ cp "$top_builddir/images/kernel/bzImage" "$top_builddir/images/initramfs.cpio" \
 	"$top_builddir/images/default-rootfs.tar.gz" "$inst/"
 vmm=$inst/bin/pupa-vmm
 pupa=$inst/bin/pupa
-# Both VMMs read the kernel and initramfs from tmpfs: in the test host the
-# build tree is a 9p share, slow in a way no installation is.
-files=${TMPDIR:-/tmp}/pupa-bench-boot
-mkdir -p "$files"
-cp "$top_builddir/images/kernel/bzImage" "$top_builddir/bench/work/hello.cpio" "$files/"
-kernel=$files/bzImage
-cpio=$files/hello.cpio
-# pupa start's own guest command line (container/vmm_proc.c), for both.
-cmdline="console=ttyS0 quiet loglevel=1"
+if [ "$part" = start ]; then
+	# Both VMMs read the kernel and initramfs from tmpfs: in the test host the
+	# build tree is a 9p share, slow in a way no installation is.
+	files=${TMPDIR:-/tmp}/pupa-bench-boot
+	mkdir -p "$files"
+	cp "$top_builddir/images/kernel/bzImage" "$top_builddir/bench/work/hello.cpio" "$files/"
+	kernel=$files/bzImage
+	cpio=$files/hello.cpio
+	# pupa start's own guest command line (container/vmm_proc.c), for both.
+	cmdline="console=ttyS0 quiet loglevel=1"
+fi
 export PATH=$PATH:/usr/sbin:/sbin
 : > "$out"
 
@@ -79,39 +85,40 @@ timed() {
 	note "rss-$name" "$(awk '$1 == "rss" { print $2 }' <<< "$r")"
 }
 
-for i in $(seq "$runs"); do
-	timed pupa "$vmm" --kernel "$kernel" --initrd "$cpio" --memory 256 --cpus 1 \
-		--cmdline "$cmdline" --serial stdio
-	timed pupa-net "$vmm" --kernel "$kernel" --initrd "$cpio" --memory 256 --cpus 1 \
-		--cmdline "$cmdline" --serial stdio --net slirp
-	# reboot=t: QEMU microvm has no i8042 for reboot=k (pupa-vmm's).
-	timed qemu qemu-system-x86_64 -M microvm,acpi=off -enable-kvm -cpu host -m 256 -smp 1 \
-		-nodefaults -no-user-config -nographic -no-reboot -serial stdio \
-		-kernel "$kernel" -initrd "$cpio" -append "$cmdline reboot=t panic=-1"
-done
-rm -rf "$files"
-
-# Cold start: the Debian minbase tarball over HTTP (nginx, here) with an
-# empty cache, against a bare pull of the same tarball.
-if [ -n "${MINBASE:-}" ] && [ -s "$MINBASE" ]; then
-	. "$top_srcdir/tests/tools/nginx.sh"
-	nginx_start "$(dirname "$MINBASE")" "${TMPDIR:-/tmp}/pupa-bench-nginx"
-	trap nginx_stop EXIT
-	url=http://127.0.0.1:$nginx_port/$(basename "$MINBASE")
-	# Caches on local disk or tmpfs, never on the test host's 9p share
-	# (mke2fs of a large sparse image over 9p once locked a vCPU up).
-	export XDG_CACHE_HOME=${TMPDIR:-/tmp}/pupa-bench-cold
-	for i in $(seq "$other_runs"); do
-		rm -rf "$XDG_CACHE_HOME"
-		v=$(exit_time "$pupa" start -q --timings "$url" -- true)
-		note cold "$v"
-		sed -n 's/^pupa: timings: //p' "$top_builddir/bench/work/timings" |
-			awk '{ for (i = 1; i < NF; i += 2) { s = $(i + 1); sub(/s$/, "", s); print "coldstage-" $i, s } }' >> "$out"
-		rm -rf "$XDG_CACHE_HOME"
-		v=$(exit_time "$pupa" pull -q "$url")
-		note pull "$v"
+if [ "$part" = start ]; then
+	for i in $(seq "$runs"); do
+		timed pupa "$vmm" --kernel "$kernel" --initrd "$cpio" --memory 256 --cpus 1 \
+			--cmdline "$cmdline" --serial stdio
+		timed pupa-net "$vmm" --kernel "$kernel" --initrd "$cpio" --memory 256 --cpus 1 \
+			--cmdline "$cmdline" --serial stdio --net slirp
+		# reboot=t: QEMU microvm has no i8042 for reboot=k (pupa-vmm's).
+		timed qemu qemu-system-x86_64 -M microvm,acpi=off -enable-kvm -cpu host -m 256 -smp 1 \
+			-nodefaults -no-user-config -nographic -no-reboot -serial stdio \
+			-kernel "$kernel" -initrd "$cpio" -append "$cmdline reboot=t panic=-1"
 	done
-	rm -rf "$XDG_CACHE_HOME"
+	rm -rf "$files"
+
+	# Cold start: the Debian minbase tarball over HTTP (nginx, here) with an
+	# empty cache, against a bare pull of the same tarball.
+	if [ -n "${MINBASE:-}" ] && [ -s "$MINBASE" ]; then
+		. "$top_srcdir/tests/tools/nginx.sh"
+		nginx_start "$(dirname "$MINBASE")" "${TMPDIR:-/tmp}/pupa-bench-nginx"
+		trap nginx_stop EXIT
+		url=http://127.0.0.1:$nginx_port/$(basename "$MINBASE")
+		# Caches on local disk or tmpfs, never on the test host's 9p share
+		# (mke2fs of a large sparse image over 9p once locked a vCPU up).
+		export XDG_CACHE_HOME=${TMPDIR:-/tmp}/pupa-bench-cold
+		for i in $(seq "$other_runs"); do
+			rm -rf "$XDG_CACHE_HOME"
+			v=$(exit_time "$pupa" start -q --timings "$url" -- true)
+			note cold "$v"
+			sed -n 's/^pupa: timings: //p' "$top_builddir/bench/work/timings" |
+				awk '{ for (i = 1; i < NF; i += 2) { s = $(i + 1); sub(/s$/, "", s); print "coldstage-" $i, s } }' >> "$out"
+			rm -rf "$XDG_CACHE_HOME"
+			v=$(exit_time "$pupa" pull -q "$url")
+			note pull "$v"
+		done
+		rm -rf "$XDG_CACHE_HOME"
 fi
 
 # Warm start: the default image cached, and the snapshot made, by a first
@@ -149,6 +156,10 @@ for i in $(seq "$other_runs"); do
 	stages bootstage
 done
 
-. "$top_srcdir/bench/net.sh"
-. "$top_srcdir/bench/fs.sh"
+fi
+
+case $part in
+net) . "$top_srcdir/bench/net.sh" ;;
+fs) . "$top_srcdir/bench/fs.sh" ;;
+esac
 rm -rf "$inst"
