@@ -118,6 +118,14 @@ qemu_run() {
 	return $ok
 }
 
+# A line every 30 s while the sides run: nested, one side's ten transfers
+# take about two minutes without a row (rows are kept only from a side
+# that ended), which the test host's runner took for a frozen host (in
+# make bench, 2026-12-02: QEMU's threads still busy, the guest running).
+( while sleep 30; do echo "bench: net: running, $(wc -l < "$work/rows" 2> /dev/null || echo 0) transfers of this attempt done"; done ) &
+net_ticker=$!
+trap 'kill $net_ticker 2> /dev/null' EXIT
+
 # Each side runs whole up to three times: under nested emulation a guest
 # sometimes resets (the README's test host notes); the rows of a failed
 # attempt are not kept, and the attempts are counted.
@@ -133,4 +141,6 @@ for side in pupa qemu; do
 	done
 done
 
+kill $net_ticker
+trap - EXIT
 rm -rf "$work"
