@@ -119,42 +119,42 @@ if [ "$part" = start ]; then
 			note pull "$v"
 		done
 		rm -rf "$XDG_CACHE_HOME"
-fi
+	fi
 
-# Warm start: the default image cached, and the snapshot made, by a first
-# run; then the same with --no-snapshot, a fresh boot each time, and with
-# --network none (its own snapshot, made by its first run). The three kinds
-# take turns, so a test host that slows down or speeds up during the bench
-# moves them alike (measured apart, the network's ratio swung 0.98-1.37).
-export XDG_CACHE_HOME=${TMPDIR:-/tmp}/pupa-bench-warm
-exit_time "$pupa" start -q --timings -- true > /dev/null
-note snapshot-make "$(sed -n 's/.*making the snapshot \([0-9.]*\)s.*/\1/p' "$top_builddir/bench/work/timings")"
-exit_time "$pupa" start -q --network none -- true > /dev/null
-# Two unmeasured runs of each kind first. Under emulation the first starts
-# resumed after the snapshot is made run slower and settle (measured in one
-# make bench: 1.32, 1.05, 1.17, then 0.78, 0.72 s), likely QEMU translating
-# the guest kernel's code anew; the rows are the settled state, both kinds
-# treated alike. Natively there is no translation to warm.
-for i in 1 2; do
-	exit_time "$pupa" start -q -- true > /dev/null
-	exit_time "$pupa" start -q --no-snapshot -- true > /dev/null
+	# Warm start: the default image cached, and the snapshot made, by a first
+	# run; then the same with --no-snapshot, a fresh boot each time, and with
+	# --network none (its own snapshot, made by its first run). The three kinds
+	# take turns, so a test host that slows down or speeds up during the bench
+	# moves them alike (measured apart, the network's ratio swung 0.98-1.37).
+	export XDG_CACHE_HOME=${TMPDIR:-/tmp}/pupa-bench-warm
+	exit_time "$pupa" start -q --timings -- true > /dev/null
+	note snapshot-make "$(sed -n 's/.*making the snapshot \([0-9.]*\)s.*/\1/p' "$top_builddir/bench/work/timings")"
 	exit_time "$pupa" start -q --network none -- true > /dev/null
-done
-# stages PREFIX: the last run's per-state seconds, as rows PREFIX-STATE
-stages() {
-	sed -n 's/^pupa: timings: //p' "$top_builddir/bench/work/timings" | sed 's/ (.*//' |
-		awk -v p="$1" '{ for (i = 1; i < NF; i += 2) { s = $(i + 1); sub(/s$/, "", s); print p "-" $i, s } }' >> "$out"
-}
-for i in $(seq "$other_runs"); do
-	note warm "$(exit_time "$pupa" start -q --timings -- true)"
-	grep -q 'resumed from a snapshot' "$top_builddir/bench/work/timings" ||
-		{ echo "bench: a warm start did not resume the snapshot" >&2; exit 1; }
-	note restore "$(sed -n 's/.*restore \([0-9.]*\)s.*/\1/p' "$top_builddir/bench/work/timings")"
-	stages stage
-	note warm-boot "$(exit_time "$pupa" start -q --timings --no-snapshot -- true)"
-	note warm-none "$(exit_time "$pupa" start -q --network none -- true)"
-	stages bootstage
-done
+	# Two unmeasured runs of each kind first. Under emulation the first starts
+	# resumed after the snapshot is made run slower and settle (measured in one
+	# make bench: 1.32, 1.05, 1.17, then 0.78, 0.72 s), likely QEMU translating
+	# the guest kernel's code anew; the rows are the settled state, both kinds
+	# treated alike. Natively there is no translation to warm.
+	for i in 1 2; do
+		exit_time "$pupa" start -q -- true > /dev/null
+		exit_time "$pupa" start -q --no-snapshot -- true > /dev/null
+		exit_time "$pupa" start -q --network none -- true > /dev/null
+	done
+	# stages PREFIX: the last run's per-state seconds, as rows PREFIX-STATE
+	stages() {
+		sed -n 's/^pupa: timings: //p' "$top_builddir/bench/work/timings" | sed 's/ (.*//' |
+			awk -v p="$1" '{ for (i = 1; i < NF; i += 2) { s = $(i + 1); sub(/s$/, "", s); print p "-" $i, s } }' >> "$out"
+	}
+	for i in $(seq "$other_runs"); do
+		note warm "$(exit_time "$pupa" start -q --timings -- true)"
+		grep -q 'resumed from a snapshot' "$top_builddir/bench/work/timings" ||
+			{ echo "bench: a warm start did not resume the snapshot" >&2; exit 1; }
+		note restore "$(sed -n 's/.*restore \([0-9.]*\)s.*/\1/p' "$top_builddir/bench/work/timings")"
+		stages stage
+		note warm-boot "$(exit_time "$pupa" start -q --timings --no-snapshot -- true)"
+		stages bootstage
+		note warm-none "$(exit_time "$pupa" start -q --network none -- true)"
+	done
 
 fi
 
