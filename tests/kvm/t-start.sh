@@ -58,8 +58,9 @@ start notfound -- /no/such/command
 expect notfound "a command that does not exist: kFailed in Starting, exit 127" \
 	bash -c "[ $st -eq 127 ] && grep -q 'failed in Starting: .*no/such/command' '$WORK/notfound.err'"
 
-start stdin -i -- sh -c 'wc -c' < /dev/null
-expect stdin "-i with stdin at its end: the command sees EOF" test "$(tr -d ' ' < "$WORK/stdin.out")" = 0
+start stdin -i --timings -- sh -c 'wc -c' < /dev/null
+expect stdin "-i with stdin at its end: the command sees EOF (resumed from the snapshot)" \
+	bash -c "[ \"\$(tr -d ' ' < '$WORK/stdin.out')\" = 0 ] && grep -q 'resumed from a snapshot' '$WORK/stdin.err'"
 
 # --- the root filesystem modes -----------------------------------------------------
 img=$(ls "$XDG_CACHE_HOME"/pupa/images/*.ext4 | head -1)

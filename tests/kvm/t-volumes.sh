@@ -100,7 +100,7 @@ vexpect vrt "... symlinks pointing outside stay symlinks, resolved in the guest:
 mkdir -p "$VT/rw"
 chown $VU:$VU "$VT/rw"
 before=$(tree_sum "$V")
-vstart vro -u 1000:1000 -v "$V":/data:ro --mount "type=bind,source=$VT/rw,target=/w" -- sh -c '
+vstart vro --timings -u 1000:1000 -v "$V":/data:ro --mount "type=bind,source=$VT/rw,target=/w" -- sh -c '
 	echo "owner $(stat -c %u:%g /data/hello) $(id -u)"
 	echo x > /data/hello 2>&1; echo "write $?"
 	rm /data/hello 2>&1; echo "rm $?"
@@ -115,6 +115,9 @@ vexpect vro ":ro refuses writes with EROFS, and the host folder is byte-identica
 vexpect vro "--mount type=bind,source=,target=: written by uid 1000 inside, owned by 4242 outside" \
 	bash -c "grep -qx 'rw ok' '$WORK/vro.out' && [ \"\$(cat '$VT/rw/mine')\" = mine ] &&
 	[ \"\$(owner '$VT/rw/mine')\" = $VU:$VU ]"
+# The first start in this cache made its snapshot; the volumes are per
+# run, so a resumed guest serves them as a booted one does.
+vexpect vro "... and these volumes were served to a guest resumed from the snapshot" resumed vro
 
 # --- an edit on the host while the container runs -------------------------------------------------
 echo old > "$V/edit"
