@@ -1,9 +1,10 @@
 #!/bin/bash
 # bench/boot.sh PART RUNS OUT: the boot and VM rows of make bench (RUNS
-# boots each; PUPA_BENCH_RUNS, default 5, warm and cold starts), run where
-# /dev/kvm works (natively, or inside the KVM test host), in three parts
-# that run apart (so that a test host that freezes in one costs only that
-# one): start (boot, cold and warm start), net, fs. Writes "row value"
+# boots each; PUPA_BENCH_RUNS, default 5, cold starts; PUPA_BENCH_WARM_RUNS,
+# default 15, warm starts), run where /dev/kvm works (natively, or inside
+# the KVM test host), in three parts that run apart (so that a test host
+# that freezes in one costs only that one): start (boot, cold and warm
+# start), net, fs. Writes "row value"
 # lines to OUT:
 #   boot-pupa / boot-qemu     wall seconds from exec to the init's hello on
 #                             the console, same kernel, initramfs and
@@ -31,7 +32,10 @@
 set -euo pipefail
 part=$1
 runs=$2			# boot rows
-other_runs=${PUPA_BENCH_RUNS:-5}	# warm and cold start
+other_runs=${PUPA_BENCH_RUNS:-5}	# cold start
+# Warm starts are about a second each, so they get more runs: the network's
+# row (with / without, medians of 5) swung 0.98-1.18 between two benches.
+warm_runs=${PUPA_BENCH_WARM_RUNS:-15}
 out=$3
 case $part in start|net|fs) ;; *) echo "bench/boot.sh: PART is start, net or fs" >&2; exit 2 ;; esac
 : "${top_builddir:?}" "${top_srcdir:?}"
@@ -145,7 +149,7 @@ if [ "$part" = start ]; then
 		sed -n 's/^pupa: timings: //p' "$top_builddir/bench/work/timings" | sed 's/ (.*//' |
 			awk -v p="$1" '{ for (i = 1; i < NF; i += 2) { s = $(i + 1); sub(/s$/, "", s); print p "-" $i, s } }' >> "$out"
 	}
-	for i in $(seq "$other_runs"); do
+	for i in $(seq "$warm_runs"); do
 		note warm "$(exit_time "$pupa" start -q --timings -- true)"
 		grep -q 'resumed from a snapshot' "$top_builddir/bench/work/timings" ||
 			{ echo "bench: a warm start did not resume the snapshot" >&2; exit 1; }

@@ -5,11 +5,13 @@
 #   oci     bench/oci.sh: a 4-layer registry image, natively
 #   boot, VMM memory, warm and cold start: bench/boot.sh, on this machine's
 #           /dev/kvm when it boots Linux quickly, else inside the KVM test host
-# PUPA_BENCH_RUNS (5) and PUPA_BENCH_BOOT_RUNS (10) set the run counts.
+# PUPA_BENCH_RUNS (5), PUPA_BENCH_WARM_RUNS (15) and PUPA_BENCH_BOOT_RUNS
+# (10) set the run counts.
 set -euo pipefail
 : "${top_srcdir:?}" "${top_builddir:?}"
 export top_srcdir top_builddir
 runs=${PUPA_BENCH_RUNS:-5}
+warm_runs=${PUPA_BENCH_WARM_RUNS:-15}
 boot_runs=${PUPA_BENCH_BOOT_RUNS:-10}
 work=$top_builddir/bench/work
 cache=${PUPA_BUILD_CACHE:-$HOME/.cache/pupa-build}/minbase
@@ -57,7 +59,7 @@ else
 			# Measured as users get it: THP as Debian sets it (see tests/testhost/run).
 			PUPA_TESTHOST_THP=madvise MKCPIO=$top_builddir/images/mkcpio "$top_srcdir/tests/testhost/run" \
 				--stall 120 --timeout 2400 --share "$top_builddir" -- env MINBASE="$MINBASE" \
-				PUPA_BENCH_RUNS="$runs" PUPA_BENCH_FS_TREE=part \
+				PUPA_BENCH_RUNS="$runs" PUPA_BENCH_WARM_RUNS="$warm_runs" PUPA_BENCH_FS_TREE=part \
 				bash "$top_srcdir/bench/boot.sh" "$part" "$boot_runs" "$work/boot-$part.txt" || rc=$?
 			[ "$rc" -eq 75 ] || break
 			echo "bench: the test host froze in the $part part (attempt $attempt of 3)"
@@ -197,11 +199,11 @@ notes=
 	row "guest uptime at hello, under pupa-vmm" uptime-pupa
 	row "guest uptime at hello, under QEMU microvm" uptime-qemu
 	row "boot to hello: pupa-vmm --net slirp ($boot_runs runs)" boot-pupa-net
-	row "warm start: pupa start -- true, resumed from the snapshot ($runs runs)" warm
-	row "warm start: pupa start --no-snapshot -- true, a fresh boot ($runs runs)" warm-boot
+	row "warm start: pupa start -- true, resumed from the snapshot ($warm_runs runs)" warm
+	row "warm start: pupa start --no-snapshot -- true, a fresh boot ($warm_runs runs)" warm-boot
 	row "making the snapshot, in the first start (1 run)" snapshot-make
-	row "resuming it in pupa-vmm: map, check, set the state (part of LaunchingGuest; $runs runs)" restore
-	row "warm start: pupa start --network none -- true ($runs runs)" warm-none
+	row "resuming it in pupa-vmm: map, check, set the state (part of LaunchingGuest; $warm_runs runs)" restore
+	row "warm start: pupa start --network none -- true ($warm_runs runs)" warm-none
 	state_rows "warm start (resumed)" stage
 	state_rows "warm start (--no-snapshot)" bootstage
 	row "cold start: pupa start URL -- true, minbase ($runs runs)" cold
