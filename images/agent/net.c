@@ -260,21 +260,17 @@ int net_prepare(void)
 	return net__make(err, sizeof(err)) == -2 ? -1 : 0;
 }
 
+/*
+ * eth0 cannot arrive after boot (virtio-mmio devices are probed before
+ * init runs, and pupa-vmm adds none later), so the namespace net_prepare
+ * made holds the only eth0 there will be.
+ */
 int net_enter(const struct net_settings *n, char *err, size_t len)
 {
-	int boot_nl = -1, fd = -1, eth0, late_eth0, ret = -1;
+	int fd = -1, eth0, ret = -1;
 
 	if (container_ns < 0 && net__make(err, len) < 0)
 		return -1;
-	/* An eth0 that was not there when the namespace was made. */
-	boot_nl = nl_open();
-	late_eth0 = n->on && boot_nl >= 0 ? (int)if_nametoindex("eth0") : 0;
-	if (late_eth0 && (ret = link_move(boot_nl, late_eth0, container_ns)) != 0) {
-		snprintf(err, len, "network: moving eth0 into the container: %s", strerror(-ret));
-		ret = -1;
-		goto out;
-	}
-	ret = -1;
 	if (setns(container_ns, CLONE_NEWNET) < 0) {
 		snprintf(err, len, "network: into the container's namespace: %s", strerror(errno));
 		goto out;
@@ -296,8 +292,6 @@ int net_enter(const struct net_settings *n, char *err, size_t len)
 	}
 out:
 	net__unmake();
-	if (boot_nl >= 0)
-		close(boot_nl);
 	if (fd >= 0)
 		close(fd);
 	return ret;
