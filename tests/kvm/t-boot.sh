@@ -88,3 +88,18 @@ if run_vm fdt --kernel "$BZIMAGE" --initrd "$WORK/fdt.cpio" --cpus 2 --memory 12
 else
 	not_ok "boot FDT: /chosen/pupa properties, CPUs and memory read back in the guest; RNG seed present"
 fi
+
+# A triple fault ends pupa-vmm with status 0 and says so. The guest asks
+# for one (x86 Linux reboots by triple fault when told to); in the test
+# host, run-all.sh's trace of such exits shows it with its RIP.
+cat > "$WORK/triple.sh" <<'T'
+echo triple > /sys/kernel/reboot/type
+T
+make_initramfs "$WORK/triple.cpio" "$WORK/triple.sh"
+if run_vm triple --kernel "$BZIMAGE" --initrd "$WORK/triple.cpio" --cmdline "console=ttyS0 quiet loglevel=1" &&
+   grep -q 'stopped: guest shut down (triple fault or reset)' "$WORK/triple.stderr"; then
+	ok "a guest's triple fault ends pupa-vmm with status 0, and its log says so"
+else
+	not_ok "a guest's triple fault ends pupa-vmm with status 0, and its log says so"
+	sed 's/^/#   | /' "$WORK/triple.stderr"
+fi
