@@ -82,23 +82,30 @@ void rundir_keep(const char *path)
 		close(fd);
 }
 
-/* Is base/name a run folder of ours that nobody holds? */
-static int rundir__stale(int dfd, const char *name)
+/*
+ * base/name, a run folder of ours that nobody holds, opened and locked;
+ * -1 for anything else. The lock is kept until the folder is gone: a
+ * start that made it between our look and its own flock() then fails to
+ * lock it and makes another (rundir_create).
+ */
+static int rundir__hold_stale(int dfd, const char *name)
 {
 	struct stat st;
-	int fd, stale;
+	int fd;
 
 	if (strncmp(name, RUNDIR_PREFIX, strlen(RUNDIR_PREFIX)) != 0 ||
 	    fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
 	    st.st_uid != geteuid())
-		return 0;
+		return -1;
 	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
-	stale = faccessat(fd, RUNDIR_KEPT, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
-		flock(fd, LOCK_EX | LOCK_NB) == 0;
-	close(fd);
-	return stale;
+		return -1;
+	if (faccessat(fd, RUNDIR_KEPT, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 int rundir_reap(const char *base)
@@ -111,11 +118,14 @@ int rundir_reap(const char *base)
 	if (!d)
 		return 0;
 	while ((de = readdir(d))) {
-		if (!rundir__stale(dirfd(d), de->d_name))
+		int held = rundir__hold_stale(dirfd(d), de->d_name);
+
+		if (held < 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", base, de->d_name);
 		if (rundir_remove(path) == 0)
 			n++;
+		close(held);
 	}
 	closedir(d);
 	return n;

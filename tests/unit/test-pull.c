@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -247,6 +250,55 @@ START_TEST(rundir_reaped_only_when_free)
 }
 END_TEST
 
+/*
+ * Starts made while another start reaps: a folder its maker holds is
+ * never removed under it. (The reaper once let go of a stale folder's
+ * lock before removing it, so a start that locked it in between lost its
+ * folder: seen as "cannot listen on .../vsock_1024: No such file or
+ * directory" in eight concurrent starts.)
+ */
+START_TEST(rundir_never_reaped_under_its_maker)
+{
+	char base[] = "/tmp/pupa-test-rundir.XXXXXX", path[4096], file[4200];
+	struct pupa_err err = { 0 };
+	struct timespec t0, now;
+	int lost = 0, made = 0;
+	pid_t parent, reaper;
+
+	ck_assert_ptr_nonnull(mkdtemp(base));
+	setenv("XDG_RUNTIME_DIR", base, 1);
+	parent = getpid();
+	reaper = fork();
+	ck_assert_int_ge(reaper, 0);
+	if (reaper == 0) {
+		while (getppid() == parent)	/* not past a failed check */
+			rundir_reap(base);
+		_exit(0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		int lock = rundir_create(path, sizeof(path), &err), fd;
+
+		ck_assert_int_ge(lock, 0);
+		made++;
+		snprintf(file, sizeof(file), "%s/vsock", path);
+		fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0)
+			lost++;
+		else
+			close(fd);
+		rundir_remove(path);
+		close(lock);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec - t0.tv_sec < 2);
+	kill(reaper, SIGKILL);
+	waitpid(reaper, NULL, 0);
+	ck_assert_msg(lost == 0, "%d of %d held run folders were reaped under their maker", lost, made);
+	rundir_remove(base);
+	unsetenv("XDG_RUNTIME_DIR");
+}
+END_TEST
+
 START_TEST(test_digest)
 {
 	char hex[DIGEST_HEX_LEN + 1];
@@ -356,6 +408,7 @@ int main(void)
 	tcase_add_test(tc, test_pathmap);
 	tcase_add_test(tc, test_pathmap_bytes_bounded);
 	tcase_add_test(tc, rundir_reaped_only_when_free);
+	tcase_add_test(tc, rundir_never_reaped_under_its_maker);
 	tcase_add_test(tc, test_digest);
 	tcase_add_test(tc, acl_checked_as_the_kernel_does);
 	tcase_add_test(tc, image_sum_sees_every_piece);
