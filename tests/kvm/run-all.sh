@@ -35,6 +35,7 @@ if [ -n "${PUPA_TRACE_RESETS:-}" ]; then
 	fi
 fi
 
+file_times=
 for t in "$here"/t-*.sh; do
 	# PUPA_KVM_ONLY="t-control t-disk" runs those alone (while developing).
 	case " ${PUPA_KVM_ONLY:-$(basename "$t" .sh)} " in
@@ -42,8 +43,11 @@ for t in "$here"/t-*.sh; do
 	*) continue ;;
 	esac
 	diag "--- $(basename "$t")"
+	file_start=$SECONDS file_name=$(basename "$t" .sh)	# a test file may reuse $t
 	. "$t"
+	file_times="$file_times $file_name $((SECONDS - file_start))s"
 done
+diag "seconds per test file:$file_times (the suite: ${SECONDS}s)"
 # Each traced triple fault, with the function of pupa's guest kernel at
 # its RIP (the Debian kernel's boots, in t-boot, are not in that map).
 if [ -n "${PUPA_TRACE_RESETS:-}" ] && [ -n "$trace" ]; then
