@@ -4,8 +4,7 @@
 # default 15, warm starts), run where /dev/kvm works (natively, or inside
 # the KVM test host), in three parts that run apart (so that a test host
 # that freezes in one costs only that one): start (boot, cold and warm
-# start), net, fs. Writes "row value"
-# lines to OUT:
+# start), net, fs. Writes "row value" lines to OUT:
 #   boot-pupa / boot-qemu     wall seconds from exec to the init's hello on
 #                             the console, same kernel, initramfs and
 #                             command line (bench/boottime measures)

@@ -51,10 +51,11 @@ diag "seconds per test file:$file_times (the suite: ${SECONDS}s)"
 # Each traced triple fault, with the function of pupa's guest kernel at
 # its RIP (the Debian kernel's boots, in t-boot, are not in that map).
 if [ -n "${PUPA_TRACE_RESETS:-}" ] && [ -n "$trace" ]; then
+	grep -q 'kvm_exit' "$trace/trace" && nm -n "$VMLINUX" > "$WORK/vmlinux.syms" 2> /dev/null
 	grep 'kvm_exit' "$trace/trace" | while read -r line; do
 		rip=$(printf '%016x' "$(echo "$line" | sed -n 's/.* rip \(0x[0-9a-f]*\).*/\1/p')")
 		# nm's addresses are 16 hex digits: as strings they sort as numbers.
-		set -- $(nm -n "$VMLINUX" 2> /dev/null | awk -v r="$rip" '$1 > r { exit } { a = $1; f = $3 } END { print a, f }')
+		set -- $(awk -v r="$rip" '$1 > r { exit } { a = $1; f = $3 } END { print a, f }' "$WORK/vmlinux.syms")
 		fn=${2:+$2+$(printf '%#x' $((16#$rip - 16#$1)))}
 		diag "a nested guest triple-faulted: $line${fn:+ (in our guest kernel: $fn)}"
 	done
