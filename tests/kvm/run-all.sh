@@ -11,14 +11,6 @@ if [ ! -c /dev/kvm ]; then
 fi
 diag "KVM: $(uname -r) on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
 
-# If anything hangs, say what was running (stderr: the TAP stream stays clean).
-( while sleep 120; do
-	echo "# watchdog: still running after another 120 s:" >&2
-	ps -eo pid,stat,etime,wchan:24,args | grep -E '[p]upa-vmm|[h]ost-vsock|[t]imeout' | sed 's/^/#   /' >&2
-  done ) &
-watchdog=$!
-trap 'kill $watchdog 2>/dev/null; rm -rf "$WORK"' EXIT
-
 # In the test host (our own VM, free to trace): every triple fault of a
 # nested guest, with where it was. A guest that resets on its own is an
 # open finding (docs/security.md), and on AMD KVM resets the vCPU before
@@ -33,7 +25,49 @@ if [ -n "${PUPA_TRACE_RESETS:-}" ]; then
 		diag "cannot trace the nested guests' triple faults here (no kvm_exit tracepoint)"
 		trace=
 	fi
+else
+	trace=
 fi
+
+# guest_fn RIP: the function of our guest kernel at RIP, with its offset
+# (nothing for an address outside it, such as the Debian kernel's).
+guest_fn() {
+	local rip
+	rip=$(printf '%016x' "$1")
+	case $rip in ffffffff[89abcdef]*) ;; *) return 0 ;; esac	# user space
+	[ -s "$WORK/vmlinux.syms" ] || nm -n "$VMLINUX" > "$WORK/vmlinux.syms" 2> /dev/null
+	# nm's addresses are 16 hex digits: as strings they sort as numbers.
+	set -- $(awk -v r="$rip" '$1 > r { exit } { a = $1; f = $3 } END { print a, f }' "$WORK/vmlinux.syms")
+	echo "${2:+$2+$(printf '%#x' $((16#$rip - 16#$1)))}"
+}
+# vcpu_exits: one second of every nested guest's KVM exits, counted by
+# thread, reason, RIP and exit_info_2 (an NPF's guest-physical address),
+# in a trace instance of its own so that the reset trace keeps its records.
+# A guest that spins, or a KVM that loops on one fault, shows here.
+vcpu_exits() {
+	local inst=$trace/instances/pupa-exits n task why rip info2
+	[ -n "$trace" ] && mkdir "$inst" 2> /dev/null || return 0
+	echo 1 > "$inst/events/kvm/kvm_exit/enable"
+	sleep 1
+	echo 0 > "$inst/events/kvm/kvm_exit/enable"
+	sed -n 's/^ *\([^ ]*\) .* reason \([^ ]*\) rip \(0x[0-9a-f]*\) info1 [^ ]* info2 \([^ ]*\).*/\1 \2 \3 \4/p' "$inst/trace" |
+		sort | uniq -c | sort -rn | head -8 |
+		while read -r n task why rip info2; do
+			echo "#   $n exits: $task $why rip $rip $(guest_fn "$rip") info2 $info2"
+		done
+	rmdir "$inst"
+}
+
+# If anything hangs, say what was running, and in the test host, where a
+# VM is that has run for over a minute, its vCPUs (stderr: the TAP stream
+# stays clean).
+( while sleep 120; do
+	echo "# watchdog: still running after another 120 s:"
+	ps -eo pid,stat,etime,time,wchan:24,args | grep -E '[p]upa-vmm|[h]ost-vsock|[t]imeout' | sed 's/^/#   /'
+	ps -o etimes= -C pupa-vmm | awk '$1 > 60 { found = 1 } END { exit !found }' && vcpu_exits
+  done >&2 ) &
+watchdog=$!
+trap 'kill $watchdog 2>/dev/null; rm -rf "$WORK"' EXIT
 
 file_times=
 for t in "$here"/t-*.sh; do
@@ -50,13 +84,9 @@ done
 diag "seconds per test file:$file_times (the suite: ${SECONDS}s)"
 # Each traced triple fault, with the function of pupa's guest kernel at
 # its RIP (the Debian kernel's boots, in t-boot, are not in that map).
-if [ -n "${PUPA_TRACE_RESETS:-}" ] && [ -n "$trace" ]; then
-	grep -q 'kvm_exit' "$trace/trace" && nm -n "$VMLINUX" > "$WORK/vmlinux.syms" 2> /dev/null
+if [ -n "$trace" ]; then
 	grep 'kvm_exit' "$trace/trace" | while read -r line; do
-		rip=$(printf '%016x' "$(echo "$line" | sed -n 's/.* rip \(0x[0-9a-f]*\).*/\1/p')")
-		# nm's addresses are 16 hex digits: as strings they sort as numbers.
-		set -- $(awk -v r="$rip" '$1 > r { exit } { a = $1; f = $3 } END { print a, f }' "$WORK/vmlinux.syms")
-		fn=${2:+$2+$(printf '%#x' $((16#$rip - 16#$1)))}
+		fn=$(guest_fn "$(echo "$line" | sed -n 's/.* rip \(0x[0-9a-f]*\).*/\1/p')")
 		diag "a nested guest triple-faulted: $line${fn:+ (in our guest kernel: $fn)}"
 	done
 	diag "triple faults traced: $(grep -c kvm_exit "$trace/trace")"
