@@ -268,6 +268,24 @@ static int start__wait_failed(struct start *s, enum start_wait w)
 	}
 }
 
+/*
+ * The link to pupa-init failed. Its stream ends as pupa-vmm dies (a guest
+ * that panicked, reset or was killed), so give pupa-vmm a moment to be
+ * reaped: then the reason is the VMM's, not "it closed the connection".
+ */
+static int start__agent_failed(struct start *s, const struct pupa_err *err)
+{
+	char why[1400];
+
+	for (int i = 0; i < 20 && !vmm_proc_reap(&s->vmm); i++)
+		poll(NULL, 0, 50);
+	if (vmm_proc_reap(&s->vmm)) {
+		vmm_proc_why(&s->vmm, why, sizeof(why));
+		return start__fail(s, 0, CMD_EXIT_FAILURE, "%s", why);
+	}
+	return start__fail_err(s, 0, CMD_EXIT_FAILURE, err);
+}
+
 /* ---- the states ----------------------------------------------------------------- */
 
 /* A locked run folder, after removing those that killed runs left. */
@@ -551,7 +569,7 @@ again:
 		if (*s->sig)
 			return start__wait_failed(s, WAIT_SIGNAL);
 		if (!after_freeze || start__now() > deadline)
-			return start__fail_err(s, 0, CMD_EXIT_FAILURE, err);
+			return start__agent_failed(s, err);
 		agent_link_drop(&s->agent);
 		memset(err, 0, sizeof(*err));
 		goto again;
@@ -609,7 +627,7 @@ static int start__run(struct start *s)
 	if (s->snap_on && !s->restoring) {
 		ret = start__snapshot_make(s, &err);
 		if (ret < 0)
-			return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
+			return start__agent_failed(s, &err);
 		if (ret > 0 && (ret = start__wait_hello(s, 1, &err)) != 0)
 			return ret;
 	}
@@ -634,11 +652,12 @@ static int start__run(struct start *s)
 	start__enter(s, CONTAINER_STATUS_STARTING);
 	s->image_hold = cache_hold(&s->cache, s->pull.res.digest, &err);
 	if (s->image_hold < 0 ||
-	    rootfs_disk_prepare(&s->disk, s->o->rootfs_mode, s->pull.res.image_path, s->rundir, &err) < 0 ||
-	    vmm_proc_attach(&s->vmm, "rootfs", s->disk.path, s->disk.block_mode, &err) < 0 ||
-	    agent_link_attach(&s->agent, "rootfs", s->disk.mount_mode, &err) < 0)
+	    rootfs_disk_prepare(&s->disk, s->o->rootfs_mode, s->pull.res.image_path, s->rundir, &err) < 0)
 		return *s->sig ? start__wait_failed(s, WAIT_SIGNAL) :
 				 start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
+	if (vmm_proc_attach(&s->vmm, "rootfs", s->disk.path, s->disk.block_mode, &err) < 0 ||
+	    agent_link_attach(&s->agent, "rootfs", s->disk.mount_mode, &err) < 0)
+		return *s->sig ? start__wait_failed(s, WAIT_SIGNAL) : start__agent_failed(s, &err);
 
 	if (start__image_config(s, &image, &have_image, &err) < 0 ||
 	    run_config_merge(have_image ? &image : NULL, &req, &rc, &err) < 0) {
@@ -681,17 +700,7 @@ static int start__run(struct start *s)
 	default:
 		if (strcmp(err.msg, "interrupted") == 0)
 			return start__fail(s, 0, code, "interrupted");
-		/* The agent's stream ends as pupa-vmm dies: give it a moment to
-		 * be reaped, so the reason is the VMM's. */
-		for (int i = 0; i < 20 && !vmm_proc_reap(&s->vmm); i++)
-			poll(NULL, 0, 50);
-		if (vmm_proc_reap(&s->vmm)) {
-			char why[1400];
-
-			vmm_proc_why(&s->vmm, why, sizeof(why));
-			return start__fail(s, 0, CMD_EXIT_FAILURE, "%s", why);
-		}
-		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
+		return start__agent_failed(s, &err);
 	}
 }
 

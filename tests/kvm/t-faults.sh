@@ -174,9 +174,12 @@ for round in $(seq 1 "$rounds"); do
 	problems=
 	pgrep -x pupa-vmm > /dev/null && problems+=" pupa-vmm outlived the kill;"
 	[ -s "$WORK/faults/killed" ] || problems+=" nothing was killed (pupa ended first, status $killed_st);"
-	# pupa-vmm killed under a live pupa: pupa fails as such.
-	if [ "$target" = pupa-vmm ] && [ -s "$WORK/faults/killed" ] && [ "$killed_st" -ne 125 ]; then
-		problems+=" pupa exited $killed_st after losing pupa-vmm, not 125;"
+	# pupa-vmm killed under a live pupa: pupa fails as such, and says so
+	# whatever it was doing (waiting, or talking to pupa-init).
+	if [ "$target" = pupa-vmm ] && [ -s "$WORK/faults/killed" ]; then
+		[ "$killed_st" -eq 125 ] || problems+=" pupa exited $killed_st after losing pupa-vmm, not 125;"
+		grep -q 'pupa-vmm was killed by signal 9' "$WORK/faults/kill.err" ||
+			problems+=" pupa did not say that pupa-vmm was killed;"
 	fi
 	for try in 1 2; do
 		timeout -k 5 120 "$PUPA" start -q --keep-failed "$WORK/faults/round.tar" -- cat /round \
