@@ -69,27 +69,75 @@ vcpu_exits() {
 watchdog=$!
 trap 'kill $watchdog 2>/dev/null; rm -rf "$WORK"' EXIT
 
-file_times=
-for t in "$here"/t-*.sh; do
-	# PUPA_KVM_ONLY="t-control t-disk" runs those alone (while developing).
-	case " ${PUPA_KVM_ONLY:-$(basename "$t" .sh)} " in
-	*" $(basename "$t" .sh) "*) ;;
-	*) continue ;;
-	esac
-	diag "--- $(basename "$t")"
-	file_start=$SECONDS file_name=$(basename "$t" .sh)	# a test file may reuse $t
-	. "$t"
-	file_times="$file_times $file_name $((SECONDS - file_start))s"
-done
-diag "seconds per test file:$file_times (the suite: ${SECONDS}s)"
-# Each traced triple fault, with the function of pupa's guest kernel at
-# its RIP (the Debian kernel's boots, in t-boot, are not in that map).
-if [ -n "$trace" ]; then
-	grep 'kvm_exit' "$trace/trace" | while read -r line; do
+# resets_traced: the nested guests' triple faults traced so far (none
+# natively, where nothing is traced).
+resets_traced() {
+	local n=0
+	[ -n "$trace" ] && n=$(grep -c kvm_exit "$trace/trace")
+	echo "${n:-0}"
+}
+# report_resets FROM: each traced triple fault after the first FROM, with
+# the function of pupa's guest kernel at its RIP (the Debian kernel's
+# boots, in t-boot, are not in that map).
+report_resets() {
+	[ -n "$trace" ] || return 0
+	grep 'kvm_exit' "$trace/trace" | tail -n +$(($1 + 1)) | while read -r line; do
 		fn=$(guest_fn "$(echo "$line" | sed -n 's/.* rip \(0x[0-9a-f]*\).*/\1/p')")
 		diag "a nested guest triple-faulted: $line${fn:+ (in our guest kernel: $fn)}"
 	done
-	diag "triple faults traced: $(grep -c kvm_exit "$trace/trace")"
+}
+
+# run_file FILE OUT: one test file, in a subshell of its own so that a file
+# that dies (an unset variable, an exit) ends alone, its checks numbered on
+# from those before it, its TAP held in OUT. Then file_ok and file_bad
+# count its checks, and file_whole is 1 when it ran to its end.
+run_file() {
+	( . "$1"; echo "# kvm-suite: end of $(basename "$1")" ) > "$2"
+	file_ok=$(grep -c '^ok ' "$2")
+	file_bad=$(grep -c '^not ok ' "$2")
+	file_whole=$(grep -c '^# kvm-suite: end of ' "$2")
+}
+
+# A file whose checks failed while the test host traced a nested guest's
+# triple fault (docs/security.md: QEMU's emulated AMD-V, about one boot in
+# a hundred; natively nothing is traced) runs once more, in a fresh
+# folder, and that run is its result; the first is shown whole, as
+# comments, with the resets. A file that makes resets on purpose (t-boot)
+# says so, and is not run again.
+file_times=
+for t in "$here"/t-*.sh; do
+	file_name=$(basename "$t" .sh)
+	# PUPA_KVM_ONLY="t-control t-disk" runs those alone (while developing).
+	case " ${PUPA_KVM_ONLY:-$file_name} " in
+	*" $file_name "*) ;;
+	*) continue ;;
+	esac
+	diag "--- $file_name.sh"
+	file_start=$SECONDS
+	tap=$WORK/$file_name.tap
+	resets0=$(resets_traced)
+	run_file "$t" "$tap"
+	resets1=$(resets_traced)
+	if [ $((file_bad + 1 - file_whole)) -gt 0 ] && [ "$resets1" -gt "$resets0" ] &&
+	   ! grep -q '^# kvm-suite: resets on purpose' "$t"; then
+		diag "$file_name: checks failed: $file_bad, ran to its end: $([ "$file_whole" -eq 1 ] && echo yes || echo no), nested guests that triple-faulted meanwhile: $((resets1 - resets0)); its first run:"
+		sed 's/^/#   first run| /' "$tap"
+		report_resets "$resets0"
+		diag "--- $file_name.sh, once more in a fresh folder"
+		tap=$WORK/again-$file_name/$file_name.tap
+		mkdir -p "$WORK/again-$file_name"
+		WORK=$WORK/again-$file_name run_file "$t" "$tap"
+	fi
+	grep -v '^# kvm-suite: end of ' "$tap"
+	tap_n=$((tap_n + file_ok + file_bad))
+	tap_failed=$((tap_failed + file_bad))
+	[ "$file_whole" -eq 1 ] || not_ok "$file_name.sh ended before its end (see above)"
+	file_times="$file_times $file_name $((SECONDS - file_start))s"
+done
+diag "seconds per test file:$file_times (the suite: ${SECONDS}s)"
+if [ -n "$trace" ]; then
+	report_resets 0
+	diag "triple faults traced: $(resets_traced)"
 fi
 # No checks at all is a failure, never a skip.
 [ "$tap_n" -gt 0 ] || not_ok "the suite ran no checks (PUPA_KVM_ONLY='${PUPA_KVM_ONLY:-}')"

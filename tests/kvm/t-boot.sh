@@ -89,6 +89,7 @@ else
 	not_ok "boot FDT: /chosen/pupa properties, CPUs and memory read back in the guest; RNG seed present"
 fi
 
+# kvm-suite: resets on purpose (run-all.sh runs this file once, whatever is traced).
 # A triple fault ends pupa-vmm with status 0 and says so. The guest asks
 # for one (x86 Linux reboots by triple fault when told to); in the test
 # host, run-all.sh's trace of such exits shows it with its RIP.

@@ -122,8 +122,8 @@ vexpect vro "... and these volumes were served to a guest resumed from the snaps
 # --- an edit on the host while the container runs -------------------------------------------------
 echo old > "$V/edit"
 chown $VU:$VU "$V/edit"
-rm -f "$V/ready"
-( for _ in $(seq 600); do [ -e "$V/ready" ] && break; sleep 0.1; done
+rm -f "$V/ready" "$WORK/vedit.done"
+( for _ in $(seq 600); do [ -e "$V/ready" ] || [ -e "$WORK/vedit.done" ] && break; sleep 0.1; done
   sleep 0.5
   date +%s.%N > "$WORK/vedit.at"
   echo new > "$V/edit" ) &
@@ -134,6 +134,7 @@ vstart vedit -v "$V":/data -- sh -c '
 		[ "$(cat /data/edit)" = new ] && { echo seen; exit 0; }
 		sleep 0.05; i=$((i + 1)); done; exit 1'
 seen_at=$(date +%s.%N)
+touch "$WORK/vedit.done"
 wait $vedit
 vexpect vedit "a file edited on the host while the container runs is seen there (attributes time out in 1 s)" \
 	bash -c "[ $st -eq 0 ] && grep -qx seen '$WORK/vedit.out'"
@@ -145,9 +146,18 @@ diag "volumes: the edit was seen $(awk -v a="$(cat "$WORK/vedit.at")" -v b="$see
 head -c $((16 << 20)) /dev/urandom > "$V/stream.in"
 chown $VU:$VU "$V/stream.in"
 rm -f "$V/s1" "$V/s2" "$V/go1" "$V/go2"
-fs_counter() { grep -o "\"$1\":[0-9]*" "$2" | head -1 | cut -d: -f2; }
+# fs_delta NAME: the counter's growth between the two status replies
+# (-1 when either lacks it: the start failed before the host could ask).
+fs_delta() {
+	local a b
+	a=$(grep -o "\"$1\":[0-9]*" "$WORK/vstream.st1" 2> /dev/null | head -1 | cut -d: -f2)
+	b=$(grep -o "\"$1\":[0-9]*" "$WORK/vstream.st2" 2> /dev/null | head -1 | cut -d: -f2)
+	if [ -n "$a" ] && [ -n "$b" ]; then echo $((b - a)); else echo -1; fi
+}
+# The poller gives up as soon as the start has ended (vstream.done).
+rm -f "$WORK/vstream.done"
 ( for step in 1 2; do
-	for _ in $(seq 1200); do [ -e "$V/s$step" ] && break; sleep 0.1; done
+	for _ in $(seq 1200); do [ -e "$V/s$step" ] || [ -e "$WORK/vstream.done" ] && break; sleep 0.1; done
 	ctl=$(ls -d "$VH"/tmp/pupa-run.*/control 2> /dev/null | head -1)
 	"$top_builddir/tests/kvm/host-vsock" ctl "$ctl" 1 '{"request":"status"}' > "$WORK/vstream.st$step" 2>&1
 	touch "$V/go$step"
@@ -160,11 +170,10 @@ vstart vstream -v "$V":/data -- sh -c '
 	dd if=/dev/zero of=/data/stream.out bs=1M count=16 conv=fsync 2> /dev/null
 	touch /data/s2; wait_for /data/go2
 	echo streamed'
+touch "$WORK/vstream.done"
 wait $vpoll
-reads=$(( $(fs_counter reads "$WORK/vstream.st2") - $(fs_counter reads "$WORK/vstream.st1") ))
-rbytes=$(( $(fs_counter read_bytes "$WORK/vstream.st2") - $(fs_counter read_bytes "$WORK/vstream.st1") ))
-writes=$(( $(fs_counter writes "$WORK/vstream.st2") - $(fs_counter writes "$WORK/vstream.st1") ))
-wbytes=$(( $(fs_counter write_bytes "$WORK/vstream.st2") - $(fs_counter write_bytes "$WORK/vstream.st1") ))
+reads=$(fs_delta reads) rbytes=$(fs_delta read_bytes)
+writes=$(fs_delta writes) wbytes=$(fs_delta write_bytes)
 diag "volumes: 16 MiB read in $reads READs ($rbytes bytes), 16 MiB written in $writes WRITEs ($wbytes bytes)"
 vexpect vstream "streaming: 16 MiB read in at most 20 READs and written in 16 WRITEs (1 MiB requests), as the status counts them" \
 	bash -c "[ $st -eq 0 ] && grep -qx streamed '$WORK/vstream.out' && [ $rbytes -eq $((16 << 20)) ] &&
