@@ -20,6 +20,36 @@ not_ok() { tap_n=$((tap_n + 1)); tap_failed=$((tap_failed + 1)); echo "not ok $t
 diag() { echo "# $*"; }
 # check DESCRIPTION COMMAND...: one TAP line from a command's status.
 check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
+# vmm_find [PPID]: whether a pupa-vmm runs (a child of PPID, if given);
+# its pid in vmm_pid. Read from /proc in the shell itself: in the test
+# host a pgrep costs a third of a second, which the fault loop paid four
+# times a round, and its killer before each kill.
+vmm_find() {
+	local d comm stat f
+	vmm_pid=
+	for d in /proc/[0-9]*; do
+		read -r comm < "$d/comm" 2> /dev/null && [ "$comm" = pupa-vmm ] || continue
+		if [ -n "${1:-}" ]; then
+			read -r stat < "$d/stat" 2> /dev/null || continue
+			f=(${stat##*) })	# state, ppid, ...
+			[ "${f[1]}" = "$1" ] || continue
+		fi
+		vmm_pid=${d#/proc/}
+		return 0
+	done
+	return 1
+}
+# vmm_gone: no pupa-vmm left, after up to 5 s for the last to go.
+vmm_gone() {
+	for _ in $(seq 50); do vmm_find || return 0; sleep 0.1; done
+	return 1
+}
+# empty_dir DIR: DIR has no entries (or does not exist).
+empty_dir() {
+	local e
+	for e in "$1"/* "$1"/.[!.]* "$1"/..?*; do [ -e "$e" ] || [ -L "$e" ] && return 1; done
+	return 0
+}
 # resumed NAME: the pupa start whose --timings went to $WORK/NAME.err ran
 # on a guest resumed from the snapshot.
 resumed() { grep -q 'resumed from a snapshot' "$WORK/$1.err"; }

@@ -13,24 +13,29 @@ E2FSCK=$(PATH=$PATH:/sbin:/usr/sbin command -v e2fsck)
 
 # f_clean: nothing of a finished start is left (pupa-vmm gets 5 s to go).
 f_clean() {
-	for _ in $(seq 50); do pgrep -x pupa-vmm > /dev/null || break; sleep 0.1; done
-	! pgrep -x pupa-vmm > /dev/null && [ -z "$(ls -A "$TMPDIR")" ] &&
-		[ -z "$(ls -A "$XDG_CACHE_HOME/pupa/tmp" 2> /dev/null)" ]
+	vmm_gone && empty_dir "$TMPDIR" && empty_dir "$XDG_CACHE_HOME/pupa/tmp"
 }
 f_show_left() {
 	pgrep -a pupa-vmm | sed 's/^/#   running: /'
 	ls -la "$TMPDIR" "$XDG_CACHE_HOME/pupa/tmp" 2> /dev/null | sed 's/^/#   /'
 }
 # f_cache_whole: every cached image matches its recorded size and
-# checksum, and passes a forced read-only e2fsck.
+# checksum, and passes a forced read-only e2fsck. An image file unchanged
+# since it passed (the same inode and ctime, which every write moves; its
+# bytes as recorded, too) is not checked again: the same bytes pass again.
+f_fscked=" "
 f_cache_whole() {
+	local img key
 	"$PUPA" images --verify > "$WORK/faults/verify.out" 2>&1 ||
 		{ sed 's/^/#   verify: /' "$WORK/faults/verify.out"; return 1; }
-	for img in "$XDG_CACHE_HOME"/pupa/images/*.ext4; do
-		[ -e "$img" ] || continue
+	find "$XDG_CACHE_HOME/pupa/images" -maxdepth 1 -name '*.ext4' -printf '%p %i:%C@\n' \
+		> "$WORK/faults/images.list" 2> /dev/null
+	while read -r img key; do
+		case $f_fscked in *" $img:$key "*) continue ;; esac
 		"$E2FSCK" -fn "$img" > "$WORK/faults/fsck.out" 2>&1 ||
 			{ diag "e2fsck -fn $img:"; sed 's/^/#   /' "$WORK/faults/fsck.out" | tail -5; return 1; }
-	done
+		f_fscked+="$img:$key "
+	done < "$WORK/faults/images.list"
 }
 
 # --- a guest agent that breaks the protocol ------------------------------------------------
@@ -107,12 +112,12 @@ f_killer() {
 	*) sleep "$when" ;;
 	esac
 	for _ in $(seq 100); do [ -s "$WORK/faults/pupa.pid" ] && break; sleep 0.01; done
-	pid=$(cat "$WORK/faults/pupa.pid")
+	read -r pid < "$WORK/faults/pupa.pid"
 	if [ "$target" = pupa ]; then
 		victim=$pid
 	else
 		for _ in $(seq 200); do
-			victim=$(pgrep -x -P "$pid" pupa-vmm) && break
+			vmm_find "$pid" && victim=$vmm_pid && break
 			kill -0 "$pid" 2> /dev/null || break
 			sleep 0.05
 		done
@@ -135,7 +140,8 @@ resets=0
 t_loop=$(date +%s)
 # Where a round's time goes (ms): the image, the killed start, the next
 # start, the checks of the cache.
-ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# ms VAR: milliseconds now, into VAR (no date(1): an exec costs 0.1 s there).
+ms() { local t=${EPOCHREALTIME//[.,]/}; printf -v "$1" '%s' $((t / 1000)); }
 t_image=0 t_kill=0 t_next=0 t_check=0
 failed_rounds=0
 n_state=0
@@ -152,11 +158,11 @@ for round in $(seq 1 "$rounds"); do
 		target=$([ $((n_state / 7 % 2)) -eq 0 ] && echo pupa || echo pupa-vmm)
 		n_state=$((n_state + 1))
 	fi
-	m0=$(ms)
+	ms m0
 	echo "$round $seed" > "$WORK/faults/stamp/round"
 	cp "$WORK/faults/base.tar" "$WORK/faults/round.tar"
 	tar -rf "$WORK/faults/round.tar" -C "$WORK/faults/stamp" round
-	m1=$(ms)
+	ms m1
 	for try in 1 2; do
 		rm -f "$WORK/faults/pupa.pid" "$WORK/faults/killed"
 		( echo "$BASHPID" > "$WORK/faults/pupa.pid"
@@ -166,13 +172,14 @@ for round in $(seq 1 "$rounds"); do
 		[ ! -s "$WORK/faults/killed" ] && grep -qF "$guest_reset" "$WORK/faults/kill.err" || break
 		resets=$((resets + 1))
 		diag "round $round: the guest reset while booting, before the kill; once more"
-		for _ in $(seq 50); do pgrep -x pupa-vmm > /dev/null || break; sleep 0.1; done
+		vmm_gone
 	done
 	# A SIGKILLed pupa's VM must follow it on its own.
-	for _ in $(seq 50); do pgrep -x pupa-vmm > /dev/null || break; sleep 0.1; done
-	m2=$(ms)
+	vmm_gone
+	vmm_left=$?
+	ms m2
 	problems=
-	pgrep -x pupa-vmm > /dev/null && problems+=" pupa-vmm outlived the kill;"
+	[ "$vmm_left" -eq 0 ] || problems+=" pupa-vmm outlived the kill;"
 	[ -s "$WORK/faults/killed" ] || problems+=" nothing was killed (pupa ended first, status $killed_st);"
 	# pupa-vmm killed under a live pupa: pupa fails as such, and says so
 	# whatever it was doing (waiting, or talking to pupa-init).
@@ -194,7 +201,8 @@ for round in $(seq 1 "$rounds"); do
 			rm -rf "$kept"
 		done
 	done
-	if [ "$next_st" -ne 0 ] || [ "$(cat "$WORK/faults/next.out")" != "$round $seed" ]; then
+	next_out=$(< "$WORK/faults/next.out")
+	if [ "$next_st" -ne 0 ] || [ "$next_out" != "$round $seed" ]; then
 		problems+=" the next start failed (status $next_st: $(tail -1 "$WORK/faults/next.err"));"
 		# What the guest said, then the kept run folder goes.
 		for kept in "$TMPDIR"/pupa-run.*; do
@@ -204,11 +212,11 @@ for round in $(seq 1 "$rounds"); do
 			rm -rf "$kept"
 		done
 	fi
-	m3=$(ms)
+	ms m3
 	f_clean || problems+=" something was left behind;"
 	f_cache_whole || problems+=" the cache is not whole;"
 	"$PUPA" rmi "$WORK/faults/round.tar" > /dev/null 2>&1 || problems+=" rmi failed;"
-	m4=$(ms)
+	ms m4
 	t_image=$((t_image + m1 - m0)) t_kill=$((t_kill + m2 - m1)) t_next=$((t_next + m3 - m2)) t_check=$((t_check + m4 - m3))
 	if [ -n "$problems" ]; then
 		failed_rounds=$((failed_rounds + 1))
