@@ -186,6 +186,7 @@ print('tcp push: %d MiB accepted by the host stack' % ((256 << 20) - left >> 20)
 push=$!
 max=$rss0
 for _ in $(seq 300); do
+	kill -0 "$vmm" 2> /dev/null || break	# pupa-vmm is gone: the check below fails
 	r=$(own_rss "$vmm" 512)
 	[ "$r" -gt "$max" ] && max=$r
 	grep -q flood-done "$dir/flood.out" && ! kill -0 "$push" 2> /dev/null && break
