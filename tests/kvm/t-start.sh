@@ -180,7 +180,7 @@ for _ in $(seq 300); do grep -q kReady "$WORK/killpupa.out" 2> /dev/null && brea
 left=$(ls -d "$TMPDIR"/pupa-run.* 2> /dev/null)
 pkill -KILL -x pupa
 wait $waiter 2> /dev/null
-for _ in $(seq 50); do pgrep -x pupa-vmm > /dev/null || break; sleep 0.1; done
+vmm_gone
 start afterkill -- true
 expect afterkill "SIGKILL of pupa: its VM goes with it, and the next start removes its run folder" \
 	bash -c "[ $st -eq 0 ] && [ -n '$left' ] && [ ! -e '$left' ] && ! pgrep -x pupa-vmm > /dev/null"
