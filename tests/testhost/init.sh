@@ -19,6 +19,12 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs dev /dev
 
+# A heartbeat on the second serial port, from outside the job: a newline
+# a second, which the runner watches. Its stopping means the test host
+# itself stopped (every CPU waiting for an interrupt that never comes),
+# whatever the command prints or does not.
+( while sleep 1; do echo; done ) > /dev/ttyS1 2> /dev/null &
+
 while read -r ko; do
 	insmod "$ko" || fail "insmod $ko failed"
 done < /modules
