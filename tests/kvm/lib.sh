@@ -39,9 +39,16 @@ vmm_find() {
 	done
 	return 1
 }
+# nap SECONDS: sleep(1) without the exec, which costs a tenth of a
+# second in the test host: a read that times out on a FIFO no one writes
+# (opened read-write, so it never sees an end; the test host has no
+# /dev/fd for a process substitution).
+mkfifo "$WORK/nap.fifo" && exec {nap_fd}<> "$WORK/nap.fifo"
+nap() { read -r -t "$1" -u "$nap_fd" _ || :; }
 # vmm_gone: no pupa-vmm left, after up to 5 s for the last to go.
 vmm_gone() {
-	for _ in $(seq 50); do vmm_find || return 0; sleep 0.1; done
+	local i
+	for ((i = 0; i < 50; i++)); do vmm_find || return 0; nap 0.1; done
 	return 1
 }
 # empty_dir DIR: DIR has no entries (or does not exist).
