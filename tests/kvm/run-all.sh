@@ -57,25 +57,47 @@ guest_fn() {
 # A guest that spins, or a KVM that loops on one fault, shows here.
 vcpu_exits() {
 	local inst=$trace/instances/pupa-exits n task why rip info2
-	[ -n "$trace" ] && mkdir "$inst" 2> /dev/null || return 0
+	[ -n "$trace" ] || return 0
+	# One left by a sample that could not remove it goes first.
+	[ -d "$inst" ] && rmdir "$inst" 2> /dev/null
+	mkdir "$inst" 2> /dev/null || { echo "#   (cannot sample KVM exits: no trace instance)"; return 0; }
 	echo 1 > "$inst/events/kvm/kvm_exit/enable"
 	sleep 1
 	echo 0 > "$inst/events/kvm/kvm_exit/enable"
 	sed -n 's/^ *\([^ ]*\) .* reason \([^ ]*\) rip \(0x[0-9a-f]*\) info1 [^ ]* info2 \([^ ]*\).*/\1 \2 \3 \4/p' "$inst/trace" |
-		sort | uniq -c | sort -rn | head -8 |
-		while read -r n task why rip info2; do
-			echo "#   $n exits: $task $why rip $rip $(guest_fn "$rip") info2 $info2"
-		done
+		sort | uniq -c | sort -rn | head -8 > "$WORK/exits.top"
+	while read -r n task why rip info2; do
+		echo "#   $n exits: $task $why rip $rip $(guest_fn "$rip") info2 $info2"
+	done < "$WORK/exits.top"
+	[ -s "$WORK/exits.top" ] || echo "#   no KVM exit at all in that second"
 	rmdir "$inst"
 }
+# vmm_threads: each pupa-vmm that has run for over a minute: its threads
+# (tid, name, state, CPU ticks, kernel wait, and the system call it is in,
+# "running" for user space) and its guest console's last lines. A vCPU
+# burning CPU inside KVM_RUN is the nested emulation's business
+# (vcpu_exits says more); a device thread spinning in user space is ours.
+vmm_threads() {
+	local pid t serial
+	for pid in $(ps -o pid= -C pupa-vmm); do
+		[ "$(ps -o etimes= -p "$pid")" -gt 60 ] 2> /dev/null || continue
+		echo "#   pupa-vmm $pid: its threads (tid, name, state, CPU ticks, kernel wait, system call):"
+		for t in /proc/"$pid"/task/*; do
+			echo "#     ${t##*/} $(cat "$t/comm" "$t/stat" 2> /dev/null |
+				awk 'NR == 1 { c = $0 } NR == 2 { sub(/.*\) /, ""); split($0, f, " "); print c, f[1], f[12] + f[13] }') $(cat "$t/wchan" 2> /dev/null) $(cut -d' ' -f1 "$t/syscall" 2> /dev/null)"
+		done
+		serial=$(tr '\0' '\n' < "/proc/$pid/cmdline" 2> /dev/null | sed -n '/^--serial$/{n;p;}')
+		[ -f "$serial" ] && tail -n 5 "$serial" | sed 's/^/#     console| /'
+	done
+}
 
-# If anything hangs, say what was running, and in the test host, where a
-# VM is that has run for over a minute, its vCPUs (stderr: the TAP stream
-# stays clean).
+# If anything hangs, say what was running, and where a VM has run for
+# over a minute, its threads and console and (in the test host) its
+# vCPUs' exits (stderr: the TAP stream stays clean).
 ( while sleep 120; do
 	echo "# watchdog: still running after another 120 s:"
 	ps -eo pid,stat,etime,time,wchan:24,args | grep -E '[p]upa-vmm|[h]ost-vsock|[t]imeout' | sed 's/^/#   /'
-	ps -o etimes= -C pupa-vmm | awk '$1 > 60 { found = 1 } END { exit !found }' && vcpu_exits
+	ps -o etimes= -C pupa-vmm | awk '$1 > 60 { found = 1 } END { exit !found }' && { vmm_threads; vcpu_exits; }
   done >&2 ) &
 watchdog=$!
 trap 'kill $watchdog 2>/dev/null; rm -rf "$WORK"' EXIT
