@@ -81,9 +81,10 @@ vcpu_exits() {
 # burning CPU inside KVM_RUN is the nested emulation's business
 # (vcpu_exits says more); a device thread spinning in user space is ours.
 vmm_threads() {
-	local pid t serial
-	for pid in $(ps -o pid= -C pupa-vmm); do
-		[ "$(ps -o etimes= -p "$pid")" -gt 60 ] 2> /dev/null || continue
+	local pid secs t serial
+	ps -o pid=,etimes= -C pupa-vmm > "$WORK/vmm.ages"
+	while read -r pid secs; do
+		[ "$secs" -gt 60 ] || continue
 		echo "#   pupa-vmm $pid: its threads (tid, name, state, CPU ticks, kernel wait, system call):"
 		for t in /proc/"$pid"/task/*; do
 			echo "#     ${t##*/} $(cat "$t/comm" "$t/stat" 2> /dev/null |
@@ -91,7 +92,7 @@ vmm_threads() {
 		done
 		serial=$(tr '\0' '\n' < "/proc/$pid/cmdline" 2> /dev/null | sed -n '/^--serial$/{n;p;}')
 		[ -f "$serial" ] && tail -n 5 "$serial" | sed 's/^/#     console| /'
-	done
+	done < "$WORK/vmm.ages"
 }
 
 # Exit samples that put a nested guest at the test host's own code
