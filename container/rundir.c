@@ -3,17 +3,22 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rundir.h"
 
 #define RUNDIR_PREFIX "pupa-run."
+#define RUNDIR_NEW_PREFIX "pupa-new."
 #define RUNDIR_KEPT "KEPT"
+/* A pupa-new.* folder older than this lost its maker before the rename. */
+#define RUNDIR_NEW_STALE_SECONDS 60
 
 const char *rundir_base(void)
 {
@@ -26,32 +31,38 @@ const char *rundir_base(void)
 }
 
 /*
- * A concurrent start's reaper may see our folder between mkdtemp() and
- * flock() and remove it: after locking, the path must still be the folder
- * we hold, or we start over with a new one.
+ * The folder is made and locked under a name the reaper leaves alone
+ * (pupa-new.*), then renamed into place: no reaper ever sees a run folder
+ * before its maker holds it. (Made under its final name, a reaper spinning
+ * through the folder on a busy machine won the race between mkdtemp() and
+ * flock() eight times in a row.) RENAME_NOREPLACE keeps another start's
+ * folder of the same name, however unlikely, from being replaced.
  */
 int rundir_create(char *path, size_t len, struct pupa_err *err)
 {
 	const char *base = rundir_base();
+	char made[4200];
 	int e = 0;
 
 	for (int attempt = 0; attempt < 8; attempt++) {
-		struct stat held, now;
 		int fd;
 
-		snprintf(path, len, "%s/" RUNDIR_PREFIX "XXXXXX", base);
-		if (!mkdtemp(path))
+		snprintf(made, sizeof(made), "%s/" RUNDIR_NEW_PREFIX "XXXXXX", base);
+		if (!mkdtemp(made))
 			return mgr_err(err, GUEST_MANAGER_ERR_NO_STORAGE,
 				       "cannot create a run folder in %s: %s", base, strerror(errno));
-		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &held) == 0 &&
-		    lstat(path, &now) == 0 && held.st_ino == now.st_ino && held.st_dev == now.st_dev)
+		snprintf(path, len, "%s/" RUNDIR_PREFIX "%s", base,
+			 made + strlen(made) - strlen("XXXXXX"));
+		fd = open(made, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+		    renameat2(AT_FDCWD, made, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
 			return fd;
 		e = errno;
 		if (fd >= 0)
 			close(fd);
-		rmdir(path);
+		rmdir(made);
 	}
+	path[0] = '\0';
 	return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "cannot hold a run folder in %s: %s",
 		       base, strerror(e ? e : EAGAIN));
 }
@@ -83,8 +94,9 @@ void rundir_keep(const char *path)
 }
 
 /*
- * base/name, a run folder of ours that nobody holds, opened and locked;
- * -1 for anything else. The lock is kept until the folder is gone: a
+ * base/name, a run folder of ours that nobody holds (or one whose maker
+ * died before renaming it into place), opened and locked; -1 for
+ * anything else. The lock is kept until the folder is gone: a
  * start that made it between our look and its own flock() then fails to
  * lock it and makes another (rundir_create).
  */
@@ -93,9 +105,12 @@ static int rundir__hold_stale(int dfd, const char *name)
 	struct stat st;
 	int fd;
 
-	if (strncmp(name, RUNDIR_PREFIX, strlen(RUNDIR_PREFIX)) != 0 ||
+	bool made = strncmp(name, RUNDIR_NEW_PREFIX, strlen(RUNDIR_NEW_PREFIX)) == 0;
+
+	if ((!made && strncmp(name, RUNDIR_PREFIX, strlen(RUNDIR_PREFIX)) != 0) ||
 	    fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
-	    st.st_uid != geteuid())
+	    st.st_uid != geteuid() ||
+	    (made && time(NULL) - st.st_ctime < RUNDIR_NEW_STALE_SECONDS))
 		return -1;
 	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)

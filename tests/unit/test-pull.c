@@ -223,6 +223,7 @@ END_TEST
 START_TEST(rundir_reaped_only_when_free)
 {
 	char base[] = "/tmp/pupa-test-rundir.XXXXXX", path[4096], kept[4200], file[4200];
+	char made[4200];
 	struct pupa_err err = { 0 };
 	int lock;
 
@@ -231,9 +232,17 @@ START_TEST(rundir_reaped_only_when_free)
 	ck_assert_str_eq(rundir_base(), base);
 	lock = rundir_create(path, sizeof(path), &err);
 	ck_assert_int_ge(lock, 0);
+	snprintf(made, sizeof(made), "%s/pupa-run.", base);
+	ck_assert_int_eq(strncmp(path, made, strlen(made)), 0);
+	/* One that is being made (pupa-new.*, not yet renamed into place) is
+	 * left alone while young. */
+	snprintf(made, sizeof(made), "%s/pupa-new.XXXXXX", base);
+	ck_assert_ptr_nonnull(mkdtemp(made));
 	snprintf(file, sizeof(file), "%s/console.log", path);
 	close(open(file, O_WRONLY | O_CREAT, 0600));
 	ck_assert_int_eq(rundir_reap(base), 0);
+	ck_assert_int_eq(access(made, F_OK), 0);
+	ck_assert_int_eq(rmdir(made), 0);
 	ck_assert_int_eq(access(file, F_OK), 0);
 	close(lock);				/* as a SIGKILL would */
 	ck_assert_int_eq(rundir_reap(base), 1);
