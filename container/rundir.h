@@ -17,7 +17,8 @@
 /* $XDG_RUNTIME_DIR when usable, else $TMPDIR, else /tmp. */
 const char *rundir_base(void);
 
-/* A new folder base/pupa-run.XXXXXX in path, locked; the lock's fd. */
+/* A new folder base/pupa-run.XXXXXX in path, locked before it gets that
+ * name (made as pupa-new.XXXXXX); the lock's fd. */
 int rundir_create(char *path, size_t len, struct pupa_err *err);
 
 /* Remove the unlocked pupa-run.* folders of this user under base; the
