@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,8 @@
 #define RUNDIR_PREFIX "pupa-run."
 #define RUNDIR_NEW_PREFIX "pupa-new."
 #define RUNDIR_KEPT "KEPT"
-/* A pupa-new.* folder older than this lost its maker before the rename. */
+/* A pupa-new.* folder older than this lost its maker before the rename,
+ * even if a process of the PID in its name lives. */
 #define RUNDIR_NEW_STALE_SECONDS 60
 
 const char *rundir_base(void)
@@ -36,7 +38,9 @@ const char *rundir_base(void)
  * before its maker holds it. (Made under its final name, a reaper spinning
  * through the folder on a busy machine won the race between mkdtemp() and
  * flock() eight times in a row.) RENAME_NOREPLACE keeps another start's
- * folder of the same name, however unlikely, from being replaced.
+ * folder of the same name, however unlikely, from being replaced. The
+ * maker's PID in the name lets a reaper remove the folder of a start
+ * killed in that window at once.
  */
 int rundir_create(char *path, size_t len, struct pupa_err *err)
 {
@@ -47,7 +51,7 @@ int rundir_create(char *path, size_t len, struct pupa_err *err)
 	for (int attempt = 0; attempt < 8; attempt++) {
 		int fd;
 
-		snprintf(made, sizeof(made), "%s/" RUNDIR_NEW_PREFIX "XXXXXX", base);
+		snprintf(made, sizeof(made), "%s/" RUNDIR_NEW_PREFIX "%ld.XXXXXX", base, (long)getpid());
 		if (!mkdtemp(made))
 			return mgr_err(err, GUEST_MANAGER_ERR_NO_STORAGE,
 				       "cannot create a run folder in %s: %s", base, strerror(errno));
@@ -94,6 +98,22 @@ void rundir_keep(const char *path)
 }
 
 /*
+ * Whether the start that made pupa-new.PID.XXXXXX is gone: its process
+ * no longer exists, or the folder is so old that PID must have been
+ * reused (a maker renames its folder within microseconds).
+ */
+static bool rundir__maker_gone(const char *pid_part, time_t made_at)
+{
+	char *end;
+	long pid = strtol(pid_part, &end, 10);
+
+	if (time(NULL) - made_at >= RUNDIR_NEW_STALE_SECONDS)
+		return true;
+	return end != pid_part && *end == '.' && pid > 0 && kill((pid_t)pid, 0) < 0 &&
+	       errno == ESRCH;
+}
+
+/*
  * base/name, a run folder of ours that nobody holds (or one whose maker
  * died before renaming it into place), opened and locked; -1 for
  * anything else. The lock is kept until the folder is gone: a
@@ -110,7 +130,7 @@ static int rundir__hold_stale(int dfd, const char *name)
 	if ((!made && strncmp(name, RUNDIR_PREFIX, strlen(RUNDIR_PREFIX)) != 0) ||
 	    fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
 	    st.st_uid != geteuid() ||
-	    (made && time(NULL) - st.st_ctime < RUNDIR_NEW_STALE_SECONDS))
+	    (made && !rundir__maker_gone(name + strlen(RUNDIR_NEW_PREFIX), st.st_ctime)))
 		return -1;
 	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)

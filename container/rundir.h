@@ -18,7 +18,7 @@
 const char *rundir_base(void);
 
 /* A new folder base/pupa-run.XXXXXX in path, locked before it gets that
- * name (made as pupa-new.XXXXXX); the lock's fd. */
+ * name (made as pupa-new.PID.XXXXXX); the lock's fd. */
 int rundir_create(char *path, size_t len, struct pupa_err *err);
 
 /* Remove the unlocked pupa-run.* folders of this user under base; the

@@ -223,8 +223,9 @@ END_TEST
 START_TEST(rundir_reaped_only_when_free)
 {
 	char base[] = "/tmp/pupa-test-rundir.XXXXXX", path[4096], kept[4200], file[4200];
-	char made[4200];
+	char made[4200], orphan[4200];
 	struct pupa_err err = { 0 };
+	pid_t dead;
 	int lock;
 
 	ck_assert_ptr_nonnull(mkdtemp(base));
@@ -234,14 +235,21 @@ START_TEST(rundir_reaped_only_when_free)
 	ck_assert_int_ge(lock, 0);
 	snprintf(made, sizeof(made), "%s/pupa-run.", base);
 	ck_assert_int_eq(strncmp(path, made, strlen(made)), 0);
-	/* One that is being made (pupa-new.*, not yet renamed into place) is
-	 * left alone while young. */
-	snprintf(made, sizeof(made), "%s/pupa-new.XXXXXX", base);
+	/* One being made (pupa-new.PID.*, not yet renamed into place) is left
+	 * alone while its maker lives; one whose maker is gone is reaped. */
+	snprintf(made, sizeof(made), "%s/pupa-new.%ld.XXXXXX", base, (long)getpid());
 	ck_assert_ptr_nonnull(mkdtemp(made));
+	dead = fork();
+	if (dead == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+	snprintf(orphan, sizeof(orphan), "%s/pupa-new.%ld.XXXXXX", base, (long)dead);
+	ck_assert_ptr_nonnull(mkdtemp(orphan));
 	snprintf(file, sizeof(file), "%s/console.log", path);
 	close(open(file, O_WRONLY | O_CREAT, 0600));
-	ck_assert_int_eq(rundir_reap(base), 0);
+	ck_assert_int_eq(rundir_reap(base), 1);
 	ck_assert_int_eq(access(made, F_OK), 0);
+	ck_assert_int_ne(access(orphan, F_OK), 0);
 	ck_assert_int_eq(rmdir(made), 0);
 	ck_assert_int_eq(access(file, F_OK), 0);
 	close(lock);				/* as a SIGKILL would */
