@@ -116,16 +116,14 @@ static bool rundir__maker_gone(const char *pid_part, time_t made_at)
 /*
  * base/name, a run folder of ours that nobody holds (or one whose maker
  * died before renaming it into place), opened and locked; -1 for
- * anything else. The lock is kept until the folder is gone: a
- * start that made it between our look and its own flock() then fails to
- * lock it and makes another (rundir_create).
+ * anything else. The lock is kept until the folder is gone, so nobody
+ * takes it over while it is being removed.
  */
 static int rundir__hold_stale(int dfd, const char *name)
 {
+	bool made = strncmp(name, RUNDIR_NEW_PREFIX, strlen(RUNDIR_NEW_PREFIX)) == 0;
 	struct stat st;
 	int fd;
-
-	bool made = strncmp(name, RUNDIR_NEW_PREFIX, strlen(RUNDIR_NEW_PREFIX)) == 0;
 
 	if ((!made && strncmp(name, RUNDIR_PREFIX, strlen(RUNDIR_PREFIX)) != 0) ||
 	    fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
