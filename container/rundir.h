@@ -21,7 +21,8 @@ const char *rundir_base(void);
  * name (made as pupa-new.PID.XXXXXX); the lock's fd. */
 int rundir_create(char *path, size_t len, struct pupa_err *err);
 
-/* Remove the unlocked pupa-run.* folders of this user under base; the
+/* Remove the unlocked pupa-run.* folders of this user under base (and
+ * pupa-new.* ones whose maker died before renaming them); the
  * number removed. */
 int rundir_reap(const char *base);
 
