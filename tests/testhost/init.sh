@@ -54,16 +54,17 @@ mkdir -p /host/run/pupa-job
 mount -t 9p -o "$opts" job /host/run/pupa-job || fail "cannot mount the job folder"
 ip link set lo up
 
-# The job never runs on CPU 0, so no KVM guest does. QEMU's emulated CPUs
-# (TCG, up to 10.x at least) clear a flag in CPU 0's hidden flag word,
-# hflags2, whenever any CPU restores an FPU state (FXRSTOR, XRSTOR: every
-# return to a task that used the FPU), without a lock, from that CPU's own
-# thread (cpu_clear_ignne). The same word holds CPU 0's SVM state, which
-# changes on every VMRUN, #VMEXIT, STGI and CLGI; a write from another CPU
-# that lands across one of those puts back stale bits: CPU 0 then takes
-# interrupts with IF clear, or none at all (GIF clear). That was the test
-# host's freezes and panics. A CPU that never enters a guest keeps its
-# hflags2 still, so the stale write changes nothing.
+# The job never runs on CPU 0, so no KVM guest does. QEMU's emulated
+# CPUs (TCG; 10.0.2, and upstream's source of 2026-12) clear a flag in
+# CPU 0's hidden flag word, hflags2, whenever any CPU restores an FPU
+# state (FXRSTOR, XRSTOR: every return to a task that used the FPU),
+# without a lock, from that CPU's own thread (cpu_clear_ignne). The same
+# word holds CPU 0's SVM state, which changes on every VMRUN, #VMEXIT,
+# STGI and CLGI; a write from another CPU that lands across one of those
+# puts back stale bits: CPU 0 then takes interrupts with IF clear, or
+# none at all (GIF clear). That was the test host's freezes and panics.
+# A CPU that never enters a guest keeps its hflags2 still, so the stale
+# write changes nothing (tests/kvm/t-testhost.sh checks).
 cpus=$(nproc)
 pin=
 [ "$cpus" -gt 1 ] && pin="taskset -c 1-$((cpus - 1))"
