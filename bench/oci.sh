@@ -23,7 +23,7 @@ export PATH=$PATH:/usr/sbin:/sbin
 . "$top_srcdir/tests/tools/registry.sh"
 
 for tool in debootstrap docker-registry skopeo umoci mke2fs gzip python3; do
-	command -v $tool > /dev/null || { echo "bench: $tool is missing (see .ci/run for the packages)" >&2; exit 1; }
+	command -v $tool > /dev/null || { echo "bench: $tool is missing (tests/install-deps installs it)" >&2; exit 1; }
 done
 [ "$(id -u)" -eq 0 ] || { echo "bench: umoci unpack keeps owners only as root" >&2; exit 1; }
 [ -x "$pupa" ] && [ -x "$imgcmp" ] || { echo "bench: build first (make && make check)" >&2; exit 1; }

@@ -25,7 +25,7 @@ export PATH=$PATH:/usr/sbin:/sbin
 . "$top_srcdir/tests/tools/nginx.sh"
 
 for tool in debootstrap bsdtar curl mke2fs gzip xz zstd nginx; do
-	command -v $tool > /dev/null || { echo "bench: $tool is missing (see .ci/run for the packages)" >&2; exit 1; }
+	command -v $tool > /dev/null || { echo "bench: $tool is missing (tests/install-deps installs it)" >&2; exit 1; }
 done
 [ -x "$pupa" ] && [ -x "$imgcmp" ] || { echo "bench: build first (make && make check)" >&2; exit 1; }
 
