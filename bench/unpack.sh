@@ -20,7 +20,7 @@ top_builddir=${top_builddir:-$top_srcdir}
 pupa=$top_builddir/container/pupa
 imgcmp=$top_builddir/tests/tools/imgcmp
 cache=${PUPA_BUILD_CACHE:-$HOME/.cache/pupa-build}/minbase
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+mirror=${DEBIAN_MIRROR:-$("$top_srcdir/tests/install-deps" --print-mirror)}
 export PATH=$PATH:/usr/sbin:/sbin
 . "$top_srcdir/tests/tools/nginx.sh"
 
