@@ -349,7 +349,7 @@ int start_options_parse(int argc, char **argv, struct start_opts *o, struct pupa
 		if (opt == -1)
 			break;
 		if (opt == PUPA_OPT_UNKNOWN || opt == PUPA_OPT_NO_VALUE || opt == PUPA_OPT_HAS_VALUE) {
-			pupa_opt_report("pupa", "start", opt, &bad);
+			pupa_opt_report("pupa", argv[0], opt, &bad);	/* start or run */
 			ret = 2;
 			goto out;
 		}
