@@ -46,19 +46,89 @@ enum {
 	"                 [--sha256 HEX] [--stall-timeout SECONDS] [--verify no|checksum]\n" \
 	"                 IMAGE\n"
 #define CMD_START_SYNOPSIS \
-	"pupa start [-itq] [-e NAME[=VALUE]] [-p [HOSTIP:]HOSTPORT:PORT[/PROTO]]\n" \
-	"                  [-u USER] [-v HOSTDIR:DIR[:ro|:rw]] [-w DIR]\n" \
-	"                  [--add-host NAME:IP] [--cache-dir DIR]\n" \
-	"                  [--cpus N] [--dns IP] [--entrypoint PROGRAM] [--hostname NAME]\n" \
-	"                  [--initrd PATH] [--insecure-registry HOST[:PORT]]\n" \
-	"                  [--keep-failed] [--kernel PATH] [--memory MIB] [--no-snapshot]\n" \
+	"pupa start [-itq] [-e NAME[=VALUE]] [-h NAME] [-m SIZE]\n" \
+	"                  [-p [HOSTIP:]HOSTPORT:PORT[/PROTO]] [-u USER]\n" \
+	"                  [-v HOSTDIR:DIR[:ro|:rw]] [-w DIR] [--add-host NAME:IP]\n" \
+	"                  [--cache-dir DIR] [--cpus N] [--dns IP]\n" \
+	"                  [--entrypoint PROGRAM] [--env-file FILE] [--image-size SIZE]\n" \
+	"                  [--init] [--initrd PATH] [--insecure-registry HOST[:PORT]]\n" \
+	"                  [--keep-failed] [--kernel PATH] [--limit NAME=VALUE]\n" \
 	"                  [--mount type=bind,source=HOSTDIR,target=DIR[,readonly]]\n" \
 	"                  [--network slirp|none|slirp:allow_host_loopback=true]\n" \
-	"                  [--platform OS/ARCH[/VARIANT]]\n" \
-	"                  [--progress MODE] [--rootfs-mode volatile|ro|rw]\n" \
-	"                  [--sha256 HEX] [--status-fd N] [--timeout SECONDS] [--timings]\n" \
-	"                  [--verbose] [--volume-owner guest|host]\n" \
-	"                  [IMAGE] [-- COMMAND [ARG...]]\n"
+	"                  [--no-snapshot] [--platform OS/ARCH[/VARIANT]]\n" \
+	"                  [--progress MODE] [--pull always|missing|never]\n" \
+	"                  [--read-only] [--retries N] [--rm]\n" \
+	"                  [--rootfs-mode volatile|ro|rw] [--sha256 HEX]\n" \
+	"                  [--stall-timeout SECONDS] [--status-fd N]\n" \
+	"                  [--timeout SECONDS] [--timings] [--verbose]\n" \
+	"                  [--verify no|checksum] [--volume-owner guest|host]\n" \
+	"                  [IMAGE [COMMAND [ARG ...]] | -- COMMAND [ARG ...]]\n"
+/* What start --help adds after its synopsis: one line per option. */
+#define CMD_START_OPTIONS \
+	"\n" \
+	"Run COMMAND (or the image's own) in a new container, as 'docker run' does:\n" \
+	"options first, then IMAGE; every word after IMAGE is the command. Without\n" \
+	"IMAGE, 'pupa start -- COMMAND' uses the default image. 'pupa run' is the\n" \
+	"same command.\n" \
+	"\n" \
+	"  -e, --env NAME[=VALUE]   set a variable (NAME alone: its value here)\n" \
+	"      --env-file FILE      variables from FILE, NAME=VALUE a line (Docker's)\n" \
+	"  -h, --hostname NAME      the container's hostname (default: a random id)\n" \
+	"  -i, --interactive        keep the standard input open\n" \
+	"  -m, --memory SIZE        guest memory: 512m, 1g (b, k, m, g; a plain\n" \
+	"                           number is MiB; default 512, 64 to 65536 MiB)\n" \
+	"  -p, --publish [HOSTIP:]HOSTPORT:PORT[/PROTO]\n" \
+	"                           forward a host port (HOSTIP default 127.0.0.1)\n" \
+	"  -q, --quiet              no progress display\n" \
+	"  -t, --tty                a terminal for the command\n" \
+	"  -u, --user USER          NAME, UID or UID:GID in the container\n" \
+	"  -v, --volume HOSTDIR:DIR[:ro|:rw]\n" \
+	"                           share a host folder\n" \
+	"  -w, --workdir DIR        the command's working folder\n" \
+	"      --add-host NAME:IP   a line in /etc/hosts (IP may be host-gateway)\n" \
+	"      --cache-dir DIR      the image cache (default ~/.cache/pupa)\n" \
+	"      --cpus N             vCPUs, 1 to 32; a fraction rounds up (1.5: 2)\n" \
+	"      --dns IP             the container's name server\n" \
+	"      --entrypoint PROGRAM replace the image's entrypoint\n" \
+	"      --image-size SIZE    the ext4 image's size (default: from the archive)\n" \
+	"      --init               accepted: pupa-init is PID 1 and reaps already\n" \
+	"      --initrd PATH, --kernel PATH\n" \
+	"                           boot another initramfs or kernel\n" \
+	"      --insecure-registry HOST[:PORT]\n" \
+	"                           that registry may use plain http\n" \
+	"      --keep-failed        keep the run folder and console log of a failure\n" \
+	"      --limit NAME=VALUE   an unpacking limit (see pupa(1))\n" \
+	"      --mount type=bind,source=HOSTDIR,target=DIR[,readonly]\n" \
+	"                           share a host folder, Docker's long form\n" \
+	"      --network slirp|none|slirp:allow_host_loopback=true\n" \
+	"                           the network (default slirp: outbound only)\n" \
+	"      --no-snapshot        boot, neither resuming nor making a snapshot\n" \
+	"      --platform OS/ARCH[/VARIANT]\n" \
+	"                           which image of a multi-platform index\n" \
+	"      --progress MODE      auto, tty, plain, json or none\n" \
+	"      --pull always|missing|never\n" \
+	"                           always (default) asks the image's source; missing\n" \
+	"                           uses a cached one as is; never also fails without\n" \
+	"                           asking when it is not cached\n" \
+	"      --read-only          the same as --rootfs-mode ro\n" \
+	"      --retries N          download retries (default 5)\n" \
+	"      --rm                 accepted: a start leaves nothing behind anyway\n" \
+	"      --rootfs-mode volatile|ro|rw\n" \
+	"                           writes to the root disk: dropped (default),\n" \
+	"                           refused, or kept in a private copy\n" \
+	"      --sha256 HEX         the image's expected SHA-256\n" \
+	"      --stall-timeout SECONDS\n" \
+	"                           give up a download that stalls this long\n" \
+	"      --status-fd N        the JSON progress stream to descriptor N\n" \
+	"      --timeout SECONDS    stop the container after this long (exit 124)\n" \
+	"      --timings            how long each state took\n" \
+	"      --verbose            what pupa does, and the pupa-vmm command line\n" \
+	"      --verify no|checksum check a tarball against its SHA256SUMS\n" \
+	"      --volume-owner guest|host\n" \
+	"                           who owns files in a volume, as the guest sees it\n" \
+	"      --help               print this help\n" \
+	"\n" \
+	"See pupa(1).\n"
 #define CMD_IMAGES_SYNOPSIS "pupa images [--cache-dir DIR] [--no-trunc] [--verify]\n"
 #define CMD_RMI_SYNOPSIS "pupa rmi [--cache-dir DIR] IMAGE...\n"
 #define CMD_PRUNE_SYNOPSIS "pupa prune [--cache-dir DIR]\n"

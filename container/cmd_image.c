@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "options.h"
 #include "snapshot.h"
 #include "cache.h"
 #include "cmd.h"
@@ -202,10 +203,11 @@ int cmd_pull(int argc, char **argv)
 	struct cache c;
 	const char *cache_dir = NULL;
 	void *view;
-	int mode = PROGRESS_AUTO, opt, ret;
+	struct pupa_opt_bad bad;
+	int mode = PROGRESS_AUTO, opt, ret, shown;
 
 	pull_options_default(&o);
-	while ((opt = getopt_long(argc, argv, "+qh", opts, NULL)) != -1) {
+	while ((opt = pupa_getopt(argc, argv, "+qh", opts, &bad)) != -1) {
 		if (cmd_pull_option(opt, optarg, &o, &err, &ret)) {
 			if (ret < 0)
 				return cmd_fail(&err);
@@ -226,7 +228,7 @@ int cmd_pull(int argc, char **argv)
 			fputs(pull_usage, stdout);
 			return 0;
 		default:
-			fputs(pull_usage, stderr);
+			pupa_opt_report("pupa", "pull", opt, &bad);
 			return CMD_EXIT_FAILURE;
 		}
 	}
@@ -243,12 +245,13 @@ int cmd_pull(int argc, char **argv)
 	p = progress_new((enum progress_mode)mode, stdout);
 	cmd_pull_view_attach(&o, p, &view);
 	ret = pull_image(&c, &o, &res, &err);
+	shown = ret < 0 && progress_shows_failure(p);	/* then said once, there */
 	if (ret < 0)
-		progress_fail(p, res.failed_stage, err.msg);
+		progress_fail_err(p, res.failed_stage, err.msg, &err);
 	progress_free(p);
 	free(view);
 	if (ret < 0)
-		return cmd_fail(&err);
+		return shown ? (cmd_signal ? 128 + cmd_signal : CMD_EXIT_FAILURE) : cmd_fail(&err);
 	printf("sha256:%s\n", res.digest);
 	return 0;
 }
@@ -305,10 +308,11 @@ int cmd_images(int argc, char **argv)
 	struct cmd_images_ctx ctx = { 0 };
 	struct pupa_err err = { 0 };
 	const char *cache_dir = NULL;
+	struct pupa_opt_bad bad;
 	struct cache c;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((opt = pupa_getopt(argc, argv, "+h", opts, &bad)) != -1) {
 		switch (opt) {
 		case CMD_OPT_CACHE_DIR:
 			cache_dir = optarg;
@@ -323,7 +327,7 @@ int cmd_images(int argc, char **argv)
 			fputs(images_usage, stdout);
 			return 0;
 		default:
-			fputs(images_usage, stderr);
+			pupa_opt_report("pupa", "images", opt, &bad);
 			return CMD_EXIT_FAILURE;
 		}
 	}
@@ -353,17 +357,18 @@ static int cmd__cache_args(int argc, char **argv, const char *usage, const char 
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	struct pupa_opt_bad bad;
 	int opt;
 
 	*cache_dir = NULL;
-	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((opt = pupa_getopt(argc, argv, "+h", opts, &bad)) != -1) {
 		if (opt == CMD_OPT_CACHE_DIR) {
 			*cache_dir = optarg;
 		} else if (opt == 'h') {
 			fputs(usage, stdout);
 			return 0;
 		} else {
-			fputs(usage, stderr);
+			pupa_opt_report("pupa", usage == rmi_usage ? "rmi" : "prune", opt, &bad);
 			return CMD_EXIT_FAILURE;
 		}
 	}

@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -32,32 +31,18 @@
 #include "oci.h"
 #include "progress.h"
 #include "pull.h"
+#include "reference.h"
+#include "source.h"
 #include "rootfs_disk.h"
 #include "run_config.h"
 #include "rundir.h"
 #include "snapshot.h"
+#include "start_options.h"
 #include "vmm_proc.h"
 
 #define START_AGENT_PORT 1024
 #define START_BOOT_TIMEOUT_MS 60000
-
-struct start_opts {
-	struct pull_options pull;
-	const char *cache_dir;
-	const char *image;
-	char **argv;
-	char *env[AGENT_MAX_ENV + 1];
-	unsigned int nenv;
-	const char *user, *workdir, *hostname, *entrypoint;
-	const char *kernel, *initrd;
-	int interactive, tty, quiet, verbose, timings, keep_failed, no_snapshot;
-	int progress_mode;
-	int status_fd;
-	unsigned int memory_mib, cpus, timeout_s;
-	enum rootfs_mode rootfs_mode;
-	struct net_opts net;
-	struct volume_opts vol;
-};
+#define START_CONSOLE_TAIL 4	/* lines of it that a boot that never ended shows */
 
 /* The pull, on its own thread, as the walk sees it. */
 struct start_pull {
@@ -130,6 +115,32 @@ static void start__enter(struct start *s, enum container_status st)
 	progress_enter(s->p, st);
 }
 
+/*
+ * The start failed in a state: said once, as Failed. tty and plain show it
+ * in the progress display; otherwise (none, json, or --status-fd) stderr
+ * gets the one line, the problem first and the seed's names after it.
+ */
+static int start__failed(struct start *s, enum container_status in, int status, char *reason,
+			 const struct pupa_err *err)
+{
+	char named[1200];
+
+	if (!in)
+		in = s->state;
+	pupa_text_sanitize(reason);	/* guest console lines, HTTP reasons */
+	progress_fail_err(s->p, in, reason, err);
+	if (!progress_shows_failure(s->p) || s->status_out) {
+		if (err && err->code)
+			pupa_err_format(err, named, sizeof(named));
+		else
+			snprintf(named, sizeof(named), "%s", reason);
+		fprintf(stderr, "pupa: failed in %s: %s\n", pupa_enum_human(PUPA_CONTAINER_STATUS, in),
+			named);
+	}
+	s->state = CONTAINER_STATUS_FAILED;
+	return status;
+}
+
 static int start__fail(struct start *s, enum container_status in, int status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static int start__fail(struct start *s, enum container_status in, int status, const char *fmt, ...)
@@ -140,21 +151,16 @@ static int start__fail(struct start *s, enum container_status in, int status, co
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	pupa_text_sanitize(reason);	/* guest console lines, HTTP reasons */
-	progress_fail(s->p, in ? in : s->state, reason);
-	fprintf(stderr, "pupa: failed in %s: %s\n",
-		pupa_enum_human(PUPA_CONTAINER_STATUS, in ? in : s->state), reason);
-	s->state = CONTAINER_STATUS_FAILED;
-	return status;
+	return start__failed(s, in, status, reason, NULL);
 }
 
 static int start__fail_err(struct start *s, enum container_status in, int status,
 			   const struct pupa_err *err)
 {
-	char msg[1024];
+	char reason[sizeof(err->msg)];
 
-	pupa_err_format(err, msg, sizeof(msg));
-	return start__fail(s, in, status, "%s", msg);
+	snprintf(reason, sizeof(reason), "%s", err->msg);
+	return start__failed(s, in, status, reason, err);
 }
 
 /* ---- the pull thread -------------------------------------------------------- */
@@ -183,14 +189,97 @@ static void *start__pull_thread(void *opaque)
 	return NULL;
 }
 
+/* The name the cache records a remote IMAGE under; 0 for a local one. */
+static int start__remote_name(const char *image, char *out, size_t len)
+{
+	struct pupa_err ignore = { 0 };
+	struct image_ref ref;
+	struct source src;
+	const char *why;
+
+	switch (image_kind_of(image)) {
+	case IMAGE_REGISTRY:
+		if (image_ref_parse(image, &ref, &why) < 0)
+			return 0;	/* the pull says what is wrong with it */
+		image_ref_format(&ref, out, len);
+		return 1;
+	case IMAGE_TARBALL:
+		if (source_parse(image, &src, &ignore) < 0 || src.kind != SOURCE_HTTP)
+			return 0;
+		snprintf(out, len, "%s", src.canonical);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+struct start_by_name {
+	const struct cache *cache;
+	const char *name;
+	char digest[DIGEST_HEX_LEN + 1];
+};
+
+static int start__by_name(const struct cache_meta *m, void *opaque)
+{
+	struct start_by_name *b = opaque;
+
+	/* Oldest first: the last one that matches is the newest. */
+	if (strcmp(m->source, b->name) == 0 && cache_has_image(b->cache, m->digest))
+		snprintf(b->digest, sizeof(b->digest), "%s", m->digest);
+	return 0;
+}
+
+/*
+ * --pull missing or never: a remote image the cache has under its name is
+ * used as it is, without a request. 1 when it is (the pull is done), 0 when
+ * the pull must run, negative for never and nothing cached.
+ */
+static int start__pull_cached(struct start *s, const char *image, struct pupa_err *err)
+{
+	struct start_pull *sp = &s->pull;
+	struct start_by_name b = { .cache = &s->cache };
+	char name[4400];
+
+	if (s->o->pull_policy == START_PULL_ALWAYS || !start__remote_name(image, name, sizeof(name)))
+		return 0;
+	b.name = name;
+	if (cache_list(&s->cache, start__by_name, &b, err) < 0)
+		return -1;
+	if (!b.digest[0] && s->o->pull_policy == START_PULL_NEVER)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "%s is not in the cache, and --pull never asks no one: "
+			       "pull it first ('pupa pull %s')", name, image);
+	if (!b.digest[0])
+		return 0;
+	memset(&sp->res, 0, sizeof(sp->res));
+	snprintf(sp->res.digest, sizeof(sp->res.digest), "%s", b.digest);
+	cache_path(&s->cache, sp->res.image_path, sizeof(sp->res.image_path), "images/%s.ext4",
+		   b.digest);
+	sp->res.cached = 1;
+	for (int i = 0; i < 2; i++) {
+		sp->last[i].stage = i ? CONTAINER_STATUS_EXTRACTING : CONTAINER_STATUS_DOWNLOADING;
+		sp->last[i].done = 1;
+		sp->seen[i] = 1;
+	}
+	sp->done = 1;
+	if (s->o->verbose)
+		fprintf(stderr, "pupa: --pull %s: using the cached %s (sha256:%.12s)\n",
+			s->o->pull_policy == START_PULL_NEVER ? "never" : "missing", name, b.digest);
+	return 1;
+}
+
 static int start__pull_begin(struct start *s, struct pupa_err *err)
 {
 	struct start_pull *sp = &s->pull;
+	const char *image = s->o->image ? s->o->image : s->dd.default_image;
+	int ret;
 
 	pthread_mutex_init(&sp->lock, NULL);
 	sp->cache = &s->cache;
+	if ((ret = start__pull_cached(s, image, err)) != 0)
+		return ret < 0 ? ret : 0;
 	sp->o = s->o->pull;
-	sp->o.image = s->o->image ? s->o->image : s->dd.default_image;
+	sp->o.image = image;
 	sp->o.progress = start__pull_progress;
 	sp->o.opaque = sp;
 	sp->o.interrupted = &sp->abort;
@@ -317,6 +406,27 @@ static void start__hostname(struct start *s, char *buf, size_t len)
 		buf[2 * i + 1] = x[r[i] & 15];
 		buf[2 * i + 2] = '\0';
 	}
+}
+
+/* --verbose: the start as pupa read its command line. */
+static void start__show_plan(struct start *s, const char *hostname)
+{
+	const struct start_opts *o = s->o;
+	static const char *const modes[] = { "volatile", "ro", "rw" };
+
+	fprintf(stderr, "pupa: image %s, hostname %s, memory %u MiB, cpus %u, rootfs %s, "
+		"workdir %s, user %s\n", o->image ? o->image : s->dd.default_image, hostname,
+		o->memory_mib, o->cpus, modes[o->rootfs_mode], o->workdir ? o->workdir : "(image's)",
+		o->user ? o->user : "(image's)");
+	fprintf(stderr, "pupa: command");
+	if (!o->argv[0])
+		fprintf(stderr, " (image's)");
+	for (char **a = o->argv; *a; a++)
+		fprintf(stderr, " '%s'", *a);
+	fprintf(stderr, "\n");
+	/* Names only: values may be secrets, and this goes to logs. */
+	for (unsigned int i = 0; i < o->nenv; i++)
+		fprintf(stderr, "pupa: env %.*s\n", (int)strcspn(o->env[i], "="), o->env[i]);
 }
 
 static int start__launch(struct start *s, struct pupa_err *err)
@@ -538,9 +648,76 @@ static int start__snapshot_make(struct start *s, struct pupa_err *err)
  * After a FREEZE, a connection that ends before its HELLO is one pupa-init
  * gave up on while the VM stood still: it connects again.
  */
+/*
+ * The console's last lines (kernel timestamps dropped), " | " between
+ * them: what a guest that never said hello was doing. The run folder goes
+ * with the start, so the reader gets the lines, not the file's name.
+ */
+static void start__console_tail(struct start *s, char *buf, size_t len)
+{
+	char lines[START_CONSOLE_TAIL][256], line[1024];
+	unsigned int n = 0;
+	FILE *f = fopen(s->vmm.console, "re");
+	size_t used = 0;
+
+	buf[0] = '\0';
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *text = line, *close;
+
+		line[strcspn(line, "\r\n")] = '\0';
+		if (text[0] == '[' && (close = strchr(text, ']')))
+			text = close + 1 + (close[1] == ' ');
+		if (text[0]) {
+			char *to = lines[n++ % START_CONSOLE_TAIL];
+			size_t k = strnlen(text, sizeof(lines[0]) - 1);
+
+			memcpy(to, text, k);
+			to[k] = '\0';
+		}
+	}
+	fclose(f);
+	for (unsigned int i = n > START_CONSOLE_TAIL ? n - START_CONSOLE_TAIL : 0; i < n; i++) {
+		int w = snprintf(buf + used, len - used, "%s%s", used ? " | " : "",
+				 lines[i % START_CONSOLE_TAIL]);
+
+		if (w < 0 || (size_t)w >= len - used)
+			break;
+		used += (size_t)w;
+	}
+}
+
+/* No HELLO by the boot deadline, or by --timeout's if that comes first. */
+static int start__hello_late(struct start *s, int timed_out)
+{
+	char tail[START_CONSOLE_TAIL * 260];
+
+	start__console_tail(s, tail, sizeof(tail));
+	if (timed_out)
+		return start__fail(s, 0, 124, "--timeout %u s passed before pupa-init said hello; "
+				   "the console: %s%s%s%s", s->o->timeout_s, tail[0] ? tail : "(empty)",
+				   s->o->keep_failed ? " (" : "", s->o->keep_failed ? s->vmm.console : "",
+				   s->o->keep_failed ? ")" : "");
+	return start__fail(s, 0, CMD_EXIT_FAILURE, "pupa-init did not say hello within %d s; "
+			   "the console: %s%s%s%s", START_BOOT_TIMEOUT_MS / 1000,
+			   tail[0] ? tail : "(empty)", s->o->keep_failed ? " (" : "",
+			   s->o->keep_failed ? s->vmm.console : "", s->o->keep_failed ? ")" : "");
+}
+
+static double start__hello_deadline(struct start *s, int *by_timeout)
+{
+	double boot = start__now() + START_BOOT_TIMEOUT_MS / 1000.0;
+	double mine = s->t_state[CONTAINER_STATUS_TRANSIENT] + s->o->timeout_s;
+
+	*by_timeout = s->o->timeout_s && mine < boot;
+	return *by_timeout ? mine : boot;
+}
+
 static int start__wait_hello(struct start *s, int after_freeze, struct pupa_err *err)
 {
-	double deadline = start__now() + START_BOOT_TIMEOUT_MS / 1000.0;
+	int by_timeout;
+	double deadline = start__hello_deadline(s, &by_timeout);
 	enum start_wait w;
 	int ret;
 
@@ -551,15 +728,12 @@ again:
 		if (poll(&pfd, 1, 0) == 1)
 			break;
 		if (start__now() > deadline)
-			return start__fail(s, 0, CMD_EXIT_FAILURE,
-					   "pupa-init did not say hello within %d s (console: %s/console.log%s)",
-					   START_BOOT_TIMEOUT_MS / 1000, s->rundir,
-					   s->o->keep_failed ? "" : "; --keep-failed keeps it");
+			return start__hello_late(s, by_timeout);
 		w = start__tick(s, pfd.fd, 20);
 		if ((ret = start__snapshot_refused(s, w, err)) < 0)
 			return start__fail_err(s, 0, CMD_EXIT_FAILURE, err);
 		if (ret > 0) {
-			deadline = start__now() + START_BOOT_TIMEOUT_MS / 1000.0;
+			deadline = start__hello_deadline(s, &by_timeout);
 			continue;
 		}
 		if (w != WAIT_OK)
@@ -603,6 +777,8 @@ static int start__run(struct start *s)
 	if (start__pull_begin(s, &err) < 0)
 		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
 	start__hostname(s, hostname, sizeof(hostname));
+	if (s->o->verbose)
+		start__show_plan(s, hostname);
 	start__snapshot_plan(s);
 
 	/* kLaunchingGuest: pupa-vmm runs and answers on its control socket. */
@@ -643,7 +819,8 @@ static int start__run(struct start *s)
 		if (start__pull_failed(s))
 			return start__wait_failed(s, WAIT_PULL_FAILED);
 	}
-	pthread_join(s->pull.thread, NULL);
+	if (s->pull_started)	/* none when --pull found it cached */
+		pthread_join(s->pull.thread, NULL);
 	s->pull_started = 0;
 	if (s->pull.ret < 0)
 		return start__fail_err(s, s->pull.res.failed_stage, CMD_EXIT_FAILURE, &s->pull.err);
@@ -704,213 +881,19 @@ static int start__run(struct start *s)
 	}
 }
 
-/* ---- options ---------------------------------------------------------------------- */
-
-static const char start_usage[] = "usage: " CMD_START_SYNOPSIS;
-
-enum {
-	OPT_HOSTNAME = 0x200, OPT_MEMORY, OPT_CPUS, OPT_ROOTFS_MODE, OPT_TIMEOUT, OPT_STATUS_FD,
-	OPT_TIMINGS, OPT_KEEP_FAILED, OPT_NO_SNAPSHOT, OPT_KERNEL, OPT_INITRD, OPT_NETWORK, OPT_ENTRYPOINT,
-	OPT_DNS, OPT_ADD_HOST, OPT_VERBOSE, OPT_MOUNT, OPT_VOLUME_OWNER,
-};
-
-static int start__options(int argc, char **argv, struct start_opts *o, struct pupa_err *err)
-{
-	static const struct option opts[] = {
-		CMD_PULL_LONG_OPTIONS,
-		{ "cache-dir", required_argument, NULL, CMD_OPT_CACHE_DIR },
-		{ "progress", required_argument, NULL, CMD_OPT_PROGRESS },
-		{ "env", required_argument, NULL, 'e' },
-		{ "workdir", required_argument, NULL, 'w' },
-		{ "user", required_argument, NULL, 'u' },
-		{ "hostname", required_argument, NULL, OPT_HOSTNAME },
-		{ "entrypoint", required_argument, NULL, OPT_ENTRYPOINT },
-		{ "interactive", no_argument, NULL, 'i' },
-		{ "tty", no_argument, NULL, 't' },
-		{ "memory", required_argument, NULL, OPT_MEMORY },
-		{ "cpus", required_argument, NULL, OPT_CPUS },
-		{ "rootfs-mode", required_argument, NULL, OPT_ROOTFS_MODE },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "status-fd", required_argument, NULL, OPT_STATUS_FD },
-		{ "timings", no_argument, NULL, OPT_TIMINGS },
-		{ "keep-failed", no_argument, NULL, OPT_KEEP_FAILED },
-		{ "no-snapshot", no_argument, NULL, OPT_NO_SNAPSHOT },
-		{ "verbose", no_argument, NULL, OPT_VERBOSE },
-		{ "volume", required_argument, NULL, 'v' },
-		{ "mount", required_argument, NULL, OPT_MOUNT },
-		{ "volume-owner", required_argument, NULL, OPT_VOLUME_OWNER },
-		{ "kernel", required_argument, NULL, OPT_KERNEL },
-		{ "initrd", required_argument, NULL, OPT_INITRD },
-		{ "network", required_argument, NULL, OPT_NETWORK },
-		{ "publish", required_argument, NULL, 'p' },
-		{ "dns", required_argument, NULL, OPT_DNS },
-		{ "add-host", required_argument, NULL, OPT_ADD_HOST },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	unsigned int v;
-	int opt, ret;
-
-	while ((opt = getopt_long(argc, argv, "+e:w:u:p:v:itqh", opts, NULL)) != -1) {
-		if (cmd_pull_option(opt, optarg, &o->pull, err, &ret)) {
-			if (ret < 0)
-				return ret;
-			continue;
-		}
-		switch (opt) {
-		case CMD_OPT_CACHE_DIR: o->cache_dir = optarg; break;
-		case CMD_OPT_PROGRESS:
-			if (cmd_parse_progress(optarg, &o->progress_mode, err) < 0)
-				return -1;
-			break;
-		case 'e':
-			if (o->nenv == AGENT_MAX_ENV)
-				return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "more than %d -e options",
-					       AGENT_MAX_ENV);
-			if (!strchr(optarg, '=')) {
-				/* Docker's -e NAME: the value from here, if set. */
-				const char *val = getenv(optarg);
-				char *kv;
-
-				if (!val)
-					break;
-				kv = malloc(strlen(optarg) + strlen(val) + 2);
-				if (!kv)
-					return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
-				sprintf(kv, "%s=%s", optarg, val);
-				o->env[o->nenv++] = kv;
-			} else {
-				o->env[o->nenv++] = optarg;
-			}
-			break;
-		case 'w':
-			if (optarg[0] != '/')
-				return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-					       "--workdir '%s': must be an absolute path", optarg);
-			o->workdir = optarg;
-			break;
-		case 'u': o->user = optarg; break;
-		case OPT_ENTRYPOINT: o->entrypoint = optarg; break;
-		case OPT_HOSTNAME:
-			if (!*optarg || strlen(optarg) > 64 || strchr(optarg, '/'))
-				return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-					       "--hostname '%s': 1 to 64 characters, no '/'", optarg);
-			o->hostname = optarg;
-			break;
-		case 'i': o->interactive = 1; break;
-		case 't': o->tty = 1; break;
-		case OPT_MEMORY:
-			if (cmd_parse_uint("--memory", optarg, 65536, &v, err) < 0)
-				return -1;
-			if (v < 64)
-				return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-					       "--memory %u: 64 MiB at least", v);
-			o->memory_mib = v;
-			break;
-		case OPT_CPUS:
-			if (cmd_parse_uint("--cpus", optarg, 64, &v, err) < 0)
-				return -1;
-			if (v == 0)
-				return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "--cpus 0: 1 at least");
-			o->cpus = v;
-			break;
-		case OPT_ROOTFS_MODE:
-			if (rootfs_mode_parse(optarg, &o->rootfs_mode) < 0)
-				return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-					       "--rootfs-mode '%s': expected volatile, ro or rw", optarg);
-			break;
-		case OPT_TIMEOUT:
-			if (cmd_parse_uint("--timeout", optarg, 86400 * 365, &o->timeout_s, err) < 0)
-				return -1;
-			break;
-		case 'q': o->quiet = 1; break;
-		case OPT_STATUS_FD:
-			if (cmd_parse_uint("--status-fd", optarg, 1024, &v, err) < 0)
-				return -1;
-			if (v < 3 || fcntl((int)v, F_GETFD) < 0)
-				return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-					       "--status-fd %u: not an open descriptor above 2", v);
-			o->status_fd = (int)v;
-			break;
-		case OPT_TIMINGS: o->timings = 1; break;
-		case OPT_KEEP_FAILED: o->keep_failed = 1; break;
-		case OPT_NO_SNAPSHOT: o->no_snapshot = 1; break;
-		case OPT_VERBOSE: o->verbose = 1; break;
-		case 'v':
-			if (volume_opt_bind(&o->vol, optarg, err) < 0)
-				return -1;
-			break;
-		case OPT_MOUNT:
-			if (volume_opt_mount(&o->vol, optarg, err) < 0)
-				return -1;
-			break;
-		case OPT_VOLUME_OWNER:
-			if (volume_opt_owner(&o->vol, optarg, err) < 0)
-				return -1;
-			break;
-		case OPT_KERNEL: o->kernel = optarg; break;
-		case OPT_INITRD: o->initrd = optarg; break;
-		case OPT_NETWORK:
-			if (net_opt_network(&o->net, optarg, err) < 0)
-				return -1;
-			break;
-		case 'p':
-			if (net_opt_publish(&o->net, optarg, err) < 0)
-				return -1;
-			break;
-		case OPT_DNS:
-			if (net_opt_dns(&o->net, optarg, err) < 0)
-				return -1;
-			break;
-		case OPT_ADD_HOST:
-			if (net_opt_add_host(&o->net, optarg, err) < 0)
-				return -1;
-			break;
-		case 'h':
-			fputs(start_usage, stdout);
-			return 1;
-		default:
-			fputs(start_usage, stderr);
-			return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "bad option (see above)");
-		}
-	}
-	/* [IMAGE] [-- COMMAND...]: getopt stops at IMAGE, or takes the "--". */
-	if (strcmp(argv[optind - 1], "--") != 0 && optind < argc) {
-		o->image = argv[optind++];
-		if (optind < argc && strcmp(argv[optind], "--") != 0)
-			return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-				       "'%s': the command goes after '--' (pupa start [OPTIONS] "
-				       "[IMAGE] -- COMMAND)", argv[optind]);
-		if (optind < argc)
-			optind++;
-	}
-	o->argv = argv + optind;
-	if (net_opts_check(&o->net, err) < 0)
-		return -1;
-	if (o->tty && !isatty(STDIN_FILENO))
-		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-			       "--tty: the input device is not a terminal");
-	return 0;
-}
-
 int cmd_start(int argc, char **argv)
 {
-	struct start_opts o = {
-		.memory_mib = 512, .cpus = 1, .rootfs_mode = ROOTFS_VOLATILE,
-		.progress_mode = PROGRESS_AUTO, .status_fd = -1,
-	};
+	struct start_opts o;
 	struct pupa_err err = { 0 };
 	struct start s;
 	struct sigaction sa = { .sa_handler = start__on_winch };
 	int status, ret;
 
-	pull_options_default(&o.pull);
-	ret = start__options(argc, argv, &o, &err);
+	start_options_init(&o);
+	ret = start_options_parse(argc, argv, &o, &err);
 	if (ret != 0) {
-		net_opts_free(&o.net);
-		volume_opts_free(&o.vol);
-		return ret > 0 ? 0 : cmd_fail(&err);
+		start_options_free(&o);
+		return ret == 1 ? 0 : ret == 2 ? CMD_EXIT_FAILURE : cmd_fail(&err);
 	}
 
 	memset(&s, 0, sizeof(s));
@@ -944,7 +927,6 @@ int cmd_start(int argc, char **argv)
 	if (s.status_out)
 		fclose(s.status_out);
 	start_self = NULL;
-	net_opts_free(&o.net);
-	volume_opts_free(&o.vol);
+	start_options_free(&o);
 	return status;
 }

@@ -25,6 +25,7 @@ struct progress {
 	double rate, eta;
 	unsigned int layer, layers;	/* a layered image: layer i of n */
 	char note[96];
+	int plain_shown;		/* the percentage plain mode last printed */
 };
 
 static double progress__now(void)
@@ -54,6 +55,7 @@ struct progress *progress_new(enum progress_mode mode, FILE *out)
 	if (mode == PROGRESS_AUTO)
 		mode = isatty(fileno(out)) ? PROGRESS_TTY : PROGRESS_NONE;
 	p->mode = mode;
+	p->plain_shown = -1;
 	p->out = out;
 	return p;
 }
@@ -190,6 +192,7 @@ void progress_enter(struct progress *p, enum container_status s)
 	p->rate = 0;
 	p->eta = -1;
 	p->note[0] = '\0';
+	p->plain_shown = -1;
 	switch (p->mode) {
 	case PROGRESS_TTY:
 		progress__tty_draw(p, 0);
@@ -225,14 +228,19 @@ void progress_bytes(struct progress *p, uint64_t bytes, uint64_t total, double r
 		if (now - p->last_draw >= PROGRESS_TTY_INTERVAL)
 			progress__tty_draw(p, 0);
 		break;
-	case PROGRESS_PLAIN:
-		if (now - p->last_draw >= PROGRESS_PLAIN_INTERVAL && total) {
-			fprintf(p->out, "%s %.0f%%\n", pupa_enum_human(PUPA_CONTAINER_STATUS, p->state),
-				progress__percent(p));
+	case PROGRESS_PLAIN: {
+		/* A line only when the whole percentage moved: a layered
+		 * image reports 100% once per layer-apply tick. */
+		int pct = total ? (int)floor(progress__percent(p)) : -1;
+
+		if (now - p->last_draw >= PROGRESS_PLAIN_INTERVAL && total && pct != p->plain_shown) {
+			fprintf(p->out, "%s %d%%\n", pupa_enum_human(PUPA_CONTAINER_STATUS, p->state), pct);
 			fflush(p->out);
 			p->last_draw = now;
+			p->plain_shown = pct;
 		}
 		break;
+	}
 	case PROGRESS_JSON:
 		if (now - p->last_draw >= PROGRESS_JSON_INTERVAL)
 			progress__json(p, NULL, NULL);
@@ -252,7 +260,8 @@ void progress_layers(struct progress *p, unsigned int layer, unsigned int layers
 
 void progress_leave(struct progress *p)
 {
-	if (!p || !p->state)
+	/* A failure was its own last word: nothing is "done" after it. */
+	if (!p || !p->state || p->state == CONTAINER_STATUS_FAILED)
 		return;
 	if (p->mode == PROGRESS_TTY)
 		progress__tty_draw(p, 1);
@@ -261,44 +270,73 @@ void progress_leave(struct progress *p)
 	p->live = 0;
 }
 
-void progress_fail(struct progress *p, enum container_status in, const char *reason)
+int progress_shows_failure(const struct progress *p)
 {
+	return p && (p->mode == PROGRESS_TTY || p->mode == PROGRESS_PLAIN);
+}
+
+static void progress__fail_json(struct progress *p, enum container_status in, const char *reason,
+				const struct pupa_err *err)
+{
+	json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:s, s:s}", "type", "ContainerStatus",
+			      "name", "kFailed", "value", CONTAINER_STATUS_FAILED,
+			      "failed_in", (int)in,
+			      "failed_in_name", in ? pupa_enum_name(PUPA_CONTAINER_STATUS, in) : "",
+			      "reason", reason);
+	char *text;
+
+	/* The seed's names as fields, so that the reason is only the problem. */
+	if (o && err && err->code) {
+		json_object_set_new(o, "error_type", json_string(pupa_enum_type_name(err->type)));
+		json_object_set_new(o, "error_name", json_string(pupa_enum_name(err->type, err->code)));
+		json_object_set_new(o, "error_code", json_integer(err->code));
+	}
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	if (text)
+		fprintf(p->out, "%s\n", text);
+	fflush(p->out);
+	free(text);
+	json_decref(o);
+}
+
+void progress_fail_err(struct progress *p, enum container_status in, const char *reason,
+		       const struct pupa_err *err)
+{
+	char named[1200];
+
 	if (!p)
 		return;
 	if (!in)
 		in = p->state;
 	if (p->mode == PROGRESS_TTY && p->live) {
-		fprintf(p->out, "\n");
+		/* The live line of the state that failed becomes the Failed line. */
+		fprintf(p->out, "\r\033[K");
 		p->live = 0;
 	}
 	p->state = CONTAINER_STATUS_FAILED;
 	p->note[0] = '\0';
+	if (err && err->code)
+		pupa_err_format(err, named, sizeof(named));
+	else
+		snprintf(named, sizeof(named), "%s", reason);
 	switch (p->mode) {
 	case PROGRESS_TTY:
 	case PROGRESS_PLAIN:
 		fprintf(p->out, "Failed in %s: %s\n",
-			in ? pupa_enum_human(PUPA_CONTAINER_STATUS, in) : "start", reason);
+			in ? pupa_enum_human(PUPA_CONTAINER_STATUS, in) : "start", named);
 		fflush(p->out);
 		break;
-	case PROGRESS_JSON: {
-		json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:s, s:s}", "type", "ContainerStatus",
-				      "name", "kFailed", "value", CONTAINER_STATUS_FAILED,
-				      "failed_in", (int)in,
-				      "failed_in_name", in ? pupa_enum_name(PUPA_CONTAINER_STATUS, in) : "",
-				      "reason", reason);
-		char *text;
-
-		text = json_dumps(o, JSON_COMPACT);
-		if (text)
-			fprintf(p->out, "%s\n", text);
-		fflush(p->out);
-		free(text);
-		json_decref(o);
+	case PROGRESS_JSON:
+		progress__fail_json(p, in, err && err->code ? err->msg : reason, err);
 		break;
-	}
 	default:
 		break;
 	}
+}
+
+void progress_fail(struct progress *p, enum container_status in, const char *reason)
+{
+	progress_fail_err(p, in, reason, NULL);
 }
 
 void progress_exit(struct progress *p, int status)

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "enums.h"
+#include "error.h"
 
 enum progress_mode { PROGRESS_AUTO, PROGRESS_TTY, PROGRESS_PLAIN, PROGRESS_JSON, PROGRESS_NONE };
 
@@ -35,8 +36,16 @@ void progress_bytes(struct progress *p, uint64_t bytes, uint64_t total, double r
 void progress_layers(struct progress *p, unsigned int layer, unsigned int layers);
 /* The current state is done (tty marks it so). */
 void progress_leave(struct progress *p);
-/* kFailed; in is the state that failed (0: the current one). */
+/*
+ * kFailed; in is the state that failed (0: the current one). With err,
+ * tty and plain show its names after the reason, json as fields
+ * (error_type, error_name, error_code) beside a reason without them.
+ */
 void progress_fail(struct progress *p, enum container_status in, const char *reason);
+void progress_fail_err(struct progress *p, enum container_status in, const char *reason,
+		       const struct pupa_err *err);
+/* tty and plain print the failure themselves: the caller need not again. */
+int progress_shows_failure(const struct progress *p);
 /* JSON only: the final {"exit":N} object (for --status-fd). */
 void progress_exit(struct progress *p, int status);
 

@@ -359,15 +359,18 @@ int vmm_proc_refused_snapshot(const struct vmm_proc *v)
 
 	if (!v->exited || !WIFEXITED(v->status) || WEXITSTATUS(v->status) != GUEST_ERR_BAD_CONFIG)
 		return 0;
-	vmm_proc__last_line(v->log, NULL, last, sizeof(last));
-	return strstr(last, "BadConfig (GuestError 3): snapshot ") != NULL;
+	vmm_proc__last_line(v->log, "pupa-vmm: ", last, sizeof(last));
+	return strstr(last, "pupa-vmm: snapshot ") != NULL;
 }
 
 void vmm_proc_why(const struct vmm_proc *v, char *buf, size_t len)
 {
 	char last[1024], panic[1024];
 
-	vmm_proc__last_line(v->log, NULL, last, sizeof(last));
+	/* pupa-vmm's own line, not whatever else its log ends with. */
+	vmm_proc__last_line(v->log, "pupa-vmm: ", last, sizeof(last));
+	if (!last[0])
+		vmm_proc__last_line(v->log, NULL, last, sizeof(last));
 	vmm_proc__last_line(v->console, "Kernel panic", panic, sizeof(panic));
 	if (panic[0]) {
 		char tail[1024];
@@ -381,17 +384,23 @@ void vmm_proc_why(const struct vmm_proc *v, char *buf, size_t len)
 		/* SIGSYS: its log names the forbidden call and the thread. */
 		const char *said = WTERMSIG(v->status) == SIGSYS ? strstr(last, "seccomp: ") : NULL;
 
-		snprintf(buf, len, "VmmUnexpectedTermination (GuestStatus 6): pupa-vmm was killed "
-			 "by signal %d (%s)%s%s", WTERMSIG(v->status), strsignal(WTERMSIG(v->status)),
+		snprintf(buf, len, "pupa-vmm was killed by signal %d (%s)%s%s (VmmUnexpectedTermination, "
+			 "GuestStatus 6)", WTERMSIG(v->status), strsignal(WTERMSIG(v->status)),
 			 said ? ": " : "", said ? said : "");
 	} else if (WEXITSTATUS(v->status) >= 1 && WEXITSTATUS(v->status) <= 15) {
-		/* pupa-vmm's exit status is the GuestError; its message says more. */
-		char *colon = strstr(last, "pupa-vmm: ");
+		/* pupa-vmm's exit status is the GuestError; its message says
+		 * more: "MSG (BadConfig, GuestError 3)" gets this side's name. */
+		char *said = strstr(last, "pupa-vmm: ");
+		size_t n;
 
-		snprintf(buf, len, "VmmUnexpectedTermination (GuestStatus 6): %s",
-			 last[0] ? (colon ? colon + 10 : last) : "pupa-vmm failed");
+		said = said ? said + 10 : last[0] ? last : "pupa-vmm failed";
+		n = strlen(said);
+		if (n && said[n - 1] == ')')
+			snprintf(buf, len, "%.*s; VmmUnexpectedTermination, GuestStatus 6)", (int)n - 1, said);
+		else
+			snprintf(buf, len, "%s (VmmUnexpectedTermination, GuestStatus 6)", said);
 	} else {
-		snprintf(buf, len, "VmmUnexpectedTermination (GuestStatus 6): pupa-vmm exited "
-			 "with status %d%s%s", WEXITSTATUS(v->status), last[0] ? ": " : "", last);
+		snprintf(buf, len, "pupa-vmm exited with status %d%s%s (VmmUnexpectedTermination, "
+			 "GuestStatus 6)", WEXITSTATUS(v->status), last[0] ? ": " : "", last);
 	}
 }

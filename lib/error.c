@@ -76,8 +76,9 @@ int pupa_err_set(struct pupa_err *err, enum pupa_enum_type type, uint32_t code,
 
 void pupa_err_format(const struct pupa_err *err, char *buf, unsigned long len)
 {
-	snprintf(buf, len, "%s (%s %u): %s", pupa_enum_human(err->type, err->code),
-		 pupa_enum_type_name(err->type), err->code, err->msg);
+	/* The problem first; the seed's name for it is for whoever looks it up. */
+	snprintf(buf, len, "%s (%s, %s %u)", err->msg, pupa_enum_human(err->type, err->code),
+		 pupa_enum_type_name(err->type), err->code);
 }
 
 int pupa_why(char *why, unsigned long len, int err, const char *fmt, ...)

@@ -37,7 +37,7 @@ int pupa_why(char *why, unsigned long len, int err, const char *fmt, ...)
  */
 void pupa_text_sanitize(char *s);
 
-/* "BadConfig (GuestError 3): message" */
+/* "message (BadConfig, GuestError 3)" */
 void pupa_err_format(const struct pupa_err *err, char *buf, unsigned long len);
 
 #endif

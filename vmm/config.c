@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "options.h"
 #include "virtio/blk.h"
 
 #include <ctype.h>
@@ -347,6 +348,7 @@ static int parse_key(const char *s, uint8_t key[VMM_SNAPSHOT_KEY_LEN], struct pu
 int vmm_config__parse(struct vmm_config *cfg, int argc, char *const argv[],
 		      struct pupa_err *err)
 {
+	struct pupa_opt_bad opt_bad;
 	int c, ret = 0;
 	size_t len;
 
@@ -357,8 +359,8 @@ int vmm_config__parse(struct vmm_config *cfg, int argc, char *const argv[],
 	cfg->cmdline = VMM_DEFAULT_CMDLINE;
 
 	optind = 0;	/* GNU: rescan from the start, so parsing can run twice */
-	opterr = 0;
-	while (ret == 0 && (c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+	/* Whole option names only: "--init" is not "--initrd". */
+	while (ret == 0 && (c = pupa_getopt(argc, argv, "", options, &opt_bad)) != -1) {
 		switch (c) {
 		case OPT_KERNEL: cfg->kernel = optarg; break;
 		case OPT_INITRD: cfg->initrd = optarg; break;
@@ -399,11 +401,16 @@ int vmm_config__parse(struct vmm_config *cfg, int argc, char *const argv[],
 		case OPT_SNAPSHOT_KEY: ret = parse_key(optarg, cfg->snapshot_key, err); break;
 		case OPT_HELP: cfg->action = VMM_HELP; return 0;
 		case OPT_VERSION: cfg->action = VMM_VERSION; return 0;
-		case ':':
-			ret = bad(err, "%s needs a value%s", argv[optind - 1], "");
+		case PUPA_OPT_NO_VALUE:
+			ret = bad(err, "option '%s' needs a value; see '%s --help'", opt_bad.word,
+				  "pupa-vmm");
+			break;
+		case PUPA_OPT_HAS_VALUE:
+			ret = bad(err, "option '%s' takes no value; see '%s --help'", opt_bad.word,
+				  "pupa-vmm");
 			break;
 		default:
-			ret = bad(err, "unknown option %s%s", argv[optind - 1], "");
+			ret = bad(err, "unknown option '%s'; see '%s --help'", opt_bad.word, "pupa-vmm");
 			break;
 		}
 	}

@@ -24,8 +24,7 @@ int main(int argc, char *argv[])
 	int status;
 
 	if (vmm_config__parse(&cfg, argc, argv, &err) < 0) {
-		report(&err);
-		fprintf(stderr, "Try 'pupa-vmm --help'.\n");
+		report(&err);	/* one line: pupa shows it as the reason */
 		vmm_config__free(&cfg);
 		return GUEST_ERR_BAD_CONFIG;
 	}

@@ -568,13 +568,24 @@ static void __attribute__((noreturn)) run_container(int ctl, const struct proto_
 	report_exit(ctl, F_EXIT_CODE, (uint32_t)WEXITSTATUS(status), NULL);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct boot_props props;
 	struct proto_msg m;
 	char err[512];
 	int fd = -1, mounted = 0, frozen = 0;
 
+	/* Only these exact words: the kernel hands init the command line's
+	 * words it does not know. */
+	if (argc == 2 && getpid() != 1 && strcmp(argv[1], "--version") == 0) {
+		printf("pupa-init %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (argc == 2 && getpid() != 1 && strcmp(argv[1], "--help") == 0) {
+		printf("usage: pupa-init (as PID 1 of a pupa guest) | --help | --version\n"
+		       "The guest agent that pupa(1) boots; see pupa-init(8).\n");
+		return 0;
+	}
 	if (getpid() != 1) {
 		fprintf(stderr, "pupa-init: must run as PID 1 of a pupa guest\n");
 		return 1;

@@ -54,6 +54,22 @@ start opts -e FOO=bar -e HOME=/elsewhere -w /tmp -u nobody --hostname box -- \
 expect opts "-e, -w, -u, --hostname take effect" \
 	test "$(cat "$WORK/opts.out")" = "bar /elsewhere /tmp 65534:65534 box"
 
+# A docker run line as a Docker user types it: IMAGE, then the command,
+# -h the hostname, -m with Docker's unit, --rm and --init accepted.
+image=$top_builddir/images/default-rootfs.tar.gz
+start dockerline -e A=1 -w /tmp -h box -m 256m --rm --init "$image" sh -c 'echo $A; pwd; hostname'
+expect dockerline "docker run's line unchanged: pupa start -e A=1 -w /tmp -h box -m 256m --rm --init IMAGE sh -c ..." \
+	test "$st" -eq 0 -a "$(tr '\n' ' ' < "$WORK/dockerline.out")" = "1 /tmp box "
+# MemTotal is what the guest kernel has left of its RAM: close below it.
+start meminfo -q -m 256m --cpus 1.5 "$image" sh -c 'grep MemTotal /proc/meminfo; nproc'
+mem_kib=$(awk '/MemTotal/ {print $2}' "$WORK/meminfo.out")
+expect meminfo "-m 256m: the guest sees 256 MiB (MemTotal ${mem_kib:-?} kB); --cpus 1.5: 2 vCPUs" \
+	bash -c "[ $st -eq 0 ] && [ ${mem_kib:-0} -gt 200000 ] && [ ${mem_kib:-0} -le 262144 ] && [ \"\$(tail -1 '$WORK/meminfo.out')\" = 2 ]"
+start onegig -q -m 1g "$image" sh -c 'grep MemTotal /proc/meminfo'
+mem_kib=$(awk '/MemTotal/ {print $2}' "$WORK/onegig.out")
+expect onegig "-m 1g: the guest sees 1 GiB (MemTotal ${mem_kib:-?} kB)" \
+	bash -c "[ $st -eq 0 ] && [ ${mem_kib:-0} -gt 900000 ] && [ ${mem_kib:-0} -le 1048576 ]"
+
 start notfound -- /no/such/command
 expect notfound "a command that does not exist: kFailed in Starting, exit 127" \
 	bash -c "[ $st -eq 127 ] && grep -q 'failed in Starting: .*no/such/command' '$WORK/notfound.err'"

@@ -123,9 +123,13 @@ END_TEST
 
 START_TEST(bad_arguments)
 {
-	expect_bad(parse("--kernel", "k", "--frobnicate", NULL), "unknown option --frobnicate");
+	expect_bad(parse("--kernel", "k", "--frobnicate", NULL), "unknown option '--frobnicate'");
 	expect_bad(parse("--kernel", "k", "extra", NULL), "unexpected argument 'extra'");
 	expect_bad(parse("--kernel", NULL), "needs a value");
+	/* Only whole names: getopt_long would read these as --initrd, --memory. */
+	expect_bad(parse("--kernel", "k", "--init", "x", NULL), "unknown option '--init'");
+	expect_bad(parse("--kernel", "k", "--mem=64", NULL), "unknown option '--mem'");
+	expect_bad(parse("--kernel", "k", "--cpu", NULL), "unknown option '--cpu'");
 	expect_bad(parse("--kernel", "k", "--serial", "", NULL), "--serial");
 }
 END_TEST

@@ -75,7 +75,7 @@ START_TEST(errors_format_and_first_wins)
 	ck_assert_int_eq(guest_err(&err, GUEST_ERR_BAD_CONFIG, "--cpus %d: bad", 0), -3);
 	ck_assert_int_eq(guest_err(&err, GUEST_ERR_INTERNAL, "later"), -1);
 	pupa_err_format(&err, line, sizeof(line));
-	ck_assert_str_eq(line, "BadConfig (GuestError 3): --cpus 0: bad");
+	ck_assert_str_eq(line, "--cpus 0: bad (BadConfig, GuestError 3)");
 }
 END_TEST
 
