@@ -647,6 +647,9 @@ static int start__run(struct start *s)
 	s->pull_started = 0;
 	if (s->pull.ret < 0)
 		return start__fail_err(s, s->pull.res.failed_stage, CMD_EXIT_FAILURE, &s->pull.err);
+	/* Another platform's image pulls (as Docker's does), but cannot boot here. */
+	if (pull_check_runnable(&s->cache, s->pull.res.digest, s->pull.o.image, &err) < 0)
+		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
 
 	/* kStarting: the disk in, the command on its way. */
 	start__enter(s, CONTAINER_STATUS_STARTING);
