@@ -593,7 +593,8 @@ static int start__run(struct start *s)
 
 	/* kTransient: plan, and start the pull at once. */
 	start__enter(s, CONTAINER_STATUS_TRANSIENT);
-	if (volume_opts_resolve(&s->o->vol, &err) < 0 || datadir_find(&s->dd, &err) < 0 ||
+	if (pull_platform_runnable(s->o->pull.platform, "--platform", &err) < 0 ||
+	    volume_opts_resolve(&s->o->vol, &err) < 0 || datadir_find(&s->dd, &err) < 0 ||
 	    cache_open(&s->cache, s->o->cache_dir, &err) < 0 || start__rundir(s, &err) < 0)
 		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
 	if (s->o->verbose)

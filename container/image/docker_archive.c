@@ -16,6 +16,7 @@
 #include <archive_entry.h>
 #include <jansson.h>
 
+#include "decompress.h"
 #include "digest.h"
 #include "docker_archive.h"
 #include "oci.h"
@@ -38,9 +39,12 @@ static char *da__path(json_t *v, const char *what, char *why, size_t wlen)
 			 DOCKER_ARCHIVE_PATH_MAX - 1);
 		return NULL;
 	}
-	if (unpack_path_normalize(s, norm, sizeof(norm), &bad) < 0 || !*norm) {
-		snprintf(why, wlen, "manifest.json: %s '%.200s': %s", what, s,
-			 *norm ? bad : "names no file");
+	if (unpack_path_normalize(s, norm, sizeof(norm), &bad) < 0) {
+		snprintf(why, wlen, "manifest.json: %s '%.200s': %s", what, s, bad);
+		return NULL;
+	}
+	if (!*norm) {
+		snprintf(why, wlen, "manifest.json: %s '%.200s' names no file", what, s);
 		return NULL;
 	}
 	out = strdup(norm);
@@ -215,8 +219,15 @@ static struct archive *da__open(const char *file, struct pupa_err *err)
 		mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
 		return NULL;
 	}
-	/* docker save | gzip is common; the layers inside are read as they are. */
-	archive_read_support_filter_all(a);
+	/* docker save | gzip is common; the layers inside are read as they are.
+	 * Never a filter that runs a program (decompress.h). */
+	if (decompress_filters_add(a)) {
+		if (err)
+			mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "%s: this libarchive "
+				"decompresses only with external programs", file);
+		archive_read_free(a);
+		return NULL;
+	}
 	archive_read_support_format_tar(a);
 	if (archive_read_open_filename(a, file, 1 << 16) != ARCHIVE_OK) {
 		if (err)

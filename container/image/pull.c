@@ -845,21 +845,31 @@ int pull_image(const struct cache *c, const struct pull_options *o, struct pull_
 	return 0;
 }
 
-int pull_check_runnable(const struct cache *c, const char *digest, const char *image,
-			struct pupa_err *err)
+int pull_platform_runnable(const char *platform, const char *what, struct pupa_err *err)
 {
 	struct oci_platform have, host;
-	struct cache_meta m;
 	char need[100];
 
-	if (cache_meta_get(c, digest, &m) < 0 || !m.platform[0] ||
-	    oci_platform_parse(m.platform, &have) < 0)
-		return 0;	/* a root filesystem tarball says nothing of its platform */
+	if (!platform || !*platform || oci_platform_parse(platform, &have) < 0)
+		return 0;	/* not a platform: the pull says so */
 	oci_platform_host(&host);
 	if (strcmp(have.os, host.os) == 0 && strcmp(have.arch, host.arch) == 0)
 		return 0;
 	oci_platform_format(&host, need, sizeof(need));
 	return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-		       "image %s is for %s: pupa-vmm runs %s images only (pull --platform %s, "
-		       "or leave --platform out)", image, m.platform, need, need);
+		       "%s is for %s: pupa-vmm runs %s only (pupa pull --platform fetches "
+		       "other platforms' images, but they cannot start here)", what, platform, need);
+}
+
+int pull_check_runnable(const struct cache *c, const char *digest, const char *image,
+			struct pupa_err *err)
+{
+	struct cache_meta m;
+	char what[4200];
+
+	/* A root filesystem tarball says nothing of its platform. */
+	if (cache_meta_get(c, digest, &m) < 0 || !m.platform[0])
+		return 0;
+	snprintf(what, sizeof(what), "image %s", image);
+	return pull_platform_runnable(m.platform, what, err);
 }

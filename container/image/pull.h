@@ -81,6 +81,10 @@ int pull_image(const struct cache *c, const struct pull_options *o, struct pull_
  */
 void pull_canonical(const char *image, char *out, size_t len);
 
+/* A platform pupa-vmm runs (NULL: this host's, so yes)? Else an error
+ * naming what (--platform, an image) and the platform it can run. */
+int pull_platform_runnable(const char *platform, const char *what, struct pupa_err *err);
+
 /* The image can run here (its platform is pupa-vmm's, or unknown); else
  * an error naming the platform it is for and the one pupa-vmm runs. */
 int pull_check_runnable(const struct cache *c, const char *digest, const char *image,
