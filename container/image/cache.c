@@ -665,7 +665,8 @@ static uint64_t cache__content(const char *path)
 	return used > fixed ? used - fixed : 0;
 }
 
-int cache_meta_get(const struct cache *c, const char *digest, struct cache_meta *m)
+static int cache__meta(const struct cache *c, const char *digest, struct cache_meta *m,
+		       int with_names)
 {
 	char path[4200];
 	struct stat st;
@@ -680,8 +681,14 @@ int cache_meta_get(const struct cache *c, const char *digest, struct cache_meta 
 	m->created = st.st_mtime;
 	m->in_use = cache__image_in_use(path);
 	m->content = cache__content(path);
-	cache__recorded(c, digest, m);	/* an image without its JSON still lists */
+	/* An image without its JSON still lists. */
+	cache__recorded_names(c, digest, m, with_names);
 	return 0;
+}
+
+int cache_meta_get(const struct cache *c, const char *digest, struct cache_meta *m)
+{
+	return cache__meta(c, digest, m, 0);
 }
 
 int cache_verify(const struct cache *c, const char *digest, struct pupa_err *err)
@@ -752,17 +759,8 @@ static int cache__all_names(const struct cache *c, struct cache_meta **out, size
 		if (!nv)
 			break;
 		v = nv;
-		if (cache_meta_get(c, digest, &v[cnt]) == 0) {
-			if (with_names) {
-				struct cache_meta again = { 0 };
-
-				if (cache__recorded_names(c, digest, &again, 1) == 0) {
-					v[cnt].names = again.names;
-					v[cnt].n_names = again.n_names;
-				}
-			}
+		if (cache__meta(c, digest, &v[cnt], with_names) == 0)
 			cnt++;
-		}
 	}
 	closedir(d);
 	if (cnt)
