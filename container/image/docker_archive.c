@@ -625,22 +625,67 @@ static void da__tmpdir_remove(const char *dir, int dfd)
 	close(dfd);
 }
 
+/* The SHA-256 of the archive file's bytes. */
+static int da__file_digest(const char *file, char *hex, struct pupa_err *err)
+{
+	unsigned char buf[65536];
+	struct digest *d = digest_new();
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	ssize_t n = -1;
+
+	while (fd >= 0 && d && (n = read(fd, buf, sizeof(buf))) > 0)
+		digest_update(d, buf, (size_t)n);
+	if (n == 0)
+		digest_hex(d, hex);
+	if (fd >= 0)
+		close(fd);
+	digest_free(d);
+	return n == 0 ? 0 : mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: %s", file,
+				    d ? strerror(errno) : "out of memory");
+}
+
+/*
+ * A pin (IMAGE@sha256:, --sha256) names the archive's bytes, checked
+ * before anything is read from it, or else the image made of it (the
+ * digest pull prints), checked once its manifest is made.
+ */
+static int da__pin(const char *file, const char *pin, const struct pull_options *o,
+		   struct pull_options *lo, struct pupa_err *err)
+{
+	char got[DIGEST_HEX_LEN + 1];
+	const char *want = pin && *pin ? pin : o->sha256;
+
+	*lo = *o;
+	if (pin && *pin && o->sha256 && strcmp(pin, o->sha256) != 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "--sha256 and %s name different digests", o->image);
+	if (!want)
+		return 0;
+	if (da__file_digest(file, got, err) < 0)
+		return -1;
+	lo->sha256 = strcmp(got, want) == 0 ? NULL : want;
+	return 0;
+}
+
 int pull_docker_archive(const struct cache *c, const struct pull_options *o, const char *file,
-			const char *ref, const char *source, struct pull_result *res,
-			struct pupa_err *err)
+			const char *ref, const char *pin, const char *source,
+			struct pull_result *res, struct pupa_err *err)
 {
 	char dir[4200], layout[4300];
+	struct pull_options lo;
 	int dfd, ret;
 
 	memset(res, 0, sizeof(*res));
 	res->failed_stage = CONTAINER_STATUS_DOWNLOADING;
+	if (da__pin(file, pin, o, &lo, err) < 0)
+		return -1;
 	dfd = da__tmpdir(c, "docker-archive", dir, sizeof(dir), err);
 	if (dfd < 0)
 		return dfd;
 	ret = da__to_layout(file, ref ? ref : "", dfd, &o->limits, err);
 	snprintf(layout, sizeof(layout), "oci:%s", dir);
 	if (ret == 0)
-		ret = pull_oci_layout_as(c, o, layout, source, res, err);
+		ret = pull_oci_layout_as(c, &lo, layout, source, res, err);
 	da__tmpdir_remove(dir, dfd);
 	return ret;
 }

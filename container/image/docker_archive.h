@@ -53,10 +53,13 @@ int docker_archive_pick(const struct docker_archive_manifest *m, const char *ref
  * repositories at its root, nothing a root filesystem has)? 1 or 0. */
 int docker_archive_sniff(const char *path);
 
-/* image is docker-archive:FILE[:REF], or a path (file) that sniffs as one. */
+/*
+ * image is docker-archive:FILE[:REF], or a path (file) that sniffs as one,
+ * pinned (pin, o->sha256) to the file's SHA-256 or to the image's digest.
+ */
 int pull_docker_archive(const struct cache *c, const struct pull_options *o, const char *file,
-			const char *ref, const char *source, struct pull_result *res,
-			struct pupa_err *err);
+			const char *ref, const char *pin, const char *source,
+			struct pull_result *res, struct pupa_err *err);
 
 /* containers-storage:NAME, docker-daemon:NAME through skopeo. */
 int pull_skopeo(const struct cache *c, const struct pull_options *o, struct pull_result *res,

@@ -631,7 +631,7 @@ static int pull__docker_archive(const struct cache *c, const struct pull_options
 	if (source_parse(o->image, &src, &ignore) < 0 || src.kind != SOURCE_FILE ||
 	    !docker_archive_sniff(src.path))
 		return 1;
-	return pull_docker_archive(c, o, src.path, "", src.canonical, res, err);
+	return pull_docker_archive(c, o, src.path, "", src.digest, src.canonical, res, err);
 }
 
 static int pull__docker_archive_ref(const struct cache *c, const struct pull_options *o,
@@ -643,7 +643,7 @@ static int pull__docker_archive_ref(const struct cache *c, const struct pull_opt
 	memset(res, 0, sizeof(*res));
 	if (image_layout_canonical(o->image, source, sizeof(source), abs, ref, sizeof(ref), &why) < 0)
 		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "image %s: %s", o->image, why);
-	return pull_docker_archive(c, o, abs, ref, source, res, err);
+	return pull_docker_archive(c, o, abs, ref, NULL, source, res, err);
 }
 
 static int pull__any(const struct cache *c, const struct pull_options *o, struct pull_result *res,
