@@ -939,15 +939,19 @@ int cache_name_set(const struct cache *c, const char *digest, const char *name,
 {
 	struct cache_meta *v = NULL;
 	size_t n = 0;
-	int ret, fd = cache__names_lock(c, err);
+	int ret, have = 0, fd = cache__names_lock(c, err);
 
 	if (fd < 0)
 		return fd;
 	ret = cache__all_names(c, &v, &n, 1, err);
-	for (size_t i = 0; ret == 0 && i < n; i++)
-		if (strcmp(v[i].digest, digest) != 0 && cache__has_name(&v[i], name))
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		if (strcmp(v[i].digest, digest) == 0)
+			have = cache__has_name(&v[i], name);
+		else if (cache__has_name(&v[i], name))
 			ret = cache__edit_names(c, v[i].digest, NULL, name, err);
-	if (ret == 0)
+	}
+	/* Every start pulls: a name already there costs no write. */
+	if (ret == 0 && !have)
 		ret = cache__edit_names(c, digest, name, NULL, err);
 	if (ret == 0 || v)
 		cache__all_free(v, n);
