@@ -431,7 +431,8 @@ static int da__extract(const char *file, struct da_want *w, size_t n, int dfd,
 			if (w[i].found)
 				ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
 					      "%s: entry '%s' appears twice", file, norm);
-			else if (archive_entry_filetype(e) != AE_IFREG)
+			else if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e))
+				/* a hard link's entry has no data of its own */
 				ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
 					      "%s: entry '%s' is not a regular file", file, norm);
 			else
