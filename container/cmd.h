@@ -129,9 +129,10 @@ enum {
 	"      --help               print this help\n" \
 	"\n" \
 	"See pupa(1).\n"
-#define CMD_IMAGES_SYNOPSIS "pupa images [--cache-dir DIR] [--no-trunc] [--verify]\n"
-#define CMD_RMI_SYNOPSIS "pupa rmi [--cache-dir DIR] IMAGE...\n"
-#define CMD_PRUNE_SYNOPSIS "pupa prune [--cache-dir DIR]\n"
+#define CMD_IMAGES_SYNOPSIS \
+	"pupa images [-q] [--cache-dir DIR] [--format json|table] [--no-trunc] [--verify]\n"
+#define CMD_RMI_SYNOPSIS "pupa rmi [--cache-dir DIR] NAME|DIGEST...\n"
+#define CMD_PRUNE_SYNOPSIS "pupa prune [-af] [--cache-dir DIR] [--snapshots]\n"
 
 int cmd_start(int argc, char **argv);
 int cmd_pull(int argc, char **argv);

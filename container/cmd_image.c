@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
 
 #include "options.h"
 #include "snapshot.h"
@@ -258,41 +261,107 @@ int cmd_pull(int argc, char **argv)
 
 static const char images_usage[] = "usage: " CMD_IMAGES_SYNOPSIS;
 
+enum images_format { IMAGES_TABLE, IMAGES_QUIET, IMAGES_JSON };
+
 struct cmd_images_ctx {
 	const struct cache *cache;
 	int no_trunc, verify;
+	enum images_format format;
 	unsigned int count, bad;
 };
+
+static void cmd__image_id(const struct cmd_images_ctx *ctx, const char *digest, char *out,
+			  size_t len)
+{
+	/* As Docker: 12 digits, or the whole sha256:... with --no-trunc. */
+	if (ctx->no_trunc)
+		snprintf(out, len, "sha256:%s", digest);
+	else
+		snprintf(out, len, "%.12s", digest);
+}
+
+/* One JSON object a line, as docker images --format json writes them. */
+static int cmd__image_json(const struct cmd_images_ctx *ctx, const struct cache_meta *m)
+{
+	char id[80], created[40];
+	json_t *o, *names = json_array();
+	struct tm tm;
+	char *text;
+
+	gmtime_r(&m->created, &tm);
+	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	cmd__image_id(ctx, m->digest, id, sizeof(id));
+	for (size_t i = 0; names && i < m->n_names; i++)
+		json_array_append_new(names, json_string(m->names[i]));
+	o = json_pack("{s:s, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:s, s:b}", "ID", id,
+		      "Digest", m->digest, "Names", names, "CreatedAt", created,
+		      "Size", (json_int_t)m->content, "DownloadSize", (json_int_t)m->compressed,
+		      "DiskSize", (json_int_t)m->disk, "ImageFileSize", (json_int_t)m->size,
+		      "Platform", m->platform, "InUse", m->in_use);
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!text)
+		return -ENOMEM;
+	puts(text);
+	free(text);
+	return 0;
+}
+
+/* Sizes as Docker prints them: three significant digits, decimal units. */
+static void cmd__size(uint64_t bytes, char *out, size_t len)
+{
+	static const char *const units[] = { "B", "kB", "MB", "GB", "TB" };
+	double v = (double)bytes;
+	size_t u = 0;
+
+	while (v >= 1000 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1000;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, len, "%" PRIu64 "B", bytes);
+	else
+		snprintf(out, len, v < 10 ? "%.2f%s" : v < 100 ? "%.1f%s" : "%.0f%s", v, units[u]);
+}
 
 static int cmd__image_row(const struct cache_meta *m, void *opaque)
 {
 	struct cmd_images_ctx *ctx = opaque;
-	char created[32], size[32], disk[32];
+	char created[32], size[32], download[32], id[80];
+	int w = ctx->no_trunc ? 71 : 12;
 	struct tm tm;
 
+	cmd__image_id(ctx, m->digest, id, sizeof(id));
 	if (ctx->verify) {
 		struct pupa_err err = { 0 };
 
 		if (cache_verify(ctx->cache, m->digest, &err) < 0) {
-			printf("%-*.*s  FAILED  %s\n", ctx->no_trunc ? 64 : 12,
-			       ctx->no_trunc ? 64 : 12, m->digest, err.msg);
+			printf("%-*s  FAILED  %s\n", w, id, err.msg);
 			ctx->bad++;
 		} else {
-			printf("%-*.*s  OK\n", ctx->no_trunc ? 64 : 12, ctx->no_trunc ? 64 : 12,
-			       m->digest);
+			printf("%-*s  OK\n", w, id);
 		}
 		return 0;
 	}
+	ctx->count++;
+	if (ctx->format == IMAGES_QUIET) {
+		puts(id);
+		return 0;
+	}
+	if (ctx->format == IMAGES_JSON)
+		return cmd__image_json(ctx, m);
 	localtime_r(&m->created, &tm);
 	strftime(created, sizeof(created), "%Y-%m-%d %H:%M", &tm);
-	snprintf(size, sizeof(size), "%.1fM", (double)m->size / 1048576);
-	snprintf(disk, sizeof(disk), "%.1fM", (double)m->disk / 1048576);
-	/* An OCI image: which platform's manifest of the source it is. */
-	printf("%-*.*s  %9s  %9s  %-16s  %-6s  %s%s%s\n", ctx->no_trunc ? 64 : 12,
-	       ctx->no_trunc ? 64 : 12, m->digest, size, disk, created,
-	       m->in_use ? "in use" : "-", m->source[0] ? m->source : "?",
-	       m->platform[0] ? " " : "", m->platform);
-	ctx->count++;
+	cmd__size(m->content, size, sizeof(size));
+	if (m->compressed)
+		cmd__size(m->compressed, download, sizeof(download));
+	else
+		snprintf(download, sizeof(download), "-");
+	/* One row for each name, as Docker has one for each tag. */
+	for (size_t i = 0; i == 0 || i < m->n_names; i++)
+		printf("%-*s  %-14s  %8s  %8s  %-16s  %-6s  %s\n", w, id,
+		       m->platform[0] ? m->platform : "-", size, download, created,
+		       m->in_use ? "in use" : "-", m->n_names ? m->names[i] : "<none>");
 	return 0;
 }
 
@@ -300,7 +369,9 @@ int cmd_images(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "cache-dir", required_argument, NULL, CMD_OPT_CACHE_DIR },
+		{ "format", required_argument, NULL, 'f' },
 		{ "no-trunc", no_argument, NULL, 'n' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "verify", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -310,15 +381,30 @@ int cmd_images(int argc, char **argv)
 	const char *cache_dir = NULL;
 	struct pupa_opt_bad bad;
 	struct cache c;
-	int opt;
+	int opt, quiet = 0;
 
-	while ((opt = pupa_getopt(argc, argv, "+h", opts, &bad)) != -1) {
+	while ((opt = pupa_getopt(argc, argv, "+qh", opts, &bad)) != -1) {
 		switch (opt) {
 		case CMD_OPT_CACHE_DIR:
 			cache_dir = optarg;
 			break;
+		case 'f':
+			if (strcmp(optarg, "json") == 0) {
+				ctx.format = IMAGES_JSON;
+			} else if (strcmp(optarg, "table") == 0) {
+				ctx.format = IMAGES_TABLE;
+			} else {
+				mgr_err(&err, GUEST_MANAGER_ERR_BAD_CONFIG,
+					"--format '%s': expected json or table (pupa has no Go "
+					"templates)", optarg);
+				return cmd_fail(&err);
+			}
+			break;
 		case 'n':
 			ctx.no_trunc = 1;
+			break;
+		case 'q':
+			quiet = 1;
 			break;
 		case 'v':
 			ctx.verify = 1;
@@ -335,12 +421,14 @@ int cmd_images(int argc, char **argv)
 		fputs(images_usage, stderr);
 		return CMD_EXIT_FAILURE;
 	}
+	if (quiet)
+		ctx.format = IMAGES_QUIET;	/* -q wins over --format, as in Docker */
 	if (cache_open(&c, cache_dir, &err) < 0)
 		return cmd_fail(&err);
 	ctx.cache = &c;
-	if (!ctx.verify)
-		printf("%-*s  %9s  %9s  %-16s  %-6s  %s\n", ctx.no_trunc ? 64 : 12, "DIGEST",
-		       "SIZE", "ON DISK", "CREATED", "STATE", "SOURCE");
+	if (!ctx.verify && ctx.format == IMAGES_TABLE)
+		printf("%-*s  %-14s  %8s  %8s  %-16s  %-6s  %s\n", ctx.no_trunc ? 71 : 12, "IMAGE ID",
+		       "PLATFORM", "SIZE", "DOWNLOAD", "CREATED", "STATE", "NAME");
 	if (cache_list(&c, cmd__image_row, &ctx, &err) < 0)
 		return cmd_fail(&err);
 	return ctx.bad ? CMD_EXIT_FAILURE : 0;
@@ -349,70 +437,36 @@ int cmd_images(int argc, char **argv)
 static const char rmi_usage[] = "usage: " CMD_RMI_SYNOPSIS;
 static const char prune_usage[] = "usage: " CMD_PRUNE_SYNOPSIS;
 
-/* rmi and prune take the same options. */
-static int cmd__cache_args(int argc, char **argv, const char *usage, const char **cache_dir)
+static void cmd__removed(void *opaque, enum cache_removed what, const char *text)
+{
+	(void)opaque;
+	printf("%s: %s\n", what == CACHE_DELETED ? "Deleted" : "Untagged", text);
+}
+
+int cmd_rmi(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "cache-dir", required_argument, NULL, CMD_OPT_CACHE_DIR },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	struct pupa_err err = { 0 };
+	const char *cache_dir = NULL;
 	struct pupa_opt_bad bad;
-	int opt;
+	struct cache c;
+	int opt, status = 0;
 
-	*cache_dir = NULL;
 	while ((opt = pupa_getopt(argc, argv, "+h", opts, &bad)) != -1) {
 		if (opt == CMD_OPT_CACHE_DIR) {
-			*cache_dir = optarg;
+			cache_dir = optarg;
 		} else if (opt == 'h') {
-			fputs(usage, stdout);
+			fputs(rmi_usage, stdout);
 			return 0;
 		} else {
-			pupa_opt_report("pupa", usage == rmi_usage ? "rmi" : "prune", opt, &bad);
+			pupa_opt_report("pupa", "rmi", opt, &bad);
 			return CMD_EXIT_FAILURE;
 		}
 	}
-	return -1;
-}
-
-/* IMAGE as the cache records its source: a tarball's URL or absolute
- * path, a layout's oci:/absolute/dir[:ref], a registry reference in full. */
-static void cmd__canonical(const char *image, char *out, size_t len)
-{
-	char canon[4400], abs[PATH_MAX], ref[256];
-	struct pupa_err ignore = { 0 };
-	struct image_ref iref;
-	struct source src;
-	const char *why;
-
-	snprintf(out, len, "%s", image);
-	switch (image_kind_of(image)) {
-	case IMAGE_OCI_LAYOUT:
-	case IMAGE_OCI_ARCHIVE:
-		if (image_layout_canonical(image, canon, sizeof(canon), abs, ref, sizeof(ref), &why) == 0)
-			snprintf(out, len, "%s", canon);
-		break;
-	case IMAGE_TARBALL:
-		if (source_parse(image, &src, &ignore) == 0)
-			snprintf(out, len, "%s", src.canonical);
-		break;
-	case IMAGE_REGISTRY:
-		/* alpine:3.20 is recorded as docker.io/library/alpine:3.20 */
-		if (image_ref_parse(image, &iref, &why) == 0)
-			image_ref_format(&iref, out, len);
-		break;
-	}
-}
-
-int cmd_rmi(int argc, char **argv)
-{
-	struct pupa_err err = { 0 };
-	const char *cache_dir;
-	struct cache c;
-	int ret = cmd__cache_args(argc, argv, rmi_usage, &cache_dir), status = 0;
-
-	if (ret >= 0)
-		return ret;
 	if (optind >= argc) {
 		fputs(rmi_usage, stderr);
 		return CMD_EXIT_FAILURE;
@@ -420,48 +474,84 @@ int cmd_rmi(int argc, char **argv)
 	if (cache_open(&c, cache_dir, &err) < 0)
 		return cmd_fail(&err);
 	for (int i = optind; i < argc; i++) {
-		char removed[DIGEST_HEX_LEN + 1];
-
 		char canonical[4400];
 
 		memset(&err, 0, sizeof(err));
-		cmd__canonical(argv[i], canonical, sizeof(canonical));
-		/* A digest, or the source as typed, else as the cache records it;
-		 * a miss both ways is reported as typed. */
-		ret = cache_remove(&c, argv[i], removed, &err);
-		if (ret < 0 && err.code == GUEST_MANAGER_ERR_NOT_RUNNING &&
-		    strcmp(canonical, argv[i]) != 0) {
-			struct pupa_err again = { 0 };
-
-			ret = cache_remove(&c, canonical, removed, &again);
-			if (ret < 0 && again.code != GUEST_MANAGER_ERR_NOT_RUNNING)
-				err = again;
-		}
-		if (ret < 0)
+		/* A name as typed or as the cache records it, else a digest. */
+		pull_canonical(argv[i], canonical, sizeof(canonical));
+		if (cache_remove(&c, argv[i], canonical, cmd__removed, NULL, &err) < 0)
 			status = cmd_fail(&err);
-		else
-			printf("Deleted: sha256:%s\n", removed);
 	}
 	return status;
 }
 
+/* Docker's question, on a terminal only: a script's prune just runs. */
+static int cmd__confirm(const char *what)
+{
+	char answer[16];
+
+	printf("WARNING! This will remove %s.\nAre you sure you want to continue? [y/N] ", what);
+	fflush(stdout);
+	if (!fgets(answer, sizeof(answer), stdin))
+		return 0;
+	return answer[0] == 'y' || answer[0] == 'Y';
+}
+
 int cmd_prune(int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "cache-dir", required_argument, NULL, CMD_OPT_CACHE_DIR },
+		{ "force", no_argument, NULL, 'f' },
+		{ "snapshots", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
 	struct pupa_err err = { 0 };
-	const char *cache_dir;
-	unsigned int images, snapshots;
+	const char *cache_dir = NULL;
+	unsigned int images, snapshots = 0;
+	int opt, all = 0, force = 0, with_snapshots = 0;
+	struct pupa_opt_bad bad;
 	uint64_t bytes;
 	struct cache c;
-	int ret = cmd__cache_args(argc, argv, prune_usage, &cache_dir);
 
-	if (ret >= 0)
-		return ret;
+	while ((opt = pupa_getopt(argc, argv, "+afh", opts, &bad)) != -1) {
+		switch (opt) {
+		case 'a':
+			all = 1;
+			break;
+		case CMD_OPT_CACHE_DIR:
+			cache_dir = optarg;
+			break;
+		case 'f':
+			force = 1;
+			break;
+		case 's':
+			with_snapshots = 1;
+			break;
+		case 'h':
+			fputs(prune_usage, stdout);
+			return 0;
+		default:
+			pupa_opt_report("pupa", "prune", opt, &bad);
+			return CMD_EXIT_FAILURE;
+		}
+	}
 	if (optind != argc) {
 		fputs(prune_usage, stderr);
 		return CMD_EXIT_FAILURE;
 	}
-	if (cache_open(&c, cache_dir, &err) < 0 || cache_prune(&c, &images, &bytes, &err) < 0 ||
-	    snapshot_prune(&c, &snapshots, &err) < 0)
+	with_snapshots |= all;
+	if (cache_open(&c, cache_dir, &err) < 0)
+		return cmd_fail(&err);
+	if (!force && isatty(STDIN_FILENO) &&
+	    !cmd__confirm(all ? "every image no running container uses, and every snapshot" :
+			  with_snapshots ? "every image with no name left, and every snapshot" :
+			  "every image with no name left (pupa images shows <none>)"))
+		return 0;
+	if (cache_prune(&c, all ? CACHE_PRUNE_UNUSED : CACHE_PRUNE_DANGLING, &images, &bytes,
+			&err) < 0 ||
+	    (with_snapshots && snapshot_prune(&c, &snapshots, &err) < 0))
 		return cmd_fail(&err);
 	printf("Removed %u image%s and %u snapshot%s, reclaimed %.1f MiB\n", images,
 	       images == 1 ? "" : "s", snapshots, snapshots == 1 ? "" : "s", (double)bytes / 1048576);

@@ -189,7 +189,8 @@ static void *start__pull_thread(void *opaque)
 	return NULL;
 }
 
-/* The name the cache records a remote IMAGE under; 0 for a local one. */
+/* The name the cache records a remote IMAGE under (pull_canonical's); 0
+ * for a local one. */
 static int start__remote_name(const char *image, char *out, size_t len)
 {
 	struct pupa_err ignore = { 0 };
@@ -201,16 +202,16 @@ static int start__remote_name(const char *image, char *out, size_t len)
 	case IMAGE_REGISTRY:
 		if (image_ref_parse(image, &ref, &why) < 0)
 			return 0;	/* the pull says what is wrong with it */
-		image_ref_format(&ref, out, len);
-		return 1;
+		break;
 	case IMAGE_TARBALL:
 		if (source_parse(image, &src, &ignore) < 0 || src.kind != SOURCE_HTTP)
 			return 0;
-		snprintf(out, len, "%s", src.canonical);
-		return 1;
+		break;
 	default:
 		return 0;
 	}
+	pull_canonical(image, out, len);
+	return 1;
 }
 
 struct start_by_name {
@@ -223,9 +224,11 @@ static int start__by_name(const struct cache_meta *m, void *opaque)
 {
 	struct start_by_name *b = opaque;
 
-	/* Oldest first: the last one that matches is the newest. */
-	if (strcmp(m->source, b->name) == 0 && cache_has_image(b->cache, m->digest))
-		snprintf(b->digest, sizeof(b->digest), "%s", m->digest);
+	/* A name is on one image at most (it moves with a new pull); an old
+	 * image's JSON without a names list gets its source as its name. */
+	for (size_t i = 0; i < m->n_names; i++)
+		if (strcmp(m->names[i], b->name) == 0 && cache_has_image(b->cache, m->digest))
+			snprintf(b->digest, sizeof(b->digest), "%s", m->digest);
 	return 0;
 }
 
@@ -767,7 +770,8 @@ static int start__run(struct start *s)
 
 	/* kTransient: plan, and start the pull at once. */
 	start__enter(s, CONTAINER_STATUS_TRANSIENT);
-	if (volume_opts_resolve(&s->o->vol, &err) < 0 || datadir_find(&s->dd, &err) < 0 ||
+	if (pull_platform_runnable(s->o->pull.platform, "--platform", &err) < 0 ||
+	    volume_opts_resolve(&s->o->vol, &err) < 0 || datadir_find(&s->dd, &err) < 0 ||
 	    cache_open(&s->cache, s->o->cache_dir, &err) < 0 || start__rundir(s, &err) < 0)
 		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
 	if (s->o->verbose)
@@ -824,6 +828,9 @@ static int start__run(struct start *s)
 	s->pull_started = 0;
 	if (s->pull.ret < 0)
 		return start__fail_err(s, s->pull.res.failed_stage, CMD_EXIT_FAILURE, &s->pull.err);
+	/* Another platform's image pulls (as Docker's does), but cannot boot here. */
+	if (pull_check_runnable(&s->cache, s->pull.res.digest, s->pull.o.image, &err) < 0)
+		return start__fail_err(s, 0, CMD_EXIT_FAILURE, &err);
 
 	/* kStarting: the disk in, the command on its way. */
 	start__enter(s, CONTAINER_STATUS_STARTING);

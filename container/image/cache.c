@@ -532,9 +532,47 @@ static int cache__image_in_use(const char *path)
 	return busy;
 }
 
+/* The image's names: its list, or for a JSON written before there were
+ * lists, its source. A new reference. */
+static json_t *cache__names_of(json_t *o)
+{
+	json_t *names = json_object_get(o, "names");
+	const char *source = json_string_value(json_object_get(o, "source"));
+
+	if (json_is_array(names))
+		return json_incref(names);
+	names = json_array();
+	if (names && source && *source)
+		json_array_append_new(names, json_string(source));
+	return names;
+}
+
+static void cache__names_free(struct cache_meta *m)
+{
+	for (size_t i = 0; i < m->n_names; i++)
+		free(m->names[i]);
+	free(m->names);
+	m->names = NULL;
+	m->n_names = 0;
+}
+
+static void cache__names_load(json_t *o, struct cache_meta *m)
+{
+	json_t *names = cache__names_of(o), *v;
+	size_t i;
+
+	m->names = calloc(json_array_size(names) + 1, sizeof(*m->names));
+	json_array_foreach(names, i, v) {
+		if (m->names && json_is_string(v) && (m->names[m->n_names] = strdup(json_string_value(v))))
+			m->n_names++;
+	}
+	json_decref(names);
+}
+
 /* What publish recorded in images/DIGEST.json, over what m holds; -ENOENT
  * without it. Reads nothing else: the per-start size check uses it. */
-static int cache__recorded(const struct cache *c, const char *digest, struct cache_meta *m)
+static int cache__recorded_names(const struct cache *c, const char *digest,
+				 struct cache_meta *m, int with_names)
 {
 	char path[4200];
 	json_t *o;
@@ -553,11 +591,82 @@ static int cache__recorded(const struct cache *c, const char *digest, struct cac
 	cache__copy_str(o, "config_digest", m->config_digest, sizeof(m->config_digest));
 	cache__copy_str(o, "platform", m->platform, sizeof(m->platform));
 	m->layers = (unsigned int)json_integer_value(json_object_get(o, "layers"));
+	if (with_names)
+		cache__names_load(o, m);
 	json_decref(o);
 	return 0;
 }
 
-int cache_meta_get(const struct cache *c, const char *digest, struct cache_meta *m)
+static int cache__recorded(const struct cache *c, const char *digest, struct cache_meta *m)
+{
+	return cache__recorded_names(c, digest, m, 0);
+}
+
+static uint32_t cache__le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int cache__has_backup(uint64_t group)
+{
+	/* sparse_super: groups 0, 1 and the powers of 3, 5 and 7 */
+	if (group <= 1)
+		return 1;
+	for (uint64_t base = 3; base <= 7; base += 2) {
+		uint64_t p = base;
+
+		while (p < group)
+			p *= base;
+		if (p == group)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * What the image's file system holds, from its superblock: the blocks in
+ * use less what mke2fs sets aside whatever the content (the inode tables,
+ * allocated for every inode the image may get and left sparse, and the
+ * superblock copies with their descriptor and growth blocks). 0 if it is
+ * not ext4.
+ */
+static uint64_t cache__content(const char *path)
+{
+	unsigned char sb[1024];
+	uint64_t blocks, free_blocks, bsize, groups, per_group, gdt, fixed, used;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), is64;
+	ssize_t n = fd >= 0 ? pread(fd, sb, sizeof(sb), 1024) : -1;
+	unsigned int desc;
+
+	if (fd >= 0)
+		close(fd);
+	if (n != (ssize_t)sizeof(sb) || sb[0x38] != 0x53 || sb[0x39] != 0xef ||
+	    cache__le32(sb + 0x18) > 6 || cache__le32(sb + 0x20) == 0)
+		return 0;
+	bsize = 1024ull << cache__le32(sb + 0x18);
+	blocks = cache__le32(sb + 0x4);
+	free_blocks = cache__le32(sb + 0xc);
+	is64 = (cache__le32(sb + 0x60) & 0x80) != 0;
+	if (is64) {	/* the high halves */
+		blocks |= (uint64_t)cache__le32(sb + 0x150) << 32;
+		free_blocks |= (uint64_t)cache__le32(sb + 0x158) << 32;
+	}
+	if (free_blocks > blocks)
+		return 0;
+	per_group = cache__le32(sb + 0x20);
+	groups = (blocks - cache__le32(sb + 0x14) + per_group - 1) / per_group;
+	desc = is64 ? (sb[0xfe] | (unsigned int)sb[0xff] << 8) : 32;
+	gdt = (groups * (desc ? desc : 32) + bsize - 1) / bsize;
+	fixed = (uint64_t)cache__le32(sb) * (sb[0x58] | (unsigned int)sb[0x59] << 8);
+	for (uint64_t g = 0; g < groups && g < (1u << 20); g++)
+		if (!(cache__le32(sb + 0x64) & 1) || cache__has_backup(g))
+			fixed += (1 + gdt + (sb[0xce] | (unsigned int)sb[0xcf] << 8)) * bsize;
+	used = (blocks - free_blocks) * bsize;
+	return used > fixed ? used - fixed : 0;
+}
+
+static int cache__meta(const struct cache *c, const char *digest, struct cache_meta *m,
+		       int with_names)
 {
 	char path[4200];
 	struct stat st;
@@ -571,8 +680,15 @@ int cache_meta_get(const struct cache *c, const char *digest, struct cache_meta 
 	m->disk = (uint64_t)st.st_blocks * 512;
 	m->created = st.st_mtime;
 	m->in_use = cache__image_in_use(path);
-	cache__recorded(c, digest, m);	/* an image without its JSON still lists */
+	m->content = cache__content(path);
+	/* An image without its JSON still lists. */
+	cache__recorded_names(c, digest, m, with_names);
 	return 0;
+}
+
+int cache_meta_get(const struct cache *c, const char *digest, struct cache_meta *m)
+{
+	return cache__meta(c, digest, m, 0);
 }
 
 int cache_verify(const struct cache *c, const char *digest, struct pupa_err *err)
@@ -609,9 +725,16 @@ static int cache__by_created(const void *a, const void *b)
 	return (x->created > y->created) - (x->created < y->created);
 }
 
-/* All images' metadata, oldest first. */
-static int cache__all(const struct cache *c, struct cache_meta **out, size_t *n,
-		      struct pupa_err *err)
+static void cache__all_free(struct cache_meta *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		cache__names_free(&v[i]);
+	free(v);
+}
+
+/* All images' metadata, oldest first; with_names: their names too. */
+static int cache__all_names(const struct cache *c, struct cache_meta **out, size_t *n,
+			    int with_names, struct pupa_err *err)
 {
 	char dir[4200];
 	struct dirent *de;
@@ -636,7 +759,7 @@ static int cache__all(const struct cache *c, struct cache_meta **out, size_t *n,
 		if (!nv)
 			break;
 		v = nv;
-		if (cache_meta_get(c, digest, &v[cnt]) == 0)
+		if (cache__meta(c, digest, &v[cnt], with_names) == 0)
 			cnt++;
 	}
 	closedir(d);
@@ -647,16 +770,24 @@ static int cache__all(const struct cache *c, struct cache_meta **out, size_t *n,
 	return 0;
 }
 
+static int cache__all(const struct cache *c, struct cache_meta **out, size_t *n,
+		      struct pupa_err *err)
+{
+	return cache__all_names(c, out, n, 0, err);
+}
+
 int cache_list(const struct cache *c, int (*fn)(const struct cache_meta *m, void *opaque),
 	       void *opaque, struct pupa_err *err)
 {
 	struct cache_meta *v;
 	size_t n;
-	int ret = cache__all(c, &v, &n, err);
+	int ret = cache__all_names(c, &v, &n, 1, err);
 
+	if (ret < 0)
+		return ret;
 	for (size_t i = 0; ret == 0 && i < n; i++)
 		ret = fn(&v[i], opaque);
-	free(v);
+	cache__all_free(v, n);
 	return ret;
 }
 
@@ -751,59 +882,124 @@ static int cache__remove_image(const struct cache *c, const struct cache_meta *m
 	return 0;
 }
 
-int cache_remove(const struct cache *c, const char *what, char *removed,
-		 struct pupa_err *err)
+/* ---- names ----------------------------------------------------------------------- */
+
+static int cache__has_name(const struct cache_meta *m, const char *name)
 {
-	struct cache_meta *v, *hit = NULL;
-	size_t n, wlen = strlen(what);
-	int ret, matches = 0;
+	for (size_t i = 0; name && i < m->n_names; i++)
+		if (strcmp(m->names[i], name) == 0)
+			return 1;
+	return 0;
+}
 
-	ret = cache__all(c, &v, &n, err);
-	if (ret < 0)
-		return ret;
-	if (strncmp(what, "sha256:", 7) == 0) {
-		what += 7;
-		wlen -= 7;
-	}
-	for (size_t i = 0; i < n; i++) {
-		int by_digest = wlen >= 4 && wlen <= DIGEST_HEX_LEN &&
-				strncmp(v[i].digest, what, wlen) == 0;
+/* images/DIGEST.json with name added to its names, or dropped from them. */
+static int cache__edit_names(const struct cache *c, const char *digest, const char *add,
+			     const char *drop, struct pupa_err *err)
+{
+	char path[4200];
+	json_t *o, *names, *keep;
+	size_t i;
+	json_t *v;
+	int ret, have = 0;
 
-		if (by_digest || strcmp(v[i].source, what) == 0) {
-			hit = &v[i];
-			matches++;
-		}
+	cache_path(c, path, sizeof(path), "images/%s.json", digest);
+	o = cache__read_json(path);
+	if (!o)
+		return mgr_err(err, GUEST_MANAGER_ERR_NOT_RUNNING, "image %.12s: no %s", digest, path);
+	names = cache__names_of(o);
+	keep = json_array();
+	json_array_foreach(names, i, v) {
+		const char *s = json_string_value(v);
+
+		if (!s || (drop && strcmp(s, drop) == 0))
+			continue;
+		have |= add && strcmp(s, add) == 0;
+		json_array_append(keep, v);
 	}
-	if (matches == 0)
-		ret = mgr_err(err, GUEST_MANAGER_ERR_NOT_RUNNING,
-			      "no image '%s' in the cache %s (see pupa images)", what, c->dir);
-	else if (matches > 1)
-		ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-			      "'%s' matches %d images: give more of the digest", what, matches);
-	else
-		ret = cache__remove_image(c, hit, err);
-	if (ret == 0)
-		snprintf(removed, DIGEST_HEX_LEN + 1, "%s", hit->digest);
-	free(v);
+	if (add && !have)
+		json_array_append_new(keep, json_string(add));
+	json_decref(names);
+	ret = json_object_set_new(o, "names", keep) < 0 ?
+	      mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory") :
+	      cache__write_json(path, o, err);
+	json_decref(o);
 	return ret;
 }
 
+/* One process at a time edits names (a short exclusive lock). */
+static int cache__names_lock(const struct cache *c, struct pupa_err *err)
+{
+	int waited;
+
+	return cache_lock(c, "names", &waited, err);
+}
+
+int cache_name_set(const struct cache *c, const char *digest, const char *name,
+		   struct pupa_err *err)
+{
+	struct cache_meta *v = NULL;
+	size_t n = 0;
+	int ret, have = 0, fd = cache__names_lock(c, err);
+
+	if (fd < 0)
+		return fd;
+	ret = cache__all_names(c, &v, &n, 1, err);
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		if (strcmp(v[i].digest, digest) == 0)
+			have = cache__has_name(&v[i], name);
+		else if (cache__has_name(&v[i], name))
+			ret = cache__edit_names(c, v[i].digest, NULL, name, err);
+	}
+	/* Every start pulls: a name already there costs no write. */
+	if (ret == 0 && !have)
+		ret = cache__edit_names(c, digest, name, NULL, err);
+	if (ret == 0 || v)
+		cache__all_free(v, n);
+	close(fd);
+	return ret;
+}
+
+/* ---- blobs --------------------------------------------------------------------------- */
+
+int cache_blobs_hold(const struct cache *c)
+{
+	char path[4200];
+	int fd;
+
+	cache_path(c, path, sizeof(path), "locks/blobs.lock");
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	while (fd >= 0 && flock(fd, LOCK_SH) < 0) {
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
 /*
- * Blobs no image refers to. An image being published right now writes its
- * config blob before its meta: a blob younger than a minute is left for
- * the next prune rather than raced.
+ * Blobs no image refers to: the layers of registry pulls (kept to share
+ * between pulls and resume from) and the configs of removed images. A
+ * build holding blobs.lock may be writing one its image will refer to
+ * only when it publishes: then nothing is freed now.
  */
 static void cache__prune_blobs(const struct cache *c, uint64_t *bytes)
 {
 	struct pupa_err ignore = { 0 };
 	char dir[4200], path[4500];
-	struct cache_meta *v;
+	struct cache_meta *v = NULL;
 	struct dirent *de;
-	size_t n;
+	size_t n = 0;
+	int fd;
 	DIR *d;
 
-	if (cache__all(c, &v, &n, &ignore) < 0)
+	cache_path(c, path, sizeof(path), "locks/blobs.lock");
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0 || cache__all(c, &v, &n, &ignore) < 0) {
+		if (fd >= 0)
+			close(fd);
 		return;
+	}
 	cache_path(c, dir, sizeof(dir), "blobs/sha256");
 	d = opendir(dir);
 	while (d && (de = readdir(d))) {
@@ -815,45 +1011,133 @@ static void cache__prune_blobs(const struct cache *c, uint64_t *bytes)
 		for (size_t i = 0; i < n && !used; i++)
 			used = strcmp(v[i].config_digest, de->d_name) == 0;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (used || lstat(path, &st) < 0 || time(NULL) - st.st_mtime < 60)
+		if (used || lstat(path, &st) < 0)
 			continue;
-		if (unlink(path) == 0)
+		if (unlink(path) == 0 && bytes)
 			*bytes += (uint64_t)st.st_blocks * 512;
 	}
 	if (d)
 		closedir(d);
 	free(v);
+	close(fd);
 }
 
-int cache_prune(const struct cache *c, unsigned int *images, uint64_t *bytes,
-		struct pupa_err *err)
+/* ---- rmi ----------------------------------------------------------------------------- */
+
+static void cache__say_deleted(const struct cache_meta *m,
+			       void (*say)(void *, enum cache_removed, const char *), void *opaque)
 {
-	char dir[4200], path[4500];
-	struct cache_meta *v;
-	struct dirent *de;
-	size_t n;
-	DIR *d;
-	int ret;
+	char text[DIGEST_HEX_LEN + 8];
 
-	*images = 0;
-	*bytes = 0;
-	ret = cache__all(c, &v, &n, err);
-	if (ret < 0)
-		return ret;
-	for (size_t i = 0; i < n; i++) {
-		struct pupa_err ignore = { 0 };
+	for (size_t i = 0; i < m->n_names; i++)
+		say(opaque, CACHE_UNTAGGED, m->names[i]);
+	snprintf(text, sizeof(text), "sha256:%s", m->digest);
+	say(opaque, CACHE_DELETED, text);
+}
 
-		if (cache__remove_image(c, &v[i], &ignore) == 0) {
-			(*images)++;
-			*bytes += v[i].disk;
+/* rmi by name: the name goes from every image that has it (one, unless a
+ * cache from before names had the same source twice). 1: no image has it. */
+static int cache__remove_name(const struct cache *c, struct cache_meta *v, size_t n,
+			      const char *what, const char *canonical,
+			      void (*say)(void *, enum cache_removed, const char *), void *opaque,
+			      int *deleted, struct pupa_err *err)
+{
+	int matched = 0, ret = 0;
+
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		const char *name = cache__has_name(&v[i], what) ? what :
+				   cache__has_name(&v[i], canonical) ? canonical : NULL;
+
+		if (!name)
+			continue;
+		matched++;
+		if (v[i].n_names > 1) {
+			ret = cache__edit_names(c, v[i].digest, NULL, name, err);
+			if (ret == 0)
+				say(opaque, CACHE_UNTAGGED, name);
+		} else if ((ret = cache__remove_image(c, &v[i], err)) == 0) {
+			cache__say_deleted(&v[i], say, opaque);
+			(*deleted)++;
 		}
 	}
-	free(v);
-	/* Partial downloads whose pull is not running (its lock is free). */
+	return ret < 0 ? ret : !matched;
+}
+
+static int cache__remove_digest(const struct cache *c, struct cache_meta *v, size_t n,
+				const char *what,
+				void (*say)(void *, enum cache_removed, const char *), void *opaque,
+				int *deleted, struct pupa_err *err)
+{
+	const char *hex = strncmp(what, "sha256:", 7) == 0 ? what + 7 : what;
+	size_t len = strlen(hex), matches = 0, hit = 0;
+	int ret;
+
+	if (len > 0 && len < 4 && strspn(hex, "0123456789abcdef") == len)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "'%s' is too short for a digest: give at least 4 of its hex digits "
+			       "(see pupa images)", what);
+	for (size_t i = 0; len >= 4 && len <= DIGEST_HEX_LEN && i < n; i++)
+		if (strncmp(v[i].digest, hex, len) == 0) {
+			hit = i;
+			matches++;
+		}
+	if (matches == 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_NOT_RUNNING,
+			       "no image '%s' in the cache %s (see pupa images)", what, c->dir);
+	if (matches > 1)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "'%s' matches %zu images: give more of the digest", what, matches);
+	ret = cache__remove_image(c, &v[hit], err);
+	if (ret == 0) {
+		cache__say_deleted(&v[hit], say, opaque);
+		(*deleted)++;
+	}
+	return ret;
+}
+
+int cache_remove(const struct cache *c, const char *what, const char *canonical,
+		 void (*say)(void *opaque, enum cache_removed what, const char *text),
+		 void *opaque, struct pupa_err *err)
+{
+	struct cache_meta *v;
+	size_t n;
+	int ret, deleted = 0, fd = cache__names_lock(c, err);
+
+	if (fd < 0)
+		return fd;
+	ret = cache__all_names(c, &v, &n, 1, err);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	ret = cache__remove_name(c, v, n, what, canonical, say, opaque, &deleted, err);
+	if (ret == 1)
+		ret = cache__remove_digest(c, v, n, what, say, opaque, &deleted, err);
+	cache__all_free(v, n);
+	close(fd);
+	if (deleted)
+		cache__prune_blobs(c, NULL);
+	return ret;
+}
+
+/* ---- prune --------------------------------------------------------------------------- */
+
+int cache_prune_takes(const struct cache_meta *m, enum cache_prune_scope scope)
+{
+	return scope == CACHE_PRUNE_UNUSED || m->n_names == 0;
+}
+
+/* Partial downloads whose pull is not running (its lock is free). */
+static void cache__prune_partial(const struct cache *c, uint64_t *bytes)
+{
+	char dir[4200], path[4500];
+	struct dirent *de;
+	DIR *d;
+
 	cache_path(c, dir, sizeof(dir), "partial");
 	d = opendir(dir);
 	if (!d)
-		return 0;
+		return;
 	while ((de = readdir(d))) {
 		struct stat st;
 		int fd;
@@ -885,6 +1169,37 @@ int cache_prune(const struct cache *c, unsigned int *images, uint64_t *bytes,
 		close(fd);
 	}
 	closedir(d);
+}
+
+int cache_prune(const struct cache *c, enum cache_prune_scope scope, unsigned int *images,
+		uint64_t *bytes, struct pupa_err *err)
+{
+	struct cache_meta *v;
+	size_t n;
+	int ret, fd;
+
+	*images = 0;
+	*bytes = 0;
+	/* Names are not edited meanwhile: an image named right now stays. */
+	fd = cache__names_lock(c, err);
+	if (fd < 0)
+		return fd;
+	ret = cache__all_names(c, &v, &n, 1, err);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct pupa_err ignore = { 0 };
+
+		if (cache_prune_takes(&v[i], scope) && cache__remove_image(c, &v[i], &ignore) == 0) {
+			(*images)++;
+			*bytes += v[i].disk;
+		}
+	}
+	cache__all_free(v, n);
+	close(fd);
+	cache__prune_partial(c, bytes);
 	cache__prune_blobs(c, bytes);
 	return 0;
 }

@@ -43,8 +43,9 @@ struct cache_meta {
 	char source[4096];
 	uint64_t compressed;	/* bytes downloaded */
 	uint64_t entries;
-	uint64_t size;		/* the image's apparent size */
+	uint64_t size;		/* the image's apparent size (a sparse file's) */
 	uint64_t disk;		/* blocks it takes on disk (sparse) */
+	uint64_t content;	/* what its file system uses, inode tables left out */
 	time_t created;
 	int in_use;
 	uint64_t image_bytes;	/* recorded at publish: the file's size ... */
@@ -53,6 +54,10 @@ struct cache_meta {
 	char config_digest[DIGEST_HEX_LEN + 1];	/* its config, in blobs/ */
 	char platform[100];
 	unsigned int layers;
+	/* Every name it was pulled by and still has (cache_list only; the
+	 * first one publish recorded as source when the JSON has no list). */
+	char **names;
+	size_t n_names;
 };
 
 /* dir NULL: $XDG_CACHE_HOME/pupa or ~/.cache/pupa. Creates the layout and
@@ -110,19 +115,55 @@ int cache_blob_get(const struct cache *c, const char *digest, size_t max, char *
 /* Read the whole image and compare it with its recorded size and checksum. */
 int cache_verify(const struct cache *c, const char *digest, struct pupa_err *err);
 
-/* Calls fn for each image, oldest first. */
+/*
+ * name now names digest: kept in its JSON's names, and taken from any
+ * other image that had it (a tag that moved leaves the old image with
+ * one name fewer, maybe none).
+ */
+int cache_name_set(const struct cache *c, const char *digest, const char *name,
+		   struct pupa_err *err);
+
+/* Calls fn for each image, oldest first, names filled in. */
 int cache_list(const struct cache *c, int (*fn)(const struct cache_meta *m, void *opaque),
 	       void *opaque, struct pupa_err *err);
 
 /* Hold an image for a run: a shared lock, returns the fd. */
 int cache_hold(const struct cache *c, const char *digest, struct pupa_err *err);
 
-/* Remove one image by digest (a unique prefix of 4+ digits) or source. */
-int cache_remove(const struct cache *c, const char *what, char *removed,
-		 struct pupa_err *err);
+/* What rmi did, for each image it touched. */
+enum cache_removed { CACHE_UNTAGGED, CACHE_DELETED };
 
-/* Remove every image not in use, and partial downloads; counts what went. */
-int cache_prune(const struct cache *c, unsigned int *images, uint64_t *bytes,
-		struct pupa_err *err);
+/*
+ * rmi: what is a name (as typed, or canonical as the cache records it):
+ * the name goes, and the image with it when it was the last. Else a
+ * digest (a unique prefix of 4 or more hex digits): the image and all its
+ * names go. An image a running container holds is kept, with its last
+ * name. Config blobs no image needs any more are freed at once.
+ */
+int cache_remove(const struct cache *c, const char *what, const char *canonical,
+		 void (*say)(void *opaque, enum cache_removed what, const char *text),
+		 void *opaque, struct pupa_err *err);
+
+/* Which images prune takes. */
+enum cache_prune_scope {
+	CACHE_PRUNE_DANGLING,	/* images with no name left */
+	CACHE_PRUNE_UNUSED,	/* every image no running container holds */
+};
+
+/* Would prune take m? (in_use aside) */
+int cache_prune_takes(const struct cache_meta *m, enum cache_prune_scope scope);
+
+/* Remove the images scope names that are not in use, partial downloads
+ * and unneeded blobs; counts what went. */
+int cache_prune(const struct cache *c, enum cache_prune_scope scope, unsigned int *images,
+		uint64_t *bytes, struct pupa_err *err);
+
+/*
+ * A build about to write blobs/ holds this shared lock until it has
+ * published (returns the fd; -1 if the lock file cannot be had): blob
+ * clean-up takes it exclusively and, when a build holds it, leaves
+ * blobs/ to the next rmi or prune.
+ */
+int cache_blobs_hold(const struct cache *c);
 
 #endif

@@ -126,7 +126,7 @@ static void *decompress__thread(void *opaque)
  * which libarchive decodes by running an external program, and an archive
  * from the network must never choose a program to run.
  */
-static const char *decompress__filters(struct archive *a)
+const char *decompress_filters_add(struct archive *a)
 {
 	static const struct {
 		const char *name;
@@ -168,7 +168,7 @@ int decompress_start(struct decompress **out, const struct unpack_source *src,
 	d->a = archive_read_new();
 	if (!d->a)
 		goto nomem;
-	missing = decompress__filters(d->a);
+	missing = decompress_filters_add(d->a);
 	if (missing) {
 		decompress_stop(d);
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,

@@ -15,6 +15,12 @@
 struct decompress;
 
 /* Starts the thread, reading the compressed stream from src. */
+struct archive;
+
+/* The compressions pupa decodes, all in process, added to a reader; the
+ * name of one this libarchive could only decode with a program, or NULL. */
+const char *decompress_filters_add(struct archive *a);
+
 int decompress_start(struct decompress **out, const struct unpack_source *src,
 		     struct pupa_err *err);
 

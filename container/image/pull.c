@@ -16,9 +16,11 @@
 #include <unistd.h>
 
 #include "digest.h"
+#include "docker_archive.h"
 #include "ext4_image.h"
 #include "fetch.h"
 #include "pull.h"
+#include "oci.h"
 #include "pull_oci.h"
 #include "reference.h"
 #include "source.h"
@@ -619,8 +621,33 @@ static void pull__finish_cached(struct pull_run *r, struct pull_result *res, con
 	pull__report_cached(r->o, res->compressed, note);
 }
 
-int pull_image(const struct cache *c, const struct pull_options *o, struct pull_result *res,
-	       struct pupa_err *err)
+/* A local file that is a docker save archive, not a root filesystem. */
+static int pull__docker_archive(const struct cache *c, const struct pull_options *o,
+				struct pull_result *res, struct pupa_err *err)
+{
+	struct pupa_err ignore = { 0 };
+	struct source src;
+
+	if (source_parse(o->image, &src, &ignore) < 0 || src.kind != SOURCE_FILE ||
+	    !docker_archive_sniff(src.path))
+		return 1;
+	return pull_docker_archive(c, o, src.path, "", src.digest, src.canonical, res, err);
+}
+
+static int pull__docker_archive_ref(const struct cache *c, const struct pull_options *o,
+				    struct pull_result *res, struct pupa_err *err)
+{
+	char source[4400], abs[PATH_MAX], ref[256];
+	const char *why;
+
+	memset(res, 0, sizeof(*res));
+	if (image_layout_canonical(o->image, source, sizeof(source), abs, ref, sizeof(ref), &why) < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "image %s: %s", o->image, why);
+	return pull_docker_archive(c, o, abs, ref, NULL, source, res, err);
+}
+
+static int pull__any(const struct cache *c, const struct pull_options *o, struct pull_result *res,
+		     struct pupa_err *err)
 {
 	struct pull_run *r;
 	char expected[DIGEST_HEX_LEN + 1], tmp[4200] = "", got[DIGEST_HEX_LEN + 1];
@@ -628,7 +655,14 @@ int pull_image(const struct cache *c, const struct pull_options *o, struct pull_
 
 	switch (image_kind_of(o->image)) {
 	case IMAGE_TARBALL:
+		ret = pull__docker_archive(c, o, res, err);
+		if (ret <= 0)
+			return ret;
 		break;
+	case IMAGE_DOCKER_ARCHIVE:
+		return pull__docker_archive_ref(c, o, res, err);
+	case IMAGE_SKOPEO:
+		return pull_skopeo(c, o, res, err);
 	case IMAGE_OCI_LAYOUT:
 		return pull_oci(c, o, res, err);
 	case IMAGE_OCI_ARCHIVE:
@@ -761,4 +795,81 @@ out:
 	pthread_cond_destroy(&r->cond);
 	free(r);
 	return ret;
+}
+
+void pull_canonical(const char *image, char *out, size_t len)
+{
+	char canon[4400], abs[PATH_MAX], ref[256];
+	struct pupa_err ignore = { 0 };
+	struct image_ref iref;
+	struct source src;
+	const char *why;
+
+	snprintf(out, len, "%s", image);
+	switch (image_kind_of(image)) {
+	case IMAGE_OCI_LAYOUT:
+	case IMAGE_OCI_ARCHIVE:
+	case IMAGE_DOCKER_ARCHIVE:
+		if (image_layout_canonical(image, canon, sizeof(canon), abs, ref, sizeof(ref), &why) == 0)
+			snprintf(out, len, "%s", canon);
+		break;
+	case IMAGE_TARBALL:
+		if (source_parse(image, &src, &ignore) == 0)
+			snprintf(out, len, "%s", src.canonical);
+		break;
+	case IMAGE_REGISTRY:
+		if (image_ref_parse(image, &iref, &why) == 0)
+			image_ref_format(&iref, out, len);
+		break;
+	case IMAGE_SKOPEO:
+		break;
+	}
+}
+
+int pull_image(const struct cache *c, const struct pull_options *o, struct pull_result *res,
+	       struct pupa_err *err)
+{
+	char name[4400];
+	int ret = pull__any(c, o, res, err);
+
+	if (ret < 0)
+		return ret;
+	pull_canonical(o->image, name, sizeof(name));
+	/* The image is there either way; a name that cannot be written (a full
+	 * disk) leaves it listed under the source it was published with. */
+	{
+		struct pupa_err ignore = { 0 };
+
+		cache_name_set(c, res->digest, name, &ignore);
+	}
+	return 0;
+}
+
+int pull_platform_runnable(const char *platform, const char *what, struct pupa_err *err)
+{
+	struct oci_platform have, host;
+	char need[100];
+
+	if (!platform || !*platform || oci_platform_parse(platform, &have) < 0)
+		return 0;	/* not a platform: the pull says so */
+	oci_platform_host(&host);
+	if (strcmp(have.os, host.os) == 0 && strcmp(have.arch, host.arch) == 0)
+		return 0;
+	oci_platform_format(&host, need, sizeof(need));
+	return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+		       "%s is for %s: pupa-vmm runs %s only (pupa pull --platform fetches "
+		       "other platforms' images, but they cannot start here)", what, platform, need);
+}
+
+int pull_check_runnable(const struct cache *c, const char *digest, const char *image,
+			struct pupa_err *err)
+{
+	struct cache_meta m;
+	char what[4200];
+
+	/* A root filesystem tarball says nothing of its platform. */
+	if (cache_meta_get(c, digest, &m) < 0 || !m.platform[0])
+		return 0;
+	snprintf(what, sizeof(what), "image %s", image);
+	return pull_platform_runnable(m.platform, what, err);
 }

@@ -66,7 +66,28 @@ void pull_wait_tick(pthread_cond_t *cond, pthread_mutex_t *lock);
  */
 uint64_t pull_image_bound(const struct pull_options *o, uint64_t total, uint64_t *inodes);
 
+/*
+ * Pull o->image into the cache; the name it was pulled by (pull_canonical)
+ * is the image's from now on, and no other image's.
+ */
 int pull_image(const struct cache *c, const struct pull_options *o, struct pull_result *r,
 	       struct pupa_err *err);
+
+/*
+ * IMAGE as the cache records its name: a tarball's URL or absolute path, a
+ * layout's oci:/absolute/dir[:ref] (and so for oci-archive:, docker-archive:),
+ * a registry reference in full (alpine -> docker.io/library/alpine:latest),
+ * anything else as typed.
+ */
+void pull_canonical(const char *image, char *out, size_t len);
+
+/* A platform pupa-vmm runs (NULL: this host's, so yes)? Else an error
+ * naming what (--platform, an image) and the platform it can run. */
+int pull_platform_runnable(const char *platform, const char *what, struct pupa_err *err);
+
+/* The image can run here (its platform is pupa-vmm's, or unknown); else
+ * an error naming the platform it is for and the one pupa-vmm runs. */
+int pull_check_runnable(const struct cache *c, const char *digest, const char *image,
+			struct pupa_err *err);
 
 #endif

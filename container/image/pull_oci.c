@@ -265,7 +265,12 @@ static int pull_oci__finish(const struct cache *c, struct oci_resolved *r,
 		pull_oci__report(o, CONTAINER_STATUS_DOWNLOADING, 0, 0, 1, note, 0, 0);
 		pull_oci__report(o, CONTAINER_STATUS_EXTRACTING, 0, 0, 1, note, 0, 0);
 	} else {
+		/* Blobs it writes stay until it has published the image that needs them. */
+		int blobs_fd = cache_blobs_hold(c);
+
 		ret = build(ctx, c, r, o, res, err);
+		if (blobs_fd >= 0)
+			close(blobs_fd);
 	}
 	close(lock_fd);
 	if (ret == 0)
@@ -309,6 +314,12 @@ int pull_oci(const struct cache *c, const struct pull_options *o, struct pull_re
 	     struct pupa_err *err)
 {
 	return pull_oci__layout(c, o, o->image, NULL, res, err);
+}
+
+int pull_oci_layout_as(const struct cache *c, const struct pull_options *o, const char *layout,
+		       const char *source, struct pull_result *res, struct pupa_err *err)
+{
+	return pull_oci__layout(c, o, layout, source, res, err);
 }
 
 int pull_oci_archive(const struct cache *c, const struct pull_options *o,

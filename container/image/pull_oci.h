@@ -13,6 +13,10 @@
 int pull_oci(const struct cache *c, const struct pull_options *o, struct pull_result *res,
 	     struct pupa_err *err);
 
+/* A layout pupa made in tmp/ (image "oci:DIR[:REF]"), recorded as source. */
+int pull_oci_layout_as(const struct cache *c, const struct pull_options *o, const char *layout,
+		       const char *source, struct pull_result *res, struct pupa_err *err);
+
 /* oci-archive:FILE[:REF]: the tar of a layout, unpacked in the cache's tmp/. */
 int pull_oci_archive(const struct cache *c, const struct pull_options *o,
 		     struct pull_result *res, struct pupa_err *err);

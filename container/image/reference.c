@@ -46,6 +46,11 @@ enum image_kind image_kind_of(const char *image)
 		return IMAGE_OCI_LAYOUT;
 	if (ref__has_prefix(image, "oci-archive:"))
 		return IMAGE_OCI_ARCHIVE;
+	if (ref__has_prefix(image, "docker-archive:"))
+		return IMAGE_DOCKER_ARCHIVE;
+	/* Never a registry reference: Docker Hub has no repository of those names. */
+	if (ref__has_prefix(image, "containers-storage:") || ref__has_prefix(image, "docker-daemon:"))
+		return IMAGE_SKOPEO;
 	for (size_t i = 0; i < sizeof(tarballs) / sizeof(tarballs[0]); i++)
 		if (ref__has_suffix(image, tarballs[i]))
 			return IMAGE_TARBALL;

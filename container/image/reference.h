@@ -6,6 +6,8 @@
  *   2. a path: starts with /, ./, ../ or ~               -> tarball
  *   3. an existing file                                  -> tarball
  *   4. oci:DIR[:REF], oci-archive:FILE[:REF]             -> OCI image layout
+ *      docker-archive:FILE[:REF]                         -> docker save archive
+ *      containers-storage:NAME, docker-daemon:NAME       -> through skopeo
  *   5. a name ending in .tar .tar.gz .tgz .tar.xz .tar.zst .tar.bz2
  *                                                        -> tarball
  *   6. anything else: [REGISTRY[:PORT]/]NAME[:TAG][@sha256:HEX]
@@ -27,6 +29,8 @@ enum image_kind {
 	IMAGE_OCI_LAYOUT,	/* oci:DIR[:REF] */
 	IMAGE_OCI_ARCHIVE,	/* oci-archive:FILE[:REF] */
 	IMAGE_REGISTRY,
+	IMAGE_DOCKER_ARCHIVE,	/* docker-archive:FILE[:REF] */
+	IMAGE_SKOPEO,		/* containers-storage:NAME, docker-daemon:NAME */
 };
 
 #define REF_HOST_MAX	256

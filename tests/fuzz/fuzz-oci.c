@@ -2,13 +2,15 @@
 /*
  * What a registry or an image layout hands pupa before any layer: the
  * reference the user typed, a registry's WWW-Authenticate challenge, and
- * the index, manifest and config documents.
+ * the index, manifest and config documents, and a docker save archive's
+ * manifest.json.
  * The first byte picks the reader; the rest is its input. Invariants are
  * checked, not only crashes: what a reader accepts stays inside its
  * limits, and a reference formats back to one that parses the same.
  */
 #include <string.h>
 
+#include "docker_archive.h"
 #include "fuzz.h"
 #include "oci.h"
 #include "reference.h"
@@ -29,6 +31,15 @@ static void fuzz__reference(const char *text)
 	    strcmp(r.registry, again.registry) || strcmp(r.tag, again.tag) ||
 	    strcmp(r.digest, again.digest))
 		abort();
+}
+
+/* What the docker manifest reader hands on: a relative path without "..". */
+static int fuzz__bad_path(const char *p)
+{
+	size_t n = strlen(p);
+
+	return !n || n >= DOCKER_ARCHIVE_PATH_MAX || p[0] == '/' || !strcmp(p, "..") ||
+	       !strncmp(p, "../", 3) || strstr(p, "/../") || (n >= 3 && !strcmp(p + n - 3, "/.."));
 }
 
 static void fuzz__documents(int which, const char *json, size_t len)
@@ -62,6 +73,29 @@ static void fuzz__documents(int which, const char *json, size_t len)
 		if (oci_config_parse(json, len, &c, why, sizeof(why)) == 0)
 			oci_config_free(&c);
 		break;
+	case 6: {
+		struct docker_archive_manifest dm;
+
+		if (docker_archive_manifest_parse(json, len, &dm, why, sizeof(why)) == 0) {
+			if (dm.n == 0 || dm.n > DOCKER_ARCHIVE_IMAGES_MAX)
+				abort();
+			for (size_t i = 0; i < dm.n; i++) {
+				const struct docker_archive_image *im = &dm.images[i];
+
+				if (im->n_layers > OCI_LAYERS_MAX || im->n_tags > DOCKER_ARCHIVE_TAGS_MAX ||
+				    fuzz__bad_path(im->config))
+					abort();
+				for (size_t j = 0; j < im->n_layers; j++)
+					if (fuzz__bad_path(im->layers[j]))
+						abort();
+			}
+			if (docker_archive_pick(&dm, dm.images[0].n_tags ? dm.images[0].tags[0] : "",
+						&sel, why, sizeof(why)) == 0 && sel >= dm.n)
+				abort();
+			docker_archive_manifest_free(&dm);
+		}
+		break;
+	}
 	default:
 		oci_doc_kind(json, len);
 		if (len < 100) {
@@ -80,13 +114,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	if (data[0] % 6 == 0 || data[0] % 6 == 5) {
+	if (data[0] % 7 == 0 || data[0] % 7 == 5) {
 		struct www_auth a;
 
 		text = malloc(size);
 		memcpy(text, data + 1, size - 1);
 		text[size - 1] = '\0';
-		if (data[0] % 6 == 0)
+		if (data[0] % 7 == 0)
 			fuzz__reference(text);
 		else if (www_auth_parse(text, &a) == 0 &&
 			 (strlen(a.realm) >= sizeof(a.realm) || strlen(a.scheme) >= sizeof(a.scheme)))
@@ -94,7 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(text);
 		return 0;
 	}
-	fuzz__documents(data[0] % 6, (const char *)data + 1, size - 1);
+	fuzz__documents(data[0] % 7, (const char *)data + 1, size - 1);
 	return 0;
 }
 
@@ -132,4 +166,7 @@ void fuzz_seeds(void)
 	fuzz__seed("platform", 4, "linux/arm64/v8");
 	fuzz__seed("www-auth", 5, "Bearer realm=\"https://auth.example/token\",service=\"reg\","
 		   "scope=\"repository:a/b:pull\", Basic realm=x");
+	fuzz__seed("docker-manifest", 6,
+		   "[{\"Config\":\"" H ".json\",\"RepoTags\":[\"demo/x:1\",\"team/y:latest\"],"
+		   "\"Layers\":[\"" H ".tar\",\"" H "/layer.tar\"]}]");
 }

@@ -54,6 +54,17 @@ oexpect oci-over "-e, -u and -w override Env, User and WorkingDir" "bye from / a
 motd gone"
 check "... nothing left behind" bash -c "! pgrep -x pupa-vmm > /dev/null && [ -z \"\$(ls -A '$TMPDIR')\" ]"
 
+# The same image as a docker save archive, as skopeo writes one: its config applied.
+skopeo copy -q "$oci_image" "docker-archive:$WORK/oci/saved.tar:demo/x:1" > "$WORK/oci-skopeo-da.log" 2>&1
+ostart oci-da "docker-archive:$WORK/oci/saved.tar"
+oexpect oci-da "docker-archive:FILE: the archive's Entrypoint+Cmd, Env, WorkingDir, User; its whiteout applied" \
+	"hello from /srv as 1000
+motd gone"
+ostart oci-da-path -e GREETING=hi "$WORK/oci/saved.tar" -- 'echo $GREETING from $(pwd); ls /bin/busybox'
+oexpect oci-da-path "a plain path to a docker save archive starts as that image, not as a root filesystem" \
+	"hi from /srv
+/bin/busybox"
+
 # From a registry: Debian's docker-registry on this environment's loopback.
 . "$top_srcdir/tests/tools/registry.sh"
 if registry_start "$WORK/oci-registry"; then

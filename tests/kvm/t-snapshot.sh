@@ -219,6 +219,6 @@ pexpect after "... and the rebuilt one is resumed by the next start" resumed aft
 pexpect after "nothing left behind: no pupa-vmm, no run folder, no temporary snapshot, no lock held" \
 	bash -c "! pgrep -x pupa-vmm > /dev/null && [ -z \"\$(ls -A '$WORK/snap-tmp')\" ] &&
 	[ -z \"\$(ls '$SD' | grep -v '\.snap$' | grep -v '\.lock$')\" ]"
-XDG_CACHE_HOME=$SC "$PUPA" prune > "$WORK/prune.out" 2>&1
-pexpect prune "pupa prune removes the snapshots" \
+XDG_CACHE_HOME=$SC "$PUPA" prune --snapshots > "$WORK/prune.out" 2>&1
+pexpect prune "pupa prune --snapshots removes the snapshots" \
 	bash -c "grep -q 'and 2 snapshots' '$WORK/prune.out' && [ -z \"\$(ls -A '$SD')\" ]"

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../container/image/docker_archive.h"
 #include "../../container/image/oci.h"
 #include "../../container/image/reference.h"
 #include "../../container/image/registry.h"
@@ -96,6 +97,11 @@ START_TEST(image_kinds_follow_the_precedence)
 	ck_assert_int_eq(image_kind_of("oci-archive:img.tar"), IMAGE_OCI_ARCHIVE);	/* prefix first */
 	ck_assert_int_eq(image_kind_of("oci-archive:img.oci"), IMAGE_OCI_ARCHIVE);
 	ck_assert_int_eq(image_kind_of("alpine"), IMAGE_REGISTRY);
+	ck_assert_int_eq(image_kind_of("docker-archive:app.tar"), IMAGE_DOCKER_ARCHIVE);
+	ck_assert_int_eq(image_kind_of("docker-archive:app.tar:app:1"), IMAGE_DOCKER_ARCHIVE);
+	/* Never Docker Hub's "containers-storage" or "docker-daemon". */
+	ck_assert_int_eq(image_kind_of("containers-storage:localhost/app:1"), IMAGE_SKOPEO);
+	ck_assert_int_eq(image_kind_of("docker-daemon:app:1"), IMAGE_SKOPEO);
 	/* An existing file in the current directory is read as a file. */
 	ck_assert_int_eq(chdir("/tmp"), 0);
 	base = strrchr(tmp, '/') + 1;
@@ -339,6 +345,106 @@ START_TEST(plain_http_only_for_loopback_or_named)
 }
 END_TEST
 
+/* manifest.json: JSON of at most n images, each a Config, Layers, RepoTags. */
+static int da_parse(const char *json, char *why, size_t wlen)
+{
+	struct docker_archive_manifest m;
+	int ret = docker_archive_manifest_parse(json, strlen(json), &m, why, wlen);
+
+	if (ret == 0)
+		docker_archive_manifest_free(&m);
+	return ret;
+}
+
+/* A list of n copies of item, joined by ',', in [ ]. */
+static char *repeat(const char *item, size_t n)
+{
+	char *out = malloc(n * (strlen(item) + 1) + 3), *p = out;
+
+	*p++ = '[';
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, "%s%s", i ? "," : "", item);
+	strcpy(p, "]");
+	return out;
+}
+
+START_TEST(docker_manifest_bounds)
+{
+	struct docker_archive_manifest m;
+	char why[600], *text, *img;
+	size_t which;
+	const char *ok = "[{\"Config\":\"./" HEX_A ".json\",\"RepoTags\":[\"demo/x:1\"],"
+			 "\"Layers\":[\"" HEX_B "/layer.tar\"]}]";
+
+	ck_assert_int_eq(docker_archive_manifest_parse(ok, strlen(ok), &m, why, sizeof(why)), 0);
+	ck_assert_uint_eq(m.n, 1);
+	ck_assert_str_eq(m.images[0].config, HEX_A ".json");	/* normalised */
+	ck_assert_uint_eq(m.images[0].n_layers, 1);
+	ck_assert_int_eq(docker_archive_pick(&m, "docker.io/demo/x:1", &which, why, sizeof(why)), 0);
+	ck_assert_int_eq(docker_archive_pick(&m, "", &which, why, sizeof(why)), 0);
+	ck_assert_int_eq(docker_archive_pick(&m, "demo/x:2", &which, why, sizeof(why)), -1);
+	ck_assert(strstr(why, "no image tagged 'demo/x:2' (it has: demo/x:1)"));
+	docker_archive_manifest_free(&m);
+
+	ck_assert_int_eq(da_parse("{}", why, sizeof(why)), -1);
+	ck_assert(strstr(why, "not a list of 1 to 64 images"));
+	ck_assert_int_eq(da_parse("[]", why, sizeof(why)), -1);
+	ck_assert_int_eq(da_parse("[{\"Config\":\"c\",\"Config\":\"d\",\"Layers\":[]}]", why,
+				  sizeof(why)), -1);	/* duplicate keys: which one? */
+	ck_assert_int_eq(da_parse("[{\"Config\":\"../c\",\"Layers\":[]}]", why, sizeof(why)), -1);
+	ck_assert(strstr(why, "'..' component refused"));
+	ck_assert_int_eq(da_parse("[{\"Config\":\".\",\"Layers\":[]}]", why, sizeof(why)), -1);
+	ck_assert(strstr(why, "names no file"));
+	ck_assert_int_eq(da_parse("[{\"Config\":\"c\",\"Layers\":[\"/l\"]}]", why, sizeof(why)), -1);
+	ck_assert_int_eq(da_parse("[{\"Config\":\"c\",\"Layers\":[7]}]", why, sizeof(why)), -1);
+	ck_assert_int_eq(da_parse("[{\"Config\":\"c\"}]", why, sizeof(why)), -1);
+	ck_assert_int_eq(da_parse("[{\"Config\":\"c\",\"Layers\":[],\"RepoTags\":[\"\"]}]", why,
+				  sizeof(why)), -1);
+	/* 256 layers and 64 images are the most; one more is refused. */
+	text = repeat("\"l.tar\"", OCI_LAYERS_MAX);
+	img = malloc(strlen(text) + 64);
+	sprintf(img, "[{\"Config\":\"c\",\"Layers\":%s}]", text);
+	ck_assert_int_eq(da_parse(img, why, sizeof(why)), 0);
+	free(text);
+	free(img);
+	text = repeat("\"l.tar\"", OCI_LAYERS_MAX + 1);
+	img = malloc(strlen(text) + 64);
+	sprintf(img, "[{\"Config\":\"c\",\"Layers\":%s}]", text);
+	ck_assert_int_eq(da_parse(img, why, sizeof(why)), -1);
+	ck_assert(strstr(why, "at most 256 paths"));
+	free(text);
+	free(img);
+	text = repeat("{\"Config\":\"c\",\"Layers\":[]}", DOCKER_ARCHIVE_IMAGES_MAX);
+	ck_assert_int_eq(da_parse(text, why, sizeof(why)), 0);
+	free(text);
+	text = repeat("{\"Config\":\"c\",\"Layers\":[]}", DOCKER_ARCHIVE_IMAGES_MAX + 1);
+	ck_assert_int_eq(da_parse(text, why, sizeof(why)), -1);
+	free(text);
+	text = repeat("\"a:1\"", DOCKER_ARCHIVE_TAGS_MAX + 1);
+	img = malloc(strlen(text) + 64);
+	sprintf(img, "[{\"Config\":\"c\",\"Layers\":[],\"RepoTags\":%s}]", text);
+	ck_assert_int_eq(da_parse(img, why, sizeof(why)), -1);
+	free(text);
+	free(img);
+	/* A path of 1023 bytes is taken, 1024 is not. */
+	img = malloc(2200);
+	sprintf(img, "[{\"Config\":\"%01023d\",\"Layers\":[]}]", 0);
+	ck_assert_int_eq(da_parse(img, why, sizeof(why)), 0);
+	sprintf(img, "[{\"Config\":\"%01024d\",\"Layers\":[]}]", 0);
+	ck_assert_int_eq(da_parse(img, why, sizeof(why)), -1);
+	free(img);
+	/* Several images and no name: the tags listed. */
+	text = "[{\"Config\":\"c\",\"RepoTags\":[\"a:1\"],\"Layers\":[]},"
+	       "{\"Config\":\"c\",\"RepoTags\":[\"b:1\"],\"Layers\":[]}]";
+	ck_assert_int_eq(docker_archive_manifest_parse(text, strlen(text), &m, why, sizeof(why)), 0);
+	ck_assert_int_eq(docker_archive_pick(&m, "", &which, why, sizeof(why)), -1);
+	ck_assert(strstr(why, "holds 2 images") && strstr(why, "a:1, b:1"));
+	ck_assert_int_eq(docker_archive_pick(&m, "b:1", &which, why, sizeof(why)), 0);
+	ck_assert_uint_eq(which, 1);
+	docker_archive_manifest_free(&m);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("oci");
@@ -357,6 +463,7 @@ int main(void)
 	tcase_add_test(tc, run_config_follows_docker);
 	tcase_add_test(tc, www_authenticate_challenges);
 	tcase_add_test(tc, plain_http_only_for_loopback_or_named);
+	tcase_add_test(tc, docker_manifest_bounds);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
