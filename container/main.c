@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "decompress.h"
 
 static const char usage[] =
 	"usage: " CMD_START_SYNOPSIS
@@ -44,7 +45,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[1], "--version") == 0) {
-		printf("pupa %s\n", PACKAGE_VERSION);
+		printf("pupa %s\ngzip: %s\n", PACKAGE_VERSION, decompress_gzip_backend());
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
