@@ -7,6 +7,7 @@
 #   curl | bsdtar    URL -> a directory
 #   bsdtar + mke2fs  URL -> a directory -> ext4 image (mke2fs -d)
 #   decompress only  gzip -dc / xz -dc / zstd -dc of the file > /dev/null
+#                    (and for gzip igzip -dc, ISA-L's own tool, and pigz -dc)
 #
 # The tree is Debian bookworm minbase from debootstrap (cached in
 # ~/.cache/pupa-build/minbase; needs root and Debian's mirror), tarred with
@@ -24,7 +25,7 @@ mirror=${DEBIAN_MIRROR:-$("$top_srcdir/tests/install-deps" --print-mirror)}
 export PATH=$PATH:/usr/sbin:/sbin
 . "$top_srcdir/tests/tools/nginx.sh"
 
-for tool in debootstrap bsdtar curl mke2fs gzip xz zstd nginx; do
+for tool in debootstrap bsdtar curl mke2fs gzip igzip pigz xz zstd nginx; do
 	command -v $tool > /dev/null || { echo "bench: $tool is missing (tests/install-deps installs it)" >&2; exit 1; }
 done
 [ -x "$pupa" ] && [ -x "$imgcmp" ] || { echo "bench: build first (make && make check)" >&2; exit 1; }
@@ -50,7 +51,7 @@ printf '%-8s %-18s %8s %8s %8s\n' format method min median max
 for c in gz xz zst; do
 	url=http://127.0.0.1:$nginx_port/bookworm-minbase.tar.$c
 	case $c in gz) dec="gzip -dc" ;; xz) dec="xz -dc" ;; zst) dec="zstd -dc" ;; esac
-	declare -a t_pull=() t_bsdtar=() t_mke2fs=() t_dec=()
+	declare -a t_pull=() t_bsdtar=() t_mke2fs=() t_dec=() t_igzip=() t_pigz=()
 	for i in $(seq "$runs"); do
 		rm -rf "$work/cache" "$work/dir" "$work/img"
 		t0=$(now); "$pupa" pull -q --cache-dir "$work/cache" "$url" > "$work/digest"; t1=$(now)
@@ -71,11 +72,23 @@ for c in gz xz zst; do
 
 		t0=$(now); $dec < "$tarball.$c" > /dev/null; t1=$(now)
 		t_dec+=("$(echo "$t1 - $t0" | bc)")
+		if [ "$c" = gz ]; then
+			t0=$(now); igzip -dc < "$tarball.$c" > /dev/null; t1=$(now)
+			t_igzip+=("$(echo "$t1 - $t0" | bc)")
+			t0=$(now); pigz -dc < "$tarball.$c" > /dev/null; t1=$(now)
+			t_pigz+=("$(echo "$t1 - $t0" | bc)")
+		fi
 	done
 	printf '%-8s %-18s %8s %8s %8s\n' "tar.$c" "pupa pull" $(stats "${t_pull[@]}")
 	printf '%-8s %-18s %8s %8s %8s\n' "tar.$c" "curl | bsdtar -x" $(stats "${t_bsdtar[@]}")
 	printf '%-8s %-18s %8s %8s %8s\n' "tar.$c" "bsdtar + mke2fs -d" $(stats "${t_mke2fs[@]}")
 	printf '%-8s %-18s %8s %8s %8s\n' "tar.$c" "$dec (alone)" $(stats "${t_dec[@]}")
+	if [ "$c" = gz ]; then
+		printf '%-8s %-18s %8s %8s %8s\n' "tar.$c" "igzip -dc (alone)" $(stats "${t_igzip[@]}")
+		printf '%-8s %-18s %8s %8s %8s\n' "tar.$c" "pigz -dc (alone)" $(stats "${t_pigz[@]}")
+		r_igzip=$(ratio "$(median "${t_pull[@]}")" "$(median "${t_igzip[@]}")")
+		r_pigz=$(ratio "$(median "${t_pull[@]}")" "$(median "${t_pigz[@]}")")
+	fi
 	eval "r_mke2fs_$c=$(ratio "$(median "${t_pull[@]}")" "$(median "${t_mke2fs[@]}")")"
 	eval "r_dec_$c=$(ratio "$(median "${t_pull[@]}")" "$(median "${t_dec[@]}")")"
 	eval "r_bsdtar_$c=$(ratio "$(median "${t_pull[@]}")" "$(median "${t_bsdtar[@]}")")"
@@ -89,4 +102,5 @@ echo "ratios of medians (pupa pull / other; below 1 is faster):"
 for c in gz xz zst; do
 	eval "echo \"  tar.$c: vs bsdtar + mke2fs -d \$r_mke2fs_$c; vs curl | bsdtar -x \$r_bsdtar_$c; vs decompression alone \$r_dec_$c\""
 done
+echo "  tar.gz: vs igzip -dc $r_igzip; vs pigz -dc $r_pigz (pupa's gzip: $("$pupa" --version | sed -n 's/^gzip: //p'))"
 echo "image check (tar.gz): $check"

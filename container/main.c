@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "decompress.h"
 
 static const char usage[] =
 	"usage: " CMD_START_SYNOPSIS
@@ -27,7 +28,7 @@ static const char usage[] =
 
 static int version(void)
 {
-	printf("pupa %s\n", PACKAGE_VERSION);
+	printf("pupa %s\ngzip: %s\n", PACKAGE_VERSION, decompress_gzip_backend());
 	return 0;
 }
 

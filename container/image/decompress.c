@@ -1,8 +1,10 @@
 /*
  * A small queue of full buffers between the decompressing thread and the
  * reader; the reader holds one buffer at a time and gives it back on its
- * next call. libarchive's "raw" format hands over the whole decompressed
- * stream as one entry.
+ * next call. The thread looks at the stream's first two bytes: gzip goes
+ * through ISA-L (gunzip.c) where pupa is built with it, everything else
+ * (and gzip without it) through libarchive, whose "raw" format hands over
+ * the whole decompressed stream as one entry.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -14,6 +16,9 @@
 #include <archive_entry.h>
 
 #include "decompress.h"
+#ifdef HAVE_ISAL
+#include "gunzip.h"
+#endif
 
 #define DECOMPRESS_NBUF 8
 #define DECOMPRESS_BUF (1u << 20)
@@ -33,22 +38,86 @@ struct decompress {
 	int holding;			/* the reader has buf[head] */
 	int eof, failed, cancel;
 	uint64_t consumed;
+	/* The stream's first bytes, read to choose the decoder, and the rest
+	 * of the source block they came from: handed over before the source
+	 * is read again. */
+	unsigned char peek[2];
+	size_t npeek;
+	const void *rest;
+	size_t nrest;
+	int src_eof;
 	char filter[32];
 	char why[512];
 };
 
+/* The next block of the source: what was peeked first. */
+static ssize_t decompress__next(struct decompress *d, const void **buf)
+{
+	ssize_t n;
+
+	if (d->npeek) {
+		*buf = d->peek;
+		n = (ssize_t)d->npeek;
+		d->npeek = 0;
+		return n;
+	}
+	if (d->nrest) {
+		*buf = d->rest;
+		n = (ssize_t)d->nrest;
+		d->nrest = 0;
+		return n;
+	}
+	if (d->src_eof)
+		return 0;
+	n = d->read(d->opaque, buf);
+	if (n > 0) {
+		pthread_mutex_lock(&d->lock);
+		d->consumed += (uint64_t)n;
+		pthread_mutex_unlock(&d->lock);
+	} else if (n == 0) {
+		d->src_eof = 1;
+	}
+	return n;
+}
+
+/* Read until two bytes (or the end) are in peek[]; the block they end in
+ * is kept for decompress__next. */
+static int decompress__peek(struct decompress *d)
+{
+	while (d->npeek < sizeof(d->peek)) {
+		const void *buf;
+		ssize_t n = d->read(d->opaque, &buf);
+		size_t take;
+
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			d->src_eof = 1;
+			return 0;
+		}
+		pthread_mutex_lock(&d->lock);
+		d->consumed += (uint64_t)n;
+		pthread_mutex_unlock(&d->lock);
+		take = sizeof(d->peek) - d->npeek;
+		if ((size_t)n < take)
+			take = (size_t)n;
+		memcpy(d->peek + d->npeek, buf, take);
+		d->npeek += take;
+		d->rest = (const unsigned char *)buf + take;
+		d->nrest = (size_t)n - take;
+	}
+	return 0;
+}
+
 static la_ssize_t decompress__source(struct archive *a, void *opaque, const void **buf)
 {
 	struct decompress *d = opaque;
-	ssize_t n = d->read(d->opaque, buf);
+	ssize_t n = decompress__next(d, buf);
 
 	if (n < 0) {
 		archive_set_error(a, EIO, "the source failed");
 		return -1;
 	}
-	pthread_mutex_lock(&d->lock);
-	d->consumed += (uint64_t)n;
-	pthread_mutex_unlock(&d->lock);
 	return n;
 }
 
@@ -61,63 +130,158 @@ static void decompress__fail(struct decompress *d, const char *msg)
 	pthread_mutex_unlock(&d->lock);
 }
 
-static void *decompress__thread(void *opaque)
+/* Wait for a free buffer; -1 when the reader has gone. */
+static int decompress__free_slot(struct decompress *d, unsigned int *slot)
 {
-	struct decompress *d = opaque;
-	struct archive_entry *e;
-	int rc = archive_read_next_header(d->a, &e);
-
-	if (rc == ARCHIVE_EOF) {
-		pthread_mutex_lock(&d->lock);
-		d->eof = 1;
-		pthread_cond_broadcast(&d->cond);
+	pthread_mutex_lock(&d->lock);
+	while (!d->cancel && d->count == DECOMPRESS_NBUF)
+		pthread_cond_wait(&d->cond, &d->lock);
+	if (d->cancel) {
 		pthread_mutex_unlock(&d->lock);
-		return NULL;
+		return -1;
+	}
+	*slot = (d->head + d->count) % DECOMPRESS_NBUF;
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+/* Hand a filled buffer over; last marks the end of the stream. */
+static void decompress__publish(struct decompress *d, unsigned int slot, size_t n, int last)
+{
+	pthread_mutex_lock(&d->lock);
+	if (n > 0) {
+		d->len[slot] = n;
+		d->count++;
+	}
+	if (last)
+		d->eof = 1;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void decompress__libarchive(struct decompress *d)
+{
+	struct archive_entry *e;
+	int rc;
+
+	if (archive_read_open(d->a, d, NULL, decompress__source, NULL) != ARCHIVE_OK) {
+		decompress__fail(d, archive_error_string(d->a));
+		return;
+	}
+	rc = archive_read_next_header(d->a, &e);
+	if (rc == ARCHIVE_EOF) {
+		decompress__publish(d, 0, 0, 1);
+		return;
 	}
 	if (rc < ARCHIVE_WARN) {
 		decompress__fail(d, archive_error_string(d->a));
-		return NULL;
+		return;
 	}
 	snprintf(d->filter, sizeof(d->filter), "%s", archive_filter_name(d->a, 0));
 	for (;;) {
 		unsigned int slot;
-		la_ssize_t n;
+		size_t n = 0;
 
-		pthread_mutex_lock(&d->lock);
-		while (!d->cancel && d->count == DECOMPRESS_NBUF)
-			pthread_cond_wait(&d->cond, &d->lock);
-		if (d->cancel) {
-			pthread_mutex_unlock(&d->lock);
-			return NULL;
-		}
-		slot = (d->head + d->count) % DECOMPRESS_NBUF;
-		pthread_mutex_unlock(&d->lock);
-
+		if (decompress__free_slot(d, &slot) < 0)
+			return;
 		/* Fill the whole buffer: fewer, larger hand-overs. */
-		n = 0;
-		while ((size_t)n < DECOMPRESS_BUF) {
-			la_ssize_t got = archive_read_data(d->a, d->buf[slot] + n, DECOMPRESS_BUF - (size_t)n);
+		while (n < DECOMPRESS_BUF) {
+			la_ssize_t got = archive_read_data(d->a, d->buf[slot] + n, DECOMPRESS_BUF - n);
 
 			if (got < 0) {
 				decompress__fail(d, archive_error_string(d->a));
-				return NULL;
+				return;
 			}
 			if (got == 0)
 				break;
-			n += got;
+			n += (size_t)got;
 		}
-		pthread_mutex_lock(&d->lock);
-		if (n > 0) {
-			d->len[slot] = (size_t)n;
-			d->count++;
-		}
-		if ((size_t)n < DECOMPRESS_BUF)
-			d->eof = 1;
-		pthread_cond_broadcast(&d->cond);
-		pthread_mutex_unlock(&d->lock);
-		if ((size_t)n < DECOMPRESS_BUF)
-			return NULL;
+		decompress__publish(d, slot, n, n < DECOMPRESS_BUF);
+		if (n < DECOMPRESS_BUF)
+			return;
 	}
+}
+
+#ifdef HAVE_ISAL
+/* gzip through ISA-L: the same buffers, filled by gunzip_step. After the
+ * last member the source is still read to its end (the unpacker drains
+ * the stream so that every byte is hashed). */
+static void decompress__isal(struct decompress *d)
+{
+	struct gunzip *g;
+	const void *blk = NULL;
+	size_t len = 0;
+	int status = GUNZIP_MORE;
+
+	if (gunzip_new(&g) < 0) {
+		decompress__fail(d, "out of memory");
+		return;
+	}
+	snprintf(d->filter, sizeof(d->filter), "gzip");
+	while (status != GUNZIP_END) {
+		unsigned int slot;
+		size_t n = 0;
+
+		if (decompress__free_slot(d, &slot) < 0)
+			goto out;
+		while (n < DECOMPRESS_BUF && status != GUNZIP_END) {
+			const uint8_t *in = blk;
+			size_t made;
+			int ret;
+
+			if (!len && !d->src_eof) {
+				ssize_t got = decompress__next(d, &blk);
+
+				if (got < 0) {
+					decompress__fail(d, "the source failed");
+					goto out;
+				}
+				len = (size_t)got;
+				in = blk;
+			}
+			ret = gunzip_step(g, &in, &len, d->src_eof, d->buf[slot] + n,
+					  DECOMPRESS_BUF - n, &made);
+			if (ret < 0) {
+				decompress__fail(d, gunzip_error(g));
+				goto out;
+			}
+			blk = in;
+			n += made;
+			status = ret;
+		}
+		decompress__publish(d, slot, n, status == GUNZIP_END);
+	}
+out:
+	gunzip_free(g);
+}
+
+const char *decompress_gzip_backend(void)
+{
+	return gunzip_backend();
+}
+#else
+const char *decompress_gzip_backend(void)
+{
+	return "zlib (libarchive)";
+}
+#endif
+
+static void *decompress__thread(void *opaque)
+{
+	struct decompress *d = opaque;
+
+	if (decompress__peek(d) < 0) {
+		decompress__fail(d, "the source failed");
+		return NULL;
+	}
+#ifdef HAVE_ISAL
+	if (d->npeek == 2 && d->peek[0] == 0x1f && d->peek[1] == 0x8b) {
+		decompress__isal(d);
+		return NULL;
+	}
+#endif
+	decompress__libarchive(d);
+	return NULL;
 }
 
 /*
@@ -177,14 +341,9 @@ int decompress_start(struct decompress **out, const struct unpack_source *src,
 	}
 	archive_read_support_format_raw(d->a);
 	archive_read_support_format_empty(d->a);
-	if (archive_read_open(d->a, d, NULL, decompress__source, NULL) != ARCHIVE_OK) {
-		snprintf(d->why, sizeof(d->why), "%s", archive_error_string(d->a));
-		d->failed = 1;
-	} else if (pthread_create(&d->thread, NULL, decompress__thread, d)) {
+	if (pthread_create(&d->thread, NULL, decompress__thread, d))
 		goto nomem;
-	} else {
-		d->started = 1;
-	}
+	d->started = 1;
 	*out = d;
 	return 0;
 nomem:

@@ -1,6 +1,7 @@
 /*
  * Decompression on its own thread: gzip, xz, zstd, bzip2 (or nothing), found
- * from the content by libarchive, turned into the plain tar stream that the
+ * from the content (gzip decoded by ISA-L where pupa is built with it, the
+ * rest by libarchive), turned into the plain tar stream that the
  * unpacker parses on another core while it writes the image.
  */
 #ifndef PUPA_DECOMPRESS_H
@@ -32,6 +33,10 @@ uint64_t decompress_consumed(struct decompress *d);	/* compressed bytes taken */
 const char *decompress_filter(struct decompress *d);	/* "gzip", "none", ... */
 /* Why the stream ended early, or NULL. */
 const char *decompress_error(struct decompress *d);
+
+/* What decodes gzip: "ISA-L 2.30.0", or "zlib (libarchive)" in a build
+ * without libisal-dev (chosen by configure). */
+const char *decompress_gzip_backend(void);
 
 /* Stop the thread (if still running) and free everything. */
 void decompress_stop(struct decompress *d);
