@@ -311,8 +311,20 @@ static int registry__token(struct registry *r, const struct www_auth *wa, const 
 		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
 			       "%s: the registry's token realm '%s' makes no usable URL",
 			       r->ref.registry, wa->realm);
-	r->requests++;
-	ret = fetch_run(&req, &sink, &resp, err);
+	/* A retry resumes with Range; a 200 to it means from the start. */
+	for (int again = 0; again < 3; again++) {
+		r->requests++;
+		ret = fetch_run(&req, &sink, &resp, err);
+		if (ret != -EAGAIN)
+			break;
+		free(m.buf);
+		m = (struct fetch_mem){ 0 };
+		req.offset = 0;
+	}
+	if (ret == -EAGAIN)
+		ret = mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
+			      "%s: the token server %s restarted every resumed answer",
+			      r->ref.registry, wa->realm);
 	if (ret < 0) {
 		free(m.buf);
 		if (resp.status == 401 || resp.status == 403) {
@@ -465,8 +477,19 @@ int registry_manifest(struct registry *r, const char *reference, char **body, si
 	*body = NULL;
 	snprintf(path, sizeof(path), "manifests/%s", reference);
 	/* A document is small: twice the stall time is time enough for one. */
-	ret = registry__get(r, path, registry_accept, OCI_DOC_MAX, 2 * r->stall_s, 0, &sink, &resp,
-			    err);
+	for (int again = 0; again < 3; again++) {
+		ret = registry__get(r, path, registry_accept, OCI_DOC_MAX, 2 * r->stall_s, 0, &sink,
+				    &resp, err);
+		if (ret != -EAGAIN)
+			break;
+		/* A retry resumed with Range and got a 200: from the start. */
+		free(m.buf);
+		m = (struct fetch_mem){ 0 };
+	}
+	if (ret == -EAGAIN)
+		ret = mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
+			      "%s: manifest %s: the registry restarted every resumed answer",
+			      r->ref.registry, reference);
 	if (ret < 0) {
 		free(m.buf);
 		if (resp.status == 404) {
