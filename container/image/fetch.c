@@ -369,6 +369,13 @@ int fetch_run(struct fetch_request *req, const struct fetch_sink *sink,
 		L->easy_cleanup(c);
 		L->slist_free_all(hdrs);
 
+		if (x.restart && sink->restart) {
+			/* The retry resumed, the server sent it all: from the start,
+			 * at once (the failure before this counted as an attempt). */
+			sink->restart(sink->opaque);
+			req->offset = 0;
+			continue;
+		}
 		if (x.restart)
 			return -EAGAIN;
 		if (x.sink_failed || fetch__cancelled(sink))
@@ -383,6 +390,11 @@ int fetch_run(struct fetch_request *req, const struct fetch_sink *sink,
 		if (rc == CURLE_OK && status >= 200 && status < 300) {
 			if (!x.judged)	/* an empty body */
 				fetch__judge(&x, status);
+			if (x.restart && sink->restart) {
+				sink->restart(sink->opaque);
+				req->offset = 0;
+				continue;
+			}
 			if (x.restart)
 				return -EAGAIN;
 			return FETCH_DONE;
@@ -397,7 +409,10 @@ int fetch_run(struct fetch_request *req, const struct fetch_sink *sink,
 			if (status < 500 && status != 429)
 				return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "%s", why);
 		} else {
-			fetch__describe(L, rc, req->url, errbuf, req->stall_s, why, sizeof(why));
+			/* Past the deadline, a timeout is the deadline's, not a stall. */
+			fetch__describe(L, rc, req->url, errbuf,
+					fetch__left_ms(req, start_ms) ? req->stall_s : 0, why,
+					sizeof(why));
 			if (!fetch__transient(rc))
 				return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "%s", why);
 		}
@@ -426,6 +441,15 @@ int fetch_mem_data(void *opaque, const void *buf, size_t len)
 	m->len += len;
 	m->buf[m->len] = '\0';
 	return 0;
+}
+
+void fetch_mem_restart(void *opaque)
+{
+	struct fetch_mem *m = opaque;
+
+	free(m->buf);
+	m->buf = NULL;
+	m->len = 0;
 }
 
 int fetch_small(const char *url, size_t max, char **out, size_t *len, struct pupa_err *err)

@@ -23,6 +23,9 @@ struct fetch_sink {
 	int (*cancelled)(void *cancel_opaque);
 	void *opaque;
 	void *cancel_opaque;
+	/* Optional: forget the body so far. With it, a resumed retry that gets
+	 * the whole resource starts over inside fetch_run (no -EAGAIN). */
+	void (*restart)(void *opaque);
 };
 
 /* Slower than this for stall_s seconds is a stall (a server that drips a
@@ -76,6 +79,7 @@ struct fetch_mem {
 	size_t len;
 };
 int fetch_mem_data(void *opaque, const void *buf, size_t len);
+void fetch_mem_restart(void *opaque);
 
 /* A small resource (a SHA256SUMS file) into memory, NUL-terminated. */
 int fetch_small(const char *url, size_t max, char **out, size_t *len, struct pupa_err *err);

@@ -285,7 +285,8 @@ static int registry__token(struct registry *r, const struct www_auth *wa, const 
 	char url[REGISTRY_URL_MAX + 1024], query[4000], svc[800], scope[3100];
 	struct fetch_mem m = { 0 };
 	struct fetch_sink sink = { .data = fetch_mem_data, .cancelled = registry__cancelled,
-				   .opaque = &m, .cancel_opaque = r };
+				   .opaque = &m, .cancel_opaque = r,
+				   .restart = fetch_mem_restart };
 	const char *headers[] = { basic, NULL };
 	struct fetch_request req = { .url = url, .retries = r->retries, .stall_s = r->stall_s,
 				     .max_body = REGISTRY_TOKEN_MAX, .headers = basic ? headers : NULL,
@@ -311,20 +312,8 @@ static int registry__token(struct registry *r, const struct www_auth *wa, const 
 		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
 			       "%s: the registry's token realm '%s' makes no usable URL",
 			       r->ref.registry, wa->realm);
-	/* A retry resumes with Range; a 200 to it means from the start. */
-	for (int again = 0; again < 3; again++) {
-		r->requests++;
-		ret = fetch_run(&req, &sink, &resp, err);
-		if (ret != -EAGAIN)
-			break;
-		free(m.buf);
-		m = (struct fetch_mem){ 0 };
-		req.offset = 0;
-	}
-	if (ret == -EAGAIN)
-		ret = mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
-			      "%s: the token server %s restarted every resumed answer",
-			      r->ref.registry, wa->realm);
+	r->requests++;
+	ret = fetch_run(&req, &sink, &resp, err);
 	if (ret < 0) {
 		free(m.buf);
 		if (resp.status == 401 || resp.status == 403) {
@@ -468,7 +457,8 @@ int registry_manifest(struct registry *r, const char *reference, char **body, si
 {
 	struct fetch_mem m = { 0 };
 	struct fetch_sink sink = { .data = fetch_mem_data, .cancelled = registry__cancelled,
-				   .opaque = &m, .cancel_opaque = r };
+				   .opaque = &m, .cancel_opaque = r,
+				   .restart = fetch_mem_restart };
 	struct fetch_response resp;
 	char path[600], full[1024];
 	struct digest *d;
@@ -477,19 +467,8 @@ int registry_manifest(struct registry *r, const char *reference, char **body, si
 	*body = NULL;
 	snprintf(path, sizeof(path), "manifests/%s", reference);
 	/* A document is small: twice the stall time is time enough for one. */
-	for (int again = 0; again < 3; again++) {
-		ret = registry__get(r, path, registry_accept, OCI_DOC_MAX, 2 * r->stall_s, 0, &sink,
-				    &resp, err);
-		if (ret != -EAGAIN)
-			break;
-		/* A retry resumed with Range and got a 200: from the start. */
-		free(m.buf);
-		m = (struct fetch_mem){ 0 };
-	}
-	if (ret == -EAGAIN)
-		ret = mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
-			      "%s: manifest %s: the registry restarted every resumed answer",
-			      r->ref.registry, reference);
+	ret = registry__get(r, path, registry_accept, OCI_DOC_MAX, 2 * r->stall_s, 0, &sink, &resp,
+			    err);
 	if (ret < 0) {
 		free(m.buf);
 		if (resp.status == 404) {
