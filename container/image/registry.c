@@ -153,7 +153,7 @@ int registry_url_origin(const char *url, struct registry_origin *o, const char *
 	char port[8], scratch[REGISTRY_URL_MAX], zone[64];
 	const struct curl_lib *L;
 	CURLU *u;
-	int ret = -EINVAL;
+	int ret = -EINVAL, part;
 	char *end;
 	unsigned long n;
 
@@ -194,11 +194,18 @@ int registry_url_origin(const char *url, struct registry_origin *o, const char *
 		goto out;
 	}
 	/* A link-local address's zone is part of where the bytes go. */
-	if (registry__url_part(L, u, CURLUPART_ZONEID, 0, zone, sizeof(zone)) == 0 &&
-	    o->host[0] == '[' && strlen(o->host) + strlen(zone) + 3 < sizeof(o->host)) {
+	part = registry__url_part(L, u, CURLUPART_ZONEID, 0, zone, sizeof(zone));
+	if (part == 0) {
 		size_t h = strlen(o->host);
 
+		if (o->host[0] != '[' || h + strlen(zone) + 3 >= sizeof(o->host)) {
+			*why = "an IPv6 zone too long";
+			goto out;
+		}
 		snprintf(o->host + h - 1, sizeof(o->host) - h + 1, "%%25%s]", zone);
+	} else if (part < 0) {
+		*why = "an IPv6 zone too long";
+		goto out;
 	}
 	if (registry__url_part(L, u, CURLUPART_PORT, CURLU_DEFAULT_PORT, port, sizeof(port)) != 0) {
 		*why = "no port";
@@ -213,7 +220,7 @@ int registry_url_origin(const char *url, struct registry_origin *o, const char *
 	ret = 0;
 out:
 	L->url_cleanup(u);
-	if (ret < 0 && ret != -EACCES)
+	if (ret < 0)
 		memset(o, 0, sizeof(*o));
 	return ret;
 }

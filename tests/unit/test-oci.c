@@ -375,6 +375,8 @@ START_TEST(realm_urls_parse_as_libcurl_does)
 	ck_assert_str_eq(o.host, "[fe80::1%25eth0]");
 	ck_assert_int_eq(registry_url_origin("http://[fe80::1%25eth1]:9/", &p, &why), 0);
 	ck_assert(!registry_same_origin(&o, &p));	/* another zone */
+	snprintf(big, sizeof(big), "http://[fe80::1%%25%070d]:9/", 0);	/* a zone too long to keep */
+	ck_assert_int_eq(registry_url_origin(big, &o, &why), -EINVAL);
 	/* User information, in every spelling: refused, whatever follows. */
 	ck_assert_int_eq(registry_url_origin("http://127.0.0.1:x@127.0.0.2:18502/token", &o, &why),
 			 -EACCES);
