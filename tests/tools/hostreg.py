@@ -6,6 +6,8 @@ how it misbehaves:
   good            a plain image
   basic           asks for Basic credentials (tester:s3cret)
   bearer          a Bearer challenge whose realm is this server's /token
+  bearer-refused  the same, but the token the realm gives (for any
+                  credentials) is one the registry refuses (expired, say)
   drip-manifest   the manifest's headers, then a byte every 0.9 s
   stall-manifest  accepts, then never answers the manifest request
   slow-manifest   a manifest that never ends, 4 KiB a second (above any
@@ -156,6 +158,7 @@ class Handler(BaseHTTPRequestHandler):
             return False
         realm = {
             "bearer": "http://127.0.0.1:%d/token" % ports["main"],
+            "bearer-refused": "http://127.0.0.1:%d/token/stale" % ports["main"],
             "drip-token": "http://127.0.0.1:%d/token/drip" % ports["main"],
             "realm-userinfo": "http://127.0.0.1:x@127.0.0.1:%d/token" % ports["other"],
             "realm-otherport": "http://127.0.0.1:%d/token" % ports["other"],
@@ -169,6 +172,8 @@ class Handler(BaseHTTPRequestHandler):
     def token(self):
         if self.path.startswith("/token/drip"):
             return self.drip(1 << 20, "application/json")
+        if self.path.startswith("/token/stale") and self.headers.get("Authorization"):
+            return self.reply(200, json.dumps({"token": "stale"}).encode(), "application/json")
         if self.headers.get("Authorization", "") != GOOD_BASIC:
             return self.reply(401, b"{}", "application/json")
         return self.reply(200, json.dumps({"token": TOKEN}).encode(), "application/json")
