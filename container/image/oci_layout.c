@@ -335,12 +335,19 @@ int oci_archive_extract(const char *file, int dfd, struct pupa_err *err)
 	struct archive_entry *e;
 	char path[PATH_MAX];
 	const char *why;
-	int rc, ret = 0;
+	struct stat st;
+	int rc, ret = 0, fd = -1;
 
 	if (!a)
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
 	archive_read_support_format_tar(a);
-	if (archive_read_open_filename(a, file, 1 << 16) != ARCHIVE_OK) {
+	/* A FIFO in the archive's place would hang the open: a regular file only. */
+	fd = layout__open(file, &st);
+	if (fd < 0) {
+		ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: %s", file, layout__why(-fd));
+		goto out;
+	}
+	if (archive_read_open_fd(a, fd, 1 << 16) != ARCHIVE_OK) {
 		ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: %s", file, archive_error_string(a));
 		goto out;
 	}
@@ -378,5 +385,7 @@ int oci_archive_extract(const char *file, int dfd, struct pupa_err *err)
 	}
 out:
 	archive_read_free(a);
+	if (fd >= 0)
+		close(fd);
 	return ret;
 }
