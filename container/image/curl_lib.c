@@ -23,6 +23,11 @@ static int curl_lib__resolve(void *h)
 		{ "curl_easy_strerror", offsetof(struct curl_lib, easy_strerror) },
 		{ "curl_slist_append", offsetof(struct curl_lib, slist_append) },
 		{ "curl_slist_free_all", offsetof(struct curl_lib, slist_free_all) },
+		{ "curl_url", offsetof(struct curl_lib, url) },
+		{ "curl_url_set", offsetof(struct curl_lib, url_set) },
+		{ "curl_url_get", offsetof(struct curl_lib, url_get) },
+		{ "curl_url_cleanup", offsetof(struct curl_lib, url_cleanup) },
+		{ "curl_free", offsetof(struct curl_lib, free) },
 	};
 
 	for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {

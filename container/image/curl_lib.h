@@ -21,6 +21,12 @@ struct curl_lib {
 	const char *(*easy_strerror)(CURLcode rc);
 	struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
 	void (*slist_free_all)(struct curl_slist *l);
+	/* The URL API: every URL pupa judges is parsed the way libcurl will use it. */
+	CURLU *(*url)(void);
+	CURLUcode (*url_set)(CURLU *u, CURLUPart what, const char *part, unsigned int flags);
+	CURLUcode (*url_get)(CURLU *u, CURLUPart what, char **part, unsigned int flags);
+	void (*url_cleanup)(CURLU *u);
+	void (*free)(void *p);
 };
 
 /* The loaded library (once, thread-safe), or NULL with why filled in. */

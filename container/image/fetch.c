@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,12 +154,17 @@ static size_t fetch__body_cb(char *buf, size_t size, size_t nmemb, void *opaque)
 	return fetch__write_cb(buf, size, nmemb, cb->x);
 }
 
+static int fetch__cancelled(const struct fetch_sink *sink)
+{
+	return sink->cancelled && sink->cancelled(sink->cancel_opaque);
+}
+
 static int fetch__progress_cb(void *opaque, curl_off_t dltotal, curl_off_t dlnow,
 			      curl_off_t ultotal, curl_off_t ulnow)
 {
 	struct fetch_xfer *x = opaque;
 
-	return x->sink->cancelled && x->sink->cancelled(x->sink->opaque);
+	return fetch__cancelled(x->sink);
 }
 
 static int fetch__transient(CURLcode rc)
@@ -216,32 +222,54 @@ static void fetch__describe(const struct curl_lib *L, CURLcode rc, const char *u
 		what = L->easy_strerror(rc);
 	}
 	if (rc == CURLE_OPERATION_TIMEDOUT && stall_s)
-		snprintf(buf, len, "%s: %s (%s; a stall is less than 1 byte/s for %u s)",
-			 url, what, detail, stall_s);
+		snprintf(buf, len, "%s: %s (%s; a stall is less than %u bytes/s for %u s)",
+			 url, what, detail, FETCH_MIN_RATE, stall_s);
 	else
 		snprintf(buf, len, "%s: %s%s%s", url, what, *detail ? ": " : "", detail);
 }
 
-static void fetch__backoff(const struct fetch_sink *sink, unsigned int attempt, long retry_after)
+static long fetch__now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds left before req's deadline (LONG_MAX: none), at least 0. */
+static long fetch__left_ms(const struct fetch_request *req, long start_ms)
+{
+	long left;
+
+	if (!req->deadline_s)
+		return LONG_MAX;
+	left = start_ms + (long)req->deadline_s * 1000 - fetch__now_ms();
+	return left > 0 ? left : 0;
+}
+
+static void fetch__backoff(const struct fetch_sink *sink, unsigned int attempt, long retry_after,
+			   long left_ms)
 {
 	/* 0.5 s, 1 s, 2 s, ... 8 s at most, or what the server asked for up
-	 * to a minute; wakes to notice a cancel. */
+	 * to a minute, never past the deadline; wakes to notice a cancel. */
 	long ms = 500L << (attempt < 4 ? attempt : 4);
 
 	if (retry_after > 0)
 		ms = (retry_after > 60 ? 60 : retry_after) * 1000;
+	if (ms > left_ms)
+		ms = left_ms;
 
 	for (long slept = 0; slept < ms; slept += 50) {
 		struct timespec ts = { 0, 50 * 1000000L };
 
-		if (sink->cancelled && sink->cancelled(sink->opaque))
+		if (fetch__cancelled(sink))
 			return;
 		nanosleep(&ts, NULL);
 	}
 }
 
 static CURL *fetch__easy(struct fetch_request *req, struct fetch_xfer *x, struct fetch_cb *cb,
-			 struct curl_slist **hdrs, char *range, char *errbuf)
+			 struct curl_slist **hdrs, char *range, char *errbuf, long left_ms)
 {
 	const struct curl_lib *L = x->curl;
 	CURL *c = L->easy_init();
@@ -264,11 +292,13 @@ static CURL *fetch__easy(struct fetch_request *req, struct fetch_xfer *x, struct
 	L->easy_setopt(c, CURLOPT_XFERINFOFUNCTION, fetch__progress_cb);
 	L->easy_setopt(c, CURLOPT_XFERINFODATA, x);
 	L->easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)(req->connect_s ? req->connect_s : 30));
-	L->easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	L->easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, (long)FETCH_MIN_RATE);
 	L->easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)(req->stall_s ? req->stall_s : 30));
 	L->easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	L->easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	L->easy_setopt(c, CURLOPT_BUFFERSIZE, 512L * 1024);
+	if (left_ms != LONG_MAX)
+		L->easy_setopt(c, CURLOPT_TIMEOUT_MS, left_ms > 1 ? left_ms : 1L);
 	/* Content digests are of the bytes as served: no transfer decoding. */
 	*hdrs = NULL;
 	if (req->offset) {
@@ -312,6 +342,7 @@ int fetch_run(struct fetch_request *req, const struct fetch_sink *sink,
 	char errbuf[CURL_ERROR_SIZE], why[1024], range[48];
 	const struct curl_lib *L;
 	unsigned int attempt;
+	long start_ms = fetch__now_ms();
 
 	memset(resp, 0, sizeof(*resp));
 	L = curl_lib__get(why, sizeof(why));
@@ -326,7 +357,7 @@ int fetch_run(struct fetch_request *req, const struct fetch_sink *sink,
 		long status;
 
 		errbuf[0] = '\0';
-		c = fetch__easy(req, &x, &cb, &hdrs, range, errbuf);
+		c = fetch__easy(req, &x, &cb, &hdrs, range, errbuf, fetch__left_ms(req, start_ms));
 		if (!c)
 			return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
 				       "%s: cannot set up libcurl", req->url);
@@ -338,9 +369,16 @@ int fetch_run(struct fetch_request *req, const struct fetch_sink *sink,
 		L->easy_cleanup(c);
 		L->slist_free_all(hdrs);
 
+		if (x.restart && sink->restart) {
+			/* The retry resumed, the server sent it all: from the start,
+			 * at once (the failure before this counted as an attempt). */
+			sink->restart(sink->opaque);
+			req->offset = 0;
+			continue;
+		}
 		if (x.restart)
 			return -EAGAIN;
-		if (x.sink_failed || (sink->cancelled && sink->cancelled(sink->opaque)))
+		if (x.sink_failed || fetch__cancelled(sink))
 			return err->code ? -(int)err->code :
 			       mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
 				       "%s: download stopped", req->url);
@@ -352,6 +390,11 @@ int fetch_run(struct fetch_request *req, const struct fetch_sink *sink,
 		if (rc == CURLE_OK && status >= 200 && status < 300) {
 			if (!x.judged)	/* an empty body */
 				fetch__judge(&x, status);
+			if (x.restart && sink->restart) {
+				sink->restart(sink->opaque);
+				req->offset = 0;
+				continue;
+			}
 			if (x.restart)
 				return -EAGAIN;
 			return FETCH_DONE;
@@ -366,15 +409,22 @@ int fetch_run(struct fetch_request *req, const struct fetch_sink *sink,
 			if (status < 500 && status != 429)
 				return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "%s", why);
 		} else {
-			fetch__describe(L, rc, req->url, errbuf, req->stall_s, why, sizeof(why));
+			/* Past the deadline, a timeout is the deadline's, not a stall. */
+			fetch__describe(L, rc, req->url, errbuf,
+					fetch__left_ms(req, start_ms) ? req->stall_s : 0, why,
+					sizeof(why));
 			if (!fetch__transient(rc))
 				return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "%s", why);
 		}
+		if (req->deadline_s && fetch__left_ms(req, start_ms) == 0)
+			return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
+				       "%s: not complete after %u s, the limit for it (%s)", req->url,
+				       req->deadline_s, why);
 		if (attempt >= req->retries)
 			return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "%s (gave up after %u attempts)",
 				       why, attempt + 1);
-		fetch__backoff(sink, attempt, x.retry_after);
-		if (sink->cancelled && sink->cancelled(sink->opaque))
+		fetch__backoff(sink, attempt, x.retry_after, fetch__left_ms(req, start_ms));
+		if (fetch__cancelled(sink))
 			return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "%s: download stopped", req->url);
 	}
 }
@@ -391,6 +441,15 @@ int fetch_mem_data(void *opaque, const void *buf, size_t len)
 	m->len += len;
 	m->buf[m->len] = '\0';
 	return 0;
+}
+
+void fetch_mem_restart(void *opaque)
+{
+	struct fetch_mem *m = opaque;
+
+	free(m->buf);
+	m->buf = NULL;
+	m->len = 0;
 }
 
 int fetch_small(const char *url, size_t max, char **out, size_t *len, struct pupa_err *err)

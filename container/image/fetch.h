@@ -18,10 +18,19 @@ struct fetch_sink {
 	int (*data)(void *opaque, const void *buf, size_t len);
 	/* Headers of the response that will carry the body have arrived. */
 	void (*headers)(void *opaque, uint64_t total);
-	/* Non-zero when the transfer should stop (checked often). */
-	int (*cancelled)(void *opaque);
+	/* Non-zero when the transfer should stop: checked at least once a
+	 * second, idle or not, with its own argument (not the data's). */
+	int (*cancelled)(void *cancel_opaque);
 	void *opaque;
+	void *cancel_opaque;
+	/* Optional: forget the body so far. With it, a resumed retry that gets
+	 * the whole resource starts over inside fetch_run (no -EAGAIN). */
+	void (*restart)(void *opaque);
 };
+
+/* Slower than this for stall_s seconds is a stall (a server that drips a
+ * byte at a time must not hold a pull for ever). */
+#define FETCH_MIN_RATE 1024
 
 struct fetch_request {
 	const char *url;
@@ -30,8 +39,9 @@ struct fetch_request {
 	const char *etag;		/* conditional request: If-None-Match */
 	const char *last_modified;	/* conditional request: If-Modified-Since */
 	unsigned int retries;		/* further attempts after a transient failure */
-	unsigned int stall_s;		/* a transfer slower than 1 byte/s this long stalls */
+	unsigned int stall_s;		/* slower than FETCH_MIN_RATE this long stalls */
 	unsigned int connect_s;
+	unsigned int deadline_s;	/* the whole fetch, retries included; 0: none */
 	size_t max_body;		/* 0: no limit (a small fetch sets one) */
 	const char *const *headers;	/* more request headers, NULL-terminated */
 	const char *ca_file;		/* trust only this CA bundle (a registry's own) */
@@ -69,6 +79,7 @@ struct fetch_mem {
 	size_t len;
 };
 int fetch_mem_data(void *opaque, const void *buf, size_t len);
+void fetch_mem_restart(void *opaque);
 
 /* A small resource (a SHA256SUMS file) into memory, NUL-terminated. */
 int fetch_small(const char *url, size_t max, char **out, size_t *len, struct pupa_err *err);

@@ -20,20 +20,55 @@
 #include "reference.h"
 #include "unpack.h"
 
+/*
+ * A layout's file, open for reading only if it is a regular file. Opened
+ * O_NONBLOCK so that a FIFO (or a device) in its place cannot hang the
+ * open, then judged by fstat: -errno, -EINVAL for "not a regular file"
+ * (layout__why says it in words).
+ */
+static int layout__open(const char *path, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		int e = S_ISREG(st->st_mode) ? errno : EINVAL;
+
+		close(fd);
+		return -e;
+	}
+	/* Regular files ignore O_NONBLOCK; cleared all the same. */
+	if (fcntl(fd, F_SETFL, 0) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+static const char *layout__why(int e)
+{
+	if (e == EINVAL)
+		return "not a regular file (a FIFO, a device or a directory in its place)";
+	return e == EFBIG ? "too large" : strerror(e);
+}
+
 /* A whole small file of at most max bytes, NUL-terminated. */
 static int layout__read(const char *path, size_t max, char **out, size_t *len, int *err_no)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
+	int fd = layout__open(path, &st);
 	ssize_t n;
 
 	*out = NULL;
 	if (fd < 0) {
-		*err_no = errno;
+		*err_no = -fd;
 		return -1;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-		*err_no = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
+	if ((uint64_t)st.st_size > max) {
+		*err_no = EFBIG;
 		close(fd);
 		return -1;
 	}
@@ -66,7 +101,7 @@ static int layout__blob(const struct oci_resolved *r, const struct oci_descripto
 			       d->digest, (unsigned long long)d->size, OCI_DOC_MAX);
 	if (layout__read(path, OCI_DOC_MAX, out, len, &e) < 0)
 		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: the %s blob %s: %s",
-			       r->source, what, path, e == EFBIG ? "too large" : strerror(e));
+			       r->source, what, path, layout__why(e));
 	dg = digest_new();
 	if (!dg) {
 		free(*out);
@@ -219,7 +254,7 @@ int oci_layout_resolve(const char *image, const struct oci_platform *want,
 	snprintf(path, sizeof(path), "%s/index.json", abs);
 	if (layout__read(path, OCI_DOC_MAX, &doc, &len, &e) < 0)
 		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "image %s: %s: %s", image, path,
-			       e == EFBIG ? "too large" : strerror(e));
+			       layout__why(e));
 	ret = oci_index_parse(doc, len, &ix, why, sizeof(why));
 	free(doc);
 	if (ret < 0)
@@ -242,13 +277,14 @@ int oci_layout_resolve(const char *image, const struct oci_platform *want,
 int oci_blob_open(const struct oci_resolved *r, const char *digest, struct pupa_err *err)
 {
 	char path[4400];
+	struct stat st;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", r->blob_dir, digest);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = layout__open(path, &st);
 	if (fd < 0)
 		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: layer blob %s: %s", r->source,
-			       path, strerror(errno));
+			       path, layout__why(-fd));
 	return fd;
 }
 
@@ -299,12 +335,19 @@ int oci_archive_extract(const char *file, int dfd, struct pupa_err *err)
 	struct archive_entry *e;
 	char path[PATH_MAX];
 	const char *why;
-	int rc, ret = 0;
+	struct stat st;
+	int rc, ret = 0, fd = -1;
 
 	if (!a)
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
 	archive_read_support_format_tar(a);
-	if (archive_read_open_filename(a, file, 1 << 16) != ARCHIVE_OK) {
+	/* A FIFO in the archive's place would hang the open: a regular file only. */
+	fd = layout__open(file, &st);
+	if (fd < 0) {
+		ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: %s", file, layout__why(-fd));
+		goto out;
+	}
+	if (archive_read_open_fd(a, fd, 1 << 16) != ARCHIVE_OK) {
 		ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: %s", file, archive_error_string(a));
 		goto out;
 	}
@@ -342,5 +385,7 @@ int oci_archive_extract(const char *file, int dfd, struct pupa_err *err)
 	}
 out:
 	archive_read_free(a);
+	if (fd >= 0)
+		close(fd);
 	return ret;
 }

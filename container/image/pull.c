@@ -171,7 +171,8 @@ static int pull__replay_partial(struct pull_run *r)
 static int pull__produce_http(struct pull_run *r)
 {
 	struct fetch_sink sink = { .data = pull__tee, .headers = pull__headers,
-				   .cancelled = pull__cancelled, .opaque = r };
+				   .cancelled = pull__cancelled, .opaque = r,
+				   .cancel_opaque = r };
 	struct fetch_request req = {
 		.url = r->src.canonical,
 		.retries = r->o->retries,

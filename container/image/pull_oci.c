@@ -375,6 +375,7 @@ struct blob_sink {
 	uint64_t *all;			/* every layer's bytes, for progress (atomic) */
 	const struct pull_options *o;
 	volatile int *stop;		/* another download failed */
+	uint64_t too_big;		/* non-zero: at least this many bytes came */
 };
 
 static int blob__data(void *opaque, const void *buf, size_t len)
@@ -382,9 +383,12 @@ static int blob__data(void *opaque, const void *buf, size_t len)
 	struct blob_sink *b = opaque;
 	const char *p = buf;
 
-	if ((b->o->interrupted && *b->o->interrupted) || (b->stop && *b->stop) ||
-	    b->bytes + len > b->expect)
+	if ((b->o->interrupted && *b->o->interrupted) || (b->stop && *b->stop))
 		return -1;
+	if (b->bytes + len > b->expect) {
+		b->too_big = b->bytes + len;
+		return -1;
+	}
 	digest_update(b->digest, buf, len);
 	for (size_t off = 0; off < len;) {
 		ssize_t n = write(b->fd, p + off, len - off);
@@ -419,6 +423,44 @@ static int blob__resume(struct blob_sink *b)
 	return n < 0 ? -errno : 0;
 }
 
+/* The size error, naming the blob and both sizes. */
+static int blob__too_big(const struct registry *reg, const char *what,
+			 const struct oci_descriptor *d, uint64_t got, struct pupa_err *err)
+{
+	memset(err, 0, sizeof(*err));	/* "download stopped" says less */
+	return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+		       "%s: %s sha256:%s is larger than its descriptor says (%llu bytes; the "
+		       "registry sent at least %llu); nothing was cached", reg->ref.registry, what,
+		       d->digest, (unsigned long long)d->size, (unsigned long long)got);
+}
+
+/*
+ * partial/blob-DIGEST, open and locked. A pupa that held the lock before
+ * may have removed the file (wrong or no bytes): then the lock is on a
+ * name no longer there, and the file is opened again.
+ */
+static int blob__open_locked(const char *part)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		struct stat held, named;
+		int fd = open(part, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+		if (fd < 0)
+			return -errno;
+		if (flock(fd, LOCK_EX) < 0 || fstat(fd, &held) < 0) {
+			int e = errno;
+
+			close(fd);
+			return -e;
+		}
+		if (stat(part, &named) == 0 && named.st_dev == held.st_dev &&
+		    named.st_ino == held.st_ino)
+			return fd;
+		close(fd);
+	}
+	return -EAGAIN;
+}
+
 /*
  * One layer blob into blobs/sha256/, through partial/blob-DIGEST: locked
  * while a pupa fetches it (a second one waits and uses its work), kept
@@ -434,14 +476,10 @@ static int pull_registry__blob(const struct cache *c, struct registry *reg,
 
 	cache_path(c, path, sizeof(path), "blobs/sha256/%s", d->digest);
 	cache_path(c, part, sizeof(part), "partial/blob-%s", d->digest);
-	b->fd = open(part, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (b->fd < 0 || flock(b->fd, LOCK_EX) < 0) {
-		ret = mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "cannot open %s: %s", part,
-			      strerror(errno));
-		if (b->fd >= 0)
-			close(b->fd);
-		return ret;
-	}
+	b->fd = blob__open_locked(part);
+	if (b->fd < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "cannot open %s: %s", part,
+			       strerror(-b->fd));
 	if (access(path, R_OK) == 0) {
 		/* shared with an image pulled before, or by the pupa we waited for */
 		__atomic_add_fetch(b->all, d->size, __ATOMIC_RELAXED);
@@ -476,13 +514,11 @@ static int pull_registry__blob(const struct cache *c, struct registry *reg,
 				      got, (unsigned long long)d->size);
 			unlink(part);	/* wrong bytes are not worth resuming */
 		}
-	} else if (b->bytes + 1 > b->expect && !(b->o->interrupted && *b->o->interrupted) &&
-		   !(b->stop && *b->stop)) {
-		memset(err, 0, sizeof(*err));
-		ret = mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-			      "%s: blob sha256:%s is larger than its descriptor's %llu bytes",
-			      reg->ref.registry, d->digest, (unsigned long long)d->size);
-		unlink(part);
+	} else if (b->too_big) {
+		ret = blob__too_big(reg, "blob", d, b->too_big, err);
+		unlink(part);	/* the bytes so far are of something else */
+	} else if (b->bytes == 0) {
+		unlink(part);	/* nothing came: nothing to resume */
 	}
 	if (ret >= 0 && (fsync(b->fd) < 0 || rename(part, path) < 0))
 		ret = mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "cannot store %s: %s", path,
@@ -513,11 +549,14 @@ static int pull_registry__doc(struct registry *reg, const struct oci_descriptor 
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "mkstemp: %s", strerror(errno));
 	unlink(tmp);
 	pull_options_default(&quiet);
+	quiet.interrupted = reg->interrupted;	/* quiet, not deaf */
 	b.o = &quiet;
 	b.all = &all;
 	b.expect = d->size;
 	b.digest = digest_new();
 	ret = registry_blob(reg, d->digest, 0, blob__data, &b, err);
+	if (ret < 0 && b.too_big)
+		ret = blob__too_big(reg, "config", d, b.too_big, err);
 	if (ret >= 0) {
 		digest_hex(b.digest, got);
 		*out = malloc(b.bytes + 1);
@@ -582,6 +621,7 @@ static void *pool__worker(void *opaque)
 		}
 		i = p->next++;
 		*reg = p->proto;
+		reg->stop = &p->stop;	/* one failed or the build did: all stop */
 		pthread_mutex_unlock(&p->lock);
 		ret = pull_registry__blob(p->c, reg, &p->r->manifest.layers[i], &b, &e);
 		pthread_mutex_lock(&p->lock);

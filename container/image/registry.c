@@ -10,11 +10,14 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <jansson.h>
 
 #include "cache.h"
 #include "credentials.h"
+#include "curl_lib.h"
 #include "digest.h"
 #include "fetch.h"
 #include "oci.h"
@@ -45,14 +48,39 @@ static void registry__host(const char *registry, char *host, size_t len)
 	snprintf(host, len, "%.*s", end ? (int)(end - registry) : (int)strlen(registry), registry);
 }
 
+/*
+ * Is host (a name, a dotted quad or [IPv6]) a loopback address as written?
+ * Only an address literal counts: a name such as 127.0.0.1.1 goes through
+ * DNS. localhost is the exception libcurl makes itself (it never asks DNS).
+ */
+static int registry__loopback(const char *host)
+{
+	char inner[INET6_ADDRSTRLEN + 8];
+	struct in6_addr a6;
+	struct in_addr a4;
+	size_t n = strlen(host);
+
+	if (!strcmp(host, "localhost"))
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (n < 3 || host[0] != '[' || host[n - 1] != ']' || n - 2 >= sizeof(inner))
+		return 0;
+	snprintf(inner, sizeof(inner), "%.*s", (int)(n - 2), host + 1);
+	if (inet_pton(AF_INET6, inner, &a6) != 1)
+		return 0;
+	if (IN6_IS_ADDR_LOOPBACK(&a6))
+		return 1;
+	return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+}
+
 int registry_plain_http_ok(const char *registry, const char *insecure)
 {
 	char host[REF_HOST_MAX];
 	const char *p = insecure;
 
 	registry__host(registry, host, sizeof(host));
-	if (!strcmp(host, "localhost") || !strcmp(host, "[::1]") ||
-	    (!strncmp(host, "127.", 4) && strspn(host, "0123456789.") == strlen(host)))
+	if (registry__loopback(host))
 		return 1;
 	while (p && *p) {
 		size_t n = strcspn(p, ",");
@@ -94,22 +122,166 @@ static void registry__escape(const char *in, char *out, size_t len)
 	out[n] = '\0';
 }
 
-static int registry__cancelled(void *opaque)
+/* The fetches' cancel hook: its argument is the registry, never the sink's data. */
+static int registry__cancelled(void *cancel_opaque)
 {
-	const struct registry *r = opaque;
+	const struct registry *r = cancel_opaque;
 
-	return r->interrupted && *r->interrupted;
+	return (r->interrupted && *r->interrupted) || (r->stop && *r->stop);
 }
 
-/* The host of an http(s) URL. */
-static void registry__url_host(const char *url, char *host, size_t len)
+/* One part of a parsed URL into buf: 0, 1 when the URL has none, -1 too long. */
+static int registry__url_part(const struct curl_lib *L, CURLU *u, CURLUPart what,
+			      unsigned int flags, char *buf, size_t len)
 {
-	const char *p = strstr(url, "://");
-	char hostport[REF_HOST_MAX];
+	char *part = NULL;
+	int ret = 1;
 
-	p = p ? p + 3 : url;
-	snprintf(hostport, sizeof(hostport), "%.*s", (int)strcspn(p, "/?#"), p);
-	registry__host(hostport, host, len);
+	if (L->url_get(u, what, &part, flags) == CURLUE_OK && part) {
+		ret = strlen(part) < len ? 0 : -1;
+		snprintf(buf, len, "%s", ret == 0 ? part : "");
+	}
+	if (part)
+		L->free(part);
+	return ret;
+}
+
+#define REGISTRY_URL_MAX 4096
+
+int registry_url_origin(const char *url, struct registry_origin *o, const char **why)
+{
+	char port[8], scratch[REGISTRY_URL_MAX], zone[64];
+	const struct curl_lib *L;
+	CURLU *u;
+	int ret = -EINVAL, part;
+	char *end;
+	unsigned long n;
+
+	memset(o, 0, sizeof(*o));
+	*why = "not an http(s) URL";
+	if (strlen(url) >= REGISTRY_URL_MAX) {
+		*why = "longer than 4095 bytes";
+		return -EINVAL;
+	}
+	L = curl_lib__get(scratch, sizeof(scratch));
+	if (!L) {
+		*why = "libcurl cannot be loaded";
+		return -ENOSYS;
+	}
+	u = L->url();
+	if (!u) {
+		*why = "out of memory";
+		return -ENOMEM;
+	}
+	/* No default scheme and no guessing: the URL says what it is. */
+	if (L->url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
+		*why = "not a URL libcurl accepts";
+		goto out;
+	}
+	if (registry__url_part(L, u, CURLUPART_SCHEME, 0, o->scheme, sizeof(o->scheme)) != 0 ||
+	    (strcmp(o->scheme, "http") != 0 && strcmp(o->scheme, "https") != 0))
+		goto out;
+	if (registry__url_part(L, u, CURLUPART_USER, 0, scratch, sizeof(scratch)) != 1 ||
+	    registry__url_part(L, u, CURLUPART_PASSWORD, 0, scratch, sizeof(scratch)) != 1 ||
+	    registry__url_part(L, u, CURLUPART_OPTIONS, 0, scratch, sizeof(scratch)) != 1) {
+		*why = "it carries user information (user@ before the host)";
+		ret = -EACCES;
+		goto out;
+	}
+	if (registry__url_part(L, u, CURLUPART_HOST, 0, o->host, sizeof(o->host)) != 0 ||
+	    !o->host[0]) {
+		*why = "no host, or a host name longer than a registry's may be";
+		goto out;
+	}
+	/* A link-local address's zone is part of where the bytes go. */
+	part = registry__url_part(L, u, CURLUPART_ZONEID, 0, zone, sizeof(zone));
+	if (part == 0) {
+		size_t h = strlen(o->host);
+
+		if (o->host[0] != '[' || h + strlen(zone) + 3 >= sizeof(o->host)) {
+			*why = "an IPv6 zone too long";
+			goto out;
+		}
+		snprintf(o->host + h - 1, sizeof(o->host) - h + 1, "%%25%s]", zone);
+	} else if (part < 0) {
+		*why = "an IPv6 zone too long";
+		goto out;
+	}
+	if (registry__url_part(L, u, CURLUPART_PORT, CURLU_DEFAULT_PORT, port, sizeof(port)) != 0) {
+		*why = "no port";
+		goto out;
+	}
+	n = strtoul(port, &end, 10);
+	if (*end || n == 0 || n > 65535) {
+		*why = "a port outside 1-65535";
+		goto out;
+	}
+	o->port = (unsigned int)n;
+	ret = 0;
+out:
+	L->url_cleanup(u);
+	if (ret < 0)
+		memset(o, 0, sizeof(*o));
+	return ret;
+}
+
+int registry_same_origin(const struct registry_origin *a, const struct registry_origin *b)
+{
+	return !strcmp(a->scheme, b->scheme) && !strcasecmp(a->host, b->host) && a->port == b->port;
+}
+
+/*
+ * The realm as a token request's URL, the query added by libcurl's URL
+ * API (a realm with its own query or a fragment stays well-formed).
+ */
+static int registry__token_url(const char *realm, const char *query, char *out, size_t len)
+{
+	char why[256];
+	const struct curl_lib *L = curl_lib__get(why, sizeof(why));
+	CURLU *u = L ? L->url() : NULL;
+	int ret = -EINVAL;
+
+	if (!u)
+		return -ENOMEM;
+	if (L->url_set(u, CURLUPART_URL, realm, 0) == CURLUE_OK &&
+	    L->url_set(u, CURLUPART_FRAGMENT, NULL, 0) == CURLUE_OK &&
+	    L->url_set(u, CURLUPART_QUERY, query, CURLU_APPENDQUERY) == CURLUE_OK &&
+	    registry__url_part(L, u, CURLUPART_URL, 0, out, len) == 0)
+		ret = 0;
+	L->url_cleanup(u);
+	return ret;
+}
+
+/*
+ * May a request (with credentials when basic is set) go to this realm?
+ * Never with user information in it (libcurl would send that as Basic,
+ * and it hides where the request goes); credentials only over https, or
+ * to the registry's own scheme, host and port.
+ */
+static int registry__realm_ok(const struct registry *r, const char *realm, int credentials,
+			      struct pupa_err *err)
+{
+	struct registry_origin at, reg;
+	const char *why;
+	int ret = registry_url_origin(realm, &at, &why);
+
+	if (ret == -EACCES)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "%s: the registry's token realm '%s' carries user information "
+			       "(user@ before the host); pupa sends nothing there", r->ref.registry,
+			       realm);
+	if (ret < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "%s: the registry's token realm '%s' is not an http(s) URL: %s",
+			       r->ref.registry, realm, why);
+	if (!credentials || !strcmp(at.scheme, "https"))
+		return 0;
+	if (registry_url_origin(r->base, &reg, &why) == 0 && registry_same_origin(&at, &reg))
+		return 0;
+	return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+		       "%s: unauthorized (HTTP 401, realm %s): the token realm is plain http and "
+		       "not the registry's own scheme, host and port (%s); pupa does not send "
+		       "credentials there", r->ref.registry, realm, r->base);
 }
 
 /* The Bearer token the challenge asks for; with credentials, basic is
@@ -117,22 +289,23 @@ static void registry__url_host(const char *url, char *host, size_t len)
 static int registry__token(struct registry *r, const struct www_auth *wa, const char *basic,
 			   struct pupa_err *err)
 {
-	char url[5120], svc[800], scope[3100];
+	char url[REGISTRY_URL_MAX + 1024], query[4000], svc[800], scope[3100];
 	struct fetch_mem m = { 0 };
 	struct fetch_sink sink = { .data = fetch_mem_data, .cancelled = registry__cancelled,
-				   .opaque = &m };
+				   .opaque = &m, .cancel_opaque = r,
+				   .restart = fetch_mem_restart };
 	const char *headers[] = { basic, NULL };
 	struct fetch_request req = { .url = url, .retries = r->retries, .stall_s = r->stall_s,
-				     .max_body = REGISTRY_TOKEN_MAX, .headers = basic ? headers : NULL };
+				     .max_body = REGISTRY_TOKEN_MAX, .headers = basic ? headers : NULL,
+				     .deadline_s = 2 * r->stall_s };
 	struct fetch_response resp;
 	const char *tok;
 	json_t *o;
 	int ret;
 
-	if (strncmp(wa->realm, "https://", 8) != 0 && strncmp(wa->realm, "http://", 7) != 0)
-		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-			       "%s: the registry's token realm '%s' is not an http(s) URL",
-			       r->ref.registry, wa->realm);
+	ret = registry__realm_ok(r, wa->realm, basic != NULL, err);
+	if (ret < 0)
+		return ret;
 	registry__escape(wa->service, svc, sizeof(svc));
 	registry__escape(wa->scope[0] ? wa->scope : "", scope, sizeof(scope));
 	if (!wa->scope[0]) {
@@ -141,8 +314,11 @@ static int registry__token(struct registry *r, const struct www_auth *wa, const 
 		snprintf(want, sizeof(want), "repository:%s:pull", r->ref.name);
 		registry__escape(want, scope, sizeof(scope));
 	}
-	snprintf(url, sizeof(url), "%s%sservice=%s&scope=%s", wa->realm,
-		 strchr(wa->realm, '?') ? "&" : "?", svc, scope);
+	snprintf(query, sizeof(query), "service=%s&scope=%s", svc, scope);
+	if (registry__token_url(wa->realm, query, url, sizeof(url)) < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+			       "%s: the registry's token realm '%s' makes no usable URL",
+			       r->ref.registry, wa->realm);
 	r->requests++;
 	ret = fetch_run(&req, &sink, &resp, err);
 	if (ret < 0) {
@@ -202,7 +378,7 @@ static int registry__unauthorized(struct registry *r, const struct www_auth *wa,
  */
 static int registry__authorize(struct registry *r, const char *challenge, struct pupa_err *err)
 {
-	char basic[6100], realm_host[REF_HOST_MAX], reg_host[REF_HOST_MAX];
+	char basic[6100];
 	struct credentials cr;
 	struct www_auth wa;
 	int bearer, ret;
@@ -236,16 +412,7 @@ static int registry__authorize(struct registry *r, const char *challenge, struct
 		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: the credentials are too long",
 			       r->ref.registry);
 	if (bearer) {
-		/* Over plain http, credentials go to the registry's own host only. */
-		registry__url_host(wa.realm, realm_host, sizeof(realm_host));
-		registry__host(r->ref.api_host, reg_host, sizeof(reg_host));
-		if (!strncmp(wa.realm, "http://", 7) && strcmp(realm_host, reg_host) != 0) {
-			explicit_bzero(basic, sizeof(basic));
-			return registry__unauthorized(r, &wa, "the token realm is plain http on "
-						      "another host; pupa does not send credentials "
-						      "there", err);
-		}
-		ret = registry__token(r, &wa, basic, err);
+		ret = registry__token(r, &wa, basic, err);	/* it judges the realm */
 	} else {
 		snprintf(r->auth, sizeof(r->auth), "%s", basic);
 		ret = 0;
@@ -256,14 +423,15 @@ static int registry__authorize(struct registry *r, const char *challenge, struct
 
 /* GET path under the repository, authorizing as a 401 asks. */
 static int registry__get(struct registry *r, const char *path, const char *const *accept,
-			 size_t max_body, uint64_t offset, const struct fetch_sink *sink,
-			 struct fetch_response *resp, struct pupa_err *err)
+			 size_t max_body, unsigned int deadline_s, uint64_t offset,
+			 const struct fetch_sink *sink, struct fetch_response *resp,
+			 struct pupa_err *err)
 {
 	char url[4096];
 	const char *headers[8];
 	struct fetch_request req = { .url = url, .retries = r->retries, .stall_s = r->stall_s,
 				     .headers = headers, .ca_file = r->ca_file[0] ? r->ca_file : NULL,
-				     .max_body = max_body };
+				     .max_body = max_body, .deadline_s = deadline_s };
 	int ret;
 
 	snprintf(url, sizeof(url), "%s/v2/%s/%s", r->base, r->ref.name, path);
@@ -296,7 +464,8 @@ int registry_manifest(struct registry *r, const char *reference, char **body, si
 {
 	struct fetch_mem m = { 0 };
 	struct fetch_sink sink = { .data = fetch_mem_data, .cancelled = registry__cancelled,
-				   .opaque = &m };
+				   .opaque = &m, .cancel_opaque = r,
+				   .restart = fetch_mem_restart };
 	struct fetch_response resp;
 	char path[600], full[1024];
 	struct digest *d;
@@ -304,7 +473,9 @@ int registry_manifest(struct registry *r, const char *reference, char **body, si
 
 	*body = NULL;
 	snprintf(path, sizeof(path), "manifests/%s", reference);
-	ret = registry__get(r, path, registry_accept, OCI_DOC_MAX, 0, &sink, &resp, err);
+	/* A document is small: twice the stall time is time enough for one. */
+	ret = registry__get(r, path, registry_accept, OCI_DOC_MAX, 2 * r->stall_s, 0, &sink, &resp,
+			    err);
 	if (ret < 0) {
 		free(m.buf);
 		if (resp.status == 404) {
@@ -343,11 +514,12 @@ int registry_blob(struct registry *r, const char *digest, uint64_t offset,
 		  int (*data)(void *opaque, const void *buf, size_t len), void *opaque,
 		  struct pupa_err *err)
 {
-	/* data() returns -1 to stop, an interrupt included. */
-	struct fetch_sink sink = { .data = data, .opaque = opaque };
+	/* data() returns -1 to stop; an interrupt stops an idle transfer too. */
+	struct fetch_sink sink = { .data = data, .cancelled = registry__cancelled,
+				   .opaque = opaque, .cancel_opaque = r };
 	struct fetch_response resp;
 	char path[128];
 
 	snprintf(path, sizeof(path), "blobs/sha256:%s", digest);
-	return registry__get(r, path, NULL, 0, offset, &sink, &resp, err);
+	return registry__get(r, path, NULL, 0, 0, offset, &sink, &resp, err);
 }

@@ -8,8 +8,11 @@
  * own /etc/docker/certs.d/HOST[:PORT]/ca.crt (Docker's convention). Plain
  * http only for loopback hosts and those named with --insecure-registry.
  * The Authorization header never follows a redirect to another host
- * (blob storage), and credentials never go over plain http to a host
- * other than the registry's.
+ * (blob storage). Credentials go to a token realm only over https, or over
+ * plain http when the realm has the registry's own scheme, host and port;
+ * never to a realm that carries user information. Documents (manifests,
+ * indexes) and tokens have a deadline (twice the stall time); every
+ * request stops within a second of the pull's interruption.
  */
 #ifndef PUPA_REGISTRY_H
 #define PUPA_REGISTRY_H
@@ -30,11 +33,30 @@ struct registry {
 	char auth[8300];		/* "Authorization: ..." once a token is held */
 	char ca_file[4200];		/* "" for the system's CAs */
 	unsigned int retries, stall_s;
-	volatile sig_atomic_t *interrupted;
+	volatile sig_atomic_t *interrupted;	/* SIGINT/SIGTERM: every fetch stops */
+	volatile int *stop;		/* NULL, or another download failed: stop too */
 	unsigned int requests;		/* made so far, for tests and timings */
 	int tried_anonymous;		/* a token without credentials was asked for */
 	int tried_credentials;		/* and one with them, or Basic sent */
 };
+
+/* What of a URL decides where its bytes go, as libcurl parses it. */
+struct registry_origin {
+	char scheme[8];			/* "http" or "https" */
+	char host[REF_HOST_MAX];	/* a name, an IPv4 address or [IPv6] */
+	unsigned int port;		/* the scheme's default filled in */
+};
+
+/*
+ * An http(s) URL's origin, parsed by libcurl's URL API (the parser that
+ * will make the request). 0; -EINVAL: not an http(s) URL (*why says);
+ * -EACCES: it carries user information (user@ or user:password@), which
+ * pupa never follows; -ENOSYS: no libcurl.
+ */
+int registry_url_origin(const char *url, struct registry_origin *o, const char **why);
+
+/* Same scheme, host and port. */
+int registry_same_origin(const struct registry_origin *a, const struct registry_origin *b);
 
 /* May HOST[:PORT] be spoken to over plain http? insecure: comma list. */
 int registry_plain_http_ok(const char *registry, const char *insecure);

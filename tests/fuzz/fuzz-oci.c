@@ -1,19 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What a registry or an image layout hands pupa before any layer: the
- * reference the user typed, a registry's WWW-Authenticate challenge, and
- * the index, manifest and config documents, and a docker save archive's
+ * reference the user typed, a registry's WWW-Authenticate challenge, the
+ * token realm's URL (judged through libcurl's URL API), the index,
+ * manifest and config documents, and a docker save archive's
  * manifest.json.
- * The first byte picks the reader; the rest is its input. Invariants are
- * checked, not only crashes: what a reader accepts stays inside its
- * limits, and a reference formats back to one that parses the same.
+ * The first byte picks the reader (modulo 8: 0 a reference, 1-4 and 6
+ * documents, 5 a challenge, 7 a realm URL); the rest is its input.
+ * Invariants are checked, not only crashes: what a reader accepts stays
+ * inside its limits, and a reference formats back to one that parses the
+ * same.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "docker_archive.h"
 #include "fuzz.h"
 #include "oci.h"
 #include "reference.h"
+#include "registry.h"
 #include "www_auth.h"
 
 static void fuzz__reference(const char *text)
@@ -40,6 +46,28 @@ static int fuzz__bad_path(const char *p)
 
 	return !n || n >= DOCKER_ARCHIVE_PATH_MAX || p[0] == '/' || !strcmp(p, "..") ||
 	       !strncmp(p, "../", 3) || strstr(p, "/../") || (n >= 3 && !strcmp(p + n - 3, "/.."));
+}
+
+/* What is accepted is a plain origin that reads back as itself; user
+ * information is never let through as a host. */
+static void fuzz__url(const char *text)
+{
+	struct registry_origin o, again;
+	char url[sizeof(o.host) + 32];
+	const char *why;
+	int ret = registry_url_origin(text, &o, &why);
+
+	if (ret == -EACCES && !strchr(text, '@'))
+		abort();
+	if (ret < 0)
+		return;
+	if ((strcmp(o.scheme, "http") && strcmp(o.scheme, "https")) || !o.host[0] ||
+	    strlen(o.host) >= sizeof(o.host) || strchr(o.host, '@') || strchr(o.host, '/') ||
+	    o.port == 0 || o.port > 65535)
+		abort();
+	snprintf(url, sizeof(url), "%s://%s:%u/", o.scheme, o.host, o.port);
+	if (registry_url_origin(url, &again, &why) != 0 || !registry_same_origin(&o, &again))
+		abort();
 }
 
 static void fuzz__documents(int which, const char *json, size_t len)
@@ -114,21 +142,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	if (data[0] % 7 == 0 || data[0] % 7 == 5) {
+	if (data[0] % 8 == 0 || data[0] % 8 == 5 || data[0] % 8 == 7) {
 		struct www_auth a;
 
 		text = malloc(size);
 		memcpy(text, data + 1, size - 1);
 		text[size - 1] = '\0';
-		if (data[0] % 7 == 0)
+		if (data[0] % 8 == 0)
 			fuzz__reference(text);
+		else if (data[0] % 8 == 7)
+			fuzz__url(text);
 		else if (www_auth_parse(text, &a) == 0 &&
 			 (strlen(a.realm) >= sizeof(a.realm) || strlen(a.scheme) >= sizeof(a.scheme)))
 			abort();
 		free(text);
 		return 0;
 	}
-	fuzz__documents(data[0] % 7, (const char *)data + 1, size - 1);
+	fuzz__documents(data[0] % 8, (const char *)data + 1, size - 1);
 	return 0;
 }
 
@@ -169,4 +199,7 @@ void fuzz_seeds(void)
 	fuzz__seed("docker-manifest", 6,
 		   "[{\"Config\":\"" H ".json\",\"RepoTags\":[\"demo/x:1\",\"team/y:latest\"],"
 		   "\"Layers\":[\"" H ".tar\",\"" H "/layer.tar\"]}]");
+	fuzz__seed("url", 7, "https://auth.example:8443/token?x=1#f");
+	fuzz__seed("url-userinfo", 7, "http://127.0.0.1:x@127.0.0.2:18502/token");
+	fuzz__seed("url-v6", 7, "http://[fe80::1%25eth0]:5000/t");
 }

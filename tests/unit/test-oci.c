@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -342,6 +343,78 @@ START_TEST(plain_http_only_for_loopback_or_named)
 	ck_assert(registry_plain_http_ok("10.0.0.5:5000", "reg.lan,10.0.0.5:5000"));
 	ck_assert(registry_plain_http_ok("reg.lan:443", "reg.lan"));	/* HOST names every port */
 	ck_assert(!registry_plain_http_ok("reg.lan2", "reg.lan"));
+	/* Loopback is an address literal: these names go through DNS. */
+	ck_assert(!registry_plain_http_ok("127.0.0.1.1", NULL));
+	ck_assert(!registry_plain_http_ok("127.0.0.1.1:5000", NULL));
+	ck_assert(!registry_plain_http_ok("127.1", NULL));
+	ck_assert(!registry_plain_http_ok("127.0.0.256", NULL));
+	ck_assert(!registry_plain_http_ok("128.0.0.1", NULL));
+	ck_assert(!registry_plain_http_ok("[::2]:5000", NULL));
+	ck_assert(!registry_plain_http_ok("[::1", NULL));
+	ck_assert(registry_plain_http_ok("127.255.255.255:1", NULL));
+	ck_assert(registry_plain_http_ok("[::ffff:127.0.0.1]:5000", NULL));
+}
+END_TEST
+
+START_TEST(realm_urls_parse_as_libcurl_does)
+{
+	struct registry_origin o, p;
+	const char *why;
+	char big[5000];
+
+	ck_assert_int_eq(registry_url_origin("https://auth.docker.io/token?x=1", &o, &why), 0);
+	ck_assert_str_eq(o.scheme, "https");
+	ck_assert_str_eq(o.host, "auth.docker.io");
+	ck_assert_uint_eq(o.port, 443);
+	ck_assert_int_eq(registry_url_origin("http://127.0.0.1:5000/t", &o, &why), 0);
+	ck_assert_uint_eq(o.port, 5000);
+	ck_assert_int_eq(registry_url_origin("http://127.0.0.1/t", &p, &why), 0);
+	ck_assert_uint_eq(p.port, 80);
+	ck_assert(!registry_same_origin(&o, &p));	/* another port */
+	ck_assert_int_eq(registry_url_origin("http://127.0.0.1:80/", &o, &why), 0);
+	ck_assert(registry_same_origin(&o, &p));	/* the default, written out */
+	ck_assert_int_eq(registry_url_origin("https://127.0.0.1:80/", &o, &why), 0);
+	ck_assert(!registry_same_origin(&o, &p));	/* another scheme */
+	ck_assert_int_eq(registry_url_origin("http://[::1]:9/", &o, &why), 0);
+	ck_assert_str_eq(o.host, "[::1]");
+	ck_assert_int_eq(registry_url_origin("http://[fe80::1%25eth0]:9/", &o, &why), 0);
+	ck_assert_str_eq(o.host, "[fe80::1%25eth0]");
+	ck_assert_int_eq(registry_url_origin("http://[fe80::1%25eth1]:9/", &p, &why), 0);
+	ck_assert(!registry_same_origin(&o, &p));	/* another zone */
+	snprintf(big, sizeof(big), "http://[fe80::1%%25%070d]:9/", 0);	/* a zone too long to keep */
+	ck_assert_int_eq(registry_url_origin(big, &o, &why), -EINVAL);
+	/* User information, in every spelling: refused, whatever follows. */
+	ck_assert_int_eq(registry_url_origin("http://127.0.0.1:x@127.0.0.2:18502/token", &o, &why),
+			 -EACCES);
+	ck_assert_int_eq(registry_url_origin("http://user@h/", &o, &why), -EACCES);
+	ck_assert_int_eq(registry_url_origin("http://:pw@h/", &o, &why), -EACCES);
+	ck_assert_int_eq(registry_url_origin("http://@h/", &o, &why), -EACCES);
+	ck_assert_int_eq(registry_url_origin("http://u%40x@h/", &o, &why), -EACCES);
+	/* Not http(s), or not a URL. */
+	ck_assert_int_eq(registry_url_origin("file:///etc/passwd", &o, &why), -EINVAL);
+	ck_assert_int_eq(registry_url_origin("ftp://h/", &o, &why), -EINVAL);
+	ck_assert_int_eq(registry_url_origin("gopher://h/", &o, &why), -EINVAL);
+	ck_assert_int_eq(registry_url_origin("//h/t", &o, &why), -EINVAL);
+	ck_assert_int_eq(registry_url_origin("h/t", &o, &why), -EINVAL);
+	ck_assert_int_eq(registry_url_origin("", &o, &why), -EINVAL);
+	/* libcurl reads this as host t (7.88) or refuses it: never an empty host. */
+	ck_assert(registry_url_origin("http:///t", &o, &why) < 0 || o.host[0]);
+	ck_assert_int_eq(registry_url_origin("http://h:0/", &o, &why), -EINVAL);
+	ck_assert_int_eq(registry_url_origin("http://h:65536/", &o, &why), -EINVAL);
+	ck_assert_int_eq(registry_url_origin("http://h:65535/", &o, &why), 0);
+	ck_assert_int_eq(registry_url_origin("http://h:1/", &o, &why), 0);
+	ck_assert_int_eq(registry_url_origin("http://h\r\nX: y/", &o, &why), -EINVAL);
+	/* Bounds: the whole URL, and the host. */
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "http://", 7);
+	big[sizeof(big) - 1] = '\0';
+	ck_assert_int_eq(registry_url_origin(big, &o, &why), -EINVAL);
+	ck_assert(strstr(why, "longer"));
+	big[7 + sizeof(o.host)] = '\0';	/* a host one longer than fits */
+	ck_assert_int_eq(registry_url_origin(big, &o, &why), -EINVAL);
+	big[7 + sizeof(o.host) - 1] = '\0';	/* exactly what fits, with its NUL */
+	ck_assert_int_eq(registry_url_origin(big, &o, &why), 0);
+	ck_assert_uint_eq(strlen(o.host), sizeof(o.host) - 1);
 }
 END_TEST
 
@@ -464,6 +537,7 @@ int main(void)
 	tcase_add_test(tc, www_authenticate_challenges);
 	tcase_add_test(tc, plain_http_only_for_loopback_or_named);
 	tcase_add_test(tc, docker_manifest_bounds);
+	tcase_add_test(tc, realm_urls_parse_as_libcurl_does);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
