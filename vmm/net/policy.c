@@ -172,8 +172,9 @@ static enum net_verdict policy__closed(const struct net_policy *p, const struct 
 			return NET_PASS;	/* libslirp's own DHCP server */
 		return NET_REFUSE;
 	case IP_ICMPV6:
-		/* neighbour discovery, ping: libslirp answers */
-		return slirp_own && k->family == AF_INET6 ? NET_PASS : NET_DROP;
+		/* neighbour discovery (to slirp's own or multicast), ping:
+		 * libslirp answers */
+		return k->family == AF_INET6 && (slirp_own || k->dst[0] == 0xff) ? NET_PASS : NET_DROP;
 	default:
 		return NET_DROP;
 	}
