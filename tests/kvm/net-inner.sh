@@ -85,7 +85,8 @@ for a in $forms; do syns="$syns net-tool syn $a $((lp + i));"; i=$((i + 1)); don
 python3 "$top_srcdir/tests/kvm/net-listen.py" "$dir/listen.log" $(seq "$lp" $((lp + i - 1))) \
 	udp "$ulp" > "$dir/listen.out" 2>&1 &
 listener=$!
-wait_for "$dir/listen.out" ready 30 || diag "net-listen: $(cat "$dir/listen.out")"
+if wait_for "$dir/listen.out" ready 30; then ok "net: host listeners on 0.0.0.0 and [::] at each form's port"
+else not_ok "net: host listeners on 0.0.0.0 and [::] at each form's port"; diag "$(cat "$dir/listen.out")"; fi
 mkdir -p "$dir/vol"
 rm -f "$dir/vol/go"
 ( start noloopback -v "$dir/vol:/v" "$img" -- sh -c "ip -6 addr add fec0::15/64 dev eth0;
@@ -112,9 +113,9 @@ expect noloopback "net: by default wget to 10.0.2.2 and to an address of the nam
 	[ \$(grep -c 'Connection refused' '$dir/noloopback.err') = 2 ] && [ '${took:-99}' -le 10 ]"
 : > "$dir/listen.log"
 allow_syns="net-tool syn 10.0.2.2 $((lp + 3)); net-tool syn fec0::2 $((lp + 10));
-	net-tool syn 127.0.0.1 $lp; net-tool syn ::1 $((lp + 6)); net-tool syn 192.0.2.50 $((lp + 4))"
+	net-tool syn 127.0.0.1 $lp; net-tool syn ::1 $((lp + 6)); net-tool syn 192.0.2.50 $((lp + 4));"
 start allowsyn --network slirp:allow_host_loopback=true "$img" -- sh -c "ip -6 addr add fec0::15/64 dev eth0;
-	sleep 1; $allow_syns sleep 3"
+	sleep 2; $allow_syns sleep 3"
 sleep 1
 expect allowsyn "net: allow_host_loopback=true: raw SYNs to 10.0.2.2 and fec0::2 connect to the host's loopback; 127.0.0.1, ::1 and 192.0.2.50 stay refused" \
 	sh -c "[ \"\$(sort '$dir/listen.log' | tr '\n' ' ')\" = 'tcp $((lp + 10)) ::1 tcp $((lp + 3)) 127.0.0.1 ' ] ||
@@ -155,7 +156,8 @@ expect udpr2 "net: -p .../udp: the peer that sent gets the echo and the containe
 expect udpr2 "net: ... a host port that never sent gets none of them from the published port" \
 	sh -c "! grep -q '^udp $ulp ' '$dir/listen.log'"
 [ -s "$dir/listen.log" ] && diag "arrived: $(head -3 "$dir/listen.log" | tr '\n' ' ')"
-kill "$listener" 2> /dev/null
+if kill "$listener" 2> /dev/null; then ok "net: ... the listeners lasted to the end"
+else not_ok "net: ... the listeners lasted to the end"; diag "$(cat "$dir/listen.out")"; fi
 wait "$listener" 2> /dev/null
 
 # --- DNS through 10.0.2.3, --dns, --add-host ------------------------------------------

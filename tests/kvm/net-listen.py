@@ -14,7 +14,8 @@ import socket
 import sys
 
 log = open(sys.argv[1], "a", buffering=1)
-tcp, udp, ports = [], [], tcp
+tcp, udp = [], []
+ports = tcp
 for a in sys.argv[2:]:
     if a == "udp":
         ports = udp
