@@ -92,11 +92,14 @@ rm -f "$dir/vol/go"
 ( start noloopback -v "$dir/vol:/v" "$img" -- sh -c "ip -6 addr add fec0::15/64 dev eth0;
 	echo ready; while [ ! -e /v/go ]; do sleep 0.2; done; $syns sleep 3; s=\$(date +%s);
 	wget -q -O /dev/null http://10.0.2.2:$lp/; echo wget-gateway=\$?;
-	wget -q -O /dev/null http://192.0.2.50:$lp/; echo wget-local=\$? took=\$((\$(date +%s) - s))"
+	wget -q -O /dev/null http://192.0.2.50:$lp/; echo wget-local=\$? took=\$((\$(date +%s) - s));
+	wget -q -O /dev/null http://198.51.100.1:$lp/; echo wget-out=\$?"
   exit $st ) &
 guest=$!
 wait_for "$dir/noloopback.out" ready 120
 ip addr add 192.0.2.50/32 dev lo
+# Not local, and nothing there: libslirp's connect() fails (No route to host).
+ip route add unreachable 198.51.100.0/24
 ip -6 addr add 2001:db8::50/128 dev lo
 touch "$dir/vol/go"
 wait "$guest"
@@ -107,6 +110,8 @@ expect noloopback "net: the container sent its $i raw SYNs" \
 	sh -c "[ \$(grep -c ': sent\$' '$dir/noloopback.out') = $i ]"
 expect noloopback "net: none of them reaches a listener in pupa-vmm's namespace (127.0.0.1, 127.0.0.53, 0.0.0.0, ::, ::1, ::ffff:127.0.0.1, ::ffff:0.0.0.0, ::127.0.0.1, 10.0.2.2, fec0::2, and addresses added while the container ran: 192.0.2.50, 2001:db8::50, ::ffff:192.0.2.50)" \
 	sh -c "! grep '^tcp ' '$dir/listen.log'"
+expect noloopback "net: ... while an address that is not the namespace's passes the rule (libslirp's own No route to host)" \
+	sh -c "grep -qx 'wget-out=1' '$dir/noloopback.out' && grep -q '(198.51.100.1): No route to host' '$dir/noloopback.err'"
 [ -s "$dir/listen.log" ] && diag "arrived (port - $lp = the form's place in: $(echo $forms)): $(tr '\n' ' ' < "$dir/listen.log")"
 expect noloopback "net: by default wget to 10.0.2.2 and to an address of the namespace is refused at once (Connection refused, in ${took:-?} s)" \
 	sh -c "grep -qx 'wget-gateway=1' '$dir/noloopback.out' && grep -q '^wget-local=1 ' '$dir/noloopback.out' &&
