@@ -4,16 +4,26 @@
  * slirp's own or local to pupa-vmm's network namespace, the judge asked
  * when the frame comes, UDP replies of published ports only to recent
  * peers, and the answers a refused frame gets. Plus the real judge
- * (vmm/net/local.c) against this machine's routes.
+ * (vmm/net/local.c) against this machine's routes, and both behind
+ * pupa-vmm's own libslirp (vmm/net/slirp.c) with listeners on this
+ * machine's loopback that must see nothing.
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include "event_loop.h"
+#include "memory.h"
 #include "net/local.h"
 #include "net/policy.h"
+#include "net/slirp.h"
+#include "virtio/net.h"
 #include "unit.h"
 
 #define SYN	0x02
@@ -407,6 +417,199 @@ START_TEST(local_judge_asks_the_kernel)
 }
 END_TEST
 
+/* --- behind libslirp, as pupa-vmm runs it ---------------------------------------------- */
+
+static struct guest_mem slirp_mem;
+static struct event_loop slirp_loop;
+static struct virtio_net slirp_net;
+static struct net_slirp *slirp;
+
+static void slirp_up(int allow, const struct port_publish *publish, unsigned int nr)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	struct net_slirp_config cfg = { .allow_host_loopback = allow, .publish = publish,
+					.nr_publish = nr };
+	struct pupa_err err = { 0 };
+
+	memset(&slirp_mem, 0, sizeof(slirp_mem));
+	ck_assert_int_eq(guest_mem__add(&slirp_mem, 0, 1u << 20), 0);
+	ck_assert_int_eq(guest_mem__map(&slirp_mem), 0);
+	ck_assert_int_eq(ev_loop__init(&slirp_loop), 0);
+	ck_assert_int_eq(virtio_net__init(&slirp_net, mac, &slirp_mem, &slirp_loop, net_slirp__input,
+					  NULL, &err), 0);
+	ck_assert_msg(net_slirp__new(&slirp, &cfg, &slirp_net, &slirp_loop, &err) == 0, "%s", err.msg);
+	slirp_net.tx_ctx = slirp;
+}
+
+static void slirp_down(void)
+{
+	net_slirp__free(slirp);
+	virtio_net__destroy(&slirp_net);
+	ev_loop__destroy(&slirp_loop);
+	guest_mem__unmap(&slirp_mem);
+}
+
+/* Checksums of a frame() as libslirp checks them. */
+static void frame_sums(uint8_t *f, size_t len)
+{
+	int v6 = f[12] == 0x86;
+	uint8_t *ip = f + 14, *l4 = ip + (v6 ? 40 : 20), proto = v6 ? ip[6] : ip[9];
+	size_t l4len = len - 14 - (v6 ? 40 : 20);
+	uint8_t *sum = l4 + (proto == 6 ? 16 : 6);
+	uint32_t ps = (v6 ? sum16(ip + 8, 32, 0) : sum16(ip + 12, 8, 0)) + proto + (uint32_t)l4len;
+	uint16_t c;
+
+	if (!v6) {
+		ip[10] = ip[11] = 0;
+		c = (uint16_t)~csum_fold(sum16(ip, 20, 0));
+		ip[10] = (uint8_t)(c >> 8), ip[11] = (uint8_t)c;
+	}
+	sum[0] = sum[1] = 0;
+	c = (uint16_t)~csum_fold(sum16(l4, l4len, ps));
+	sum[0] = (uint8_t)(c >> 8), sum[1] = (uint8_t)c;
+}
+
+/* A socket on this machine's loopback (port 0: any); its port in *port. */
+static int loopback_socket(int family, int type, uint16_t *port)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t sl = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	int one = 1, fd = socket(family, type | SOCK_NONBLOCK, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ss.ss_family = (sa_family_t)family;
+	if (family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_addr = in6addr_loopback;
+	setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&ss, sl), 0);
+	if (type == SOCK_STREAM)
+		ck_assert_int_eq(listen(fd, 8), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&ss, &sl), 0);
+	*port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port :
+		      ((struct sockaddr_in6 *)&ss)->sin6_port);
+	return fd;
+}
+
+/* Run libslirp for about ms; 1 as soon as fd is readable. */
+static int slirp_run_until(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	for (int t = 0; t < ms; t += 10) {
+		ev_loop__run_once(&slirp_loop, 10);
+		if (poll(&p, 1, 0) == 1)
+			return 1;
+	}
+	return 0;
+}
+
+/* A datagram from the guest's port 53 to 10.0.2.2:port, with a payload. */
+static size_t answer(uint8_t *f, uint16_t port)
+{
+	size_t n = frame(f, "10.0.2.15", 53, "10.0.2.2", port, 17, 0);
+
+	memcpy(f + n, "answer", 6);
+	f[14 + 3] = (uint8_t)(28 + 6);
+	f[14 + 20 + 5] = 8 + 6;
+	return n + 6;
+}
+
+static void guest_sends(uint8_t *f, size_t len)
+{
+	frame_sums(f, len);
+	net_slirp__input(slirp, f, len);
+}
+
+/* A SYN from the guest to dst:port: did a listener on fd get it? */
+static int syn_connects(const char *dst, uint16_t port, int fd)
+{
+	static uint16_t sport = 41000;
+	uint8_t f[128];
+	size_t n = frame(f, strchr(dst, ':') ? "fec0::15" : "10.0.2.15", sport++, dst, port, 6, SYN);
+	int c;
+
+	guest_sends(f, n);
+	if (!slirp_run_until(fd, 300))
+		return 0;
+	c = accept(fd, NULL, NULL);
+	if (c >= 0)
+		close(c);
+	return 1;
+}
+
+START_TEST(slirp_no_form_reaches_a_loopback_listener)
+{
+	static const char *const v4[] = { "127.0.0.1", "127.0.0.2", "0.0.0.0", "10.0.2.2",
+					  "::ffff:127.0.0.1", "::ffff:0.0.0.0" };
+	static const char *const v6[] = { "::1", "::", "fec0::2" };
+	uint16_t p4, p6;
+	int l4 = loopback_socket(AF_INET, SOCK_STREAM, &p4), l6 = loopback_socket(AF_INET6, SOCK_STREAM, &p6);
+
+	slirp_up(0, NULL, 0);
+	for (unsigned int i = 0; i < sizeof(v4) / sizeof(v4[0]); i++)
+		ck_assert_msg(!syn_connects(v4[i], p4, l4), "a SYN to %s reached 127.0.0.1", v4[i]);
+	for (unsigned int i = 0; i < sizeof(v6) / sizeof(v6[0]); i++)
+		ck_assert_msg(!syn_connects(v6[i], p6, l6), "a SYN to %s reached ::1", v6[i]);
+	slirp_down();
+	/* The same frames do reach them through the gateway when allowed. */
+	slirp_up(1, NULL, 0);
+	ck_assert_msg(syn_connects("10.0.2.2", p4, l4), "allow_host_loopback: 10.0.2.2 refused");
+	ck_assert_msg(syn_connects("fec0::2", p6, l6), "allow_host_loopback: fec0::2 refused");
+	ck_assert_msg(!syn_connects("127.0.0.1", p4, l4), "allow_host_loopback: 127.0.0.1 passed");
+	slirp_down();
+	close(l4);
+	close(l6);
+}
+END_TEST
+
+/* The guest's ARP entry, so libslirp can hand it datagrams. */
+static void guest_announces(void)
+{
+	uint8_t f[42] = { 0x52, 0x55, 0x0a, 0x00, 0x02, 0x02, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56,
+			  0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 2,
+			  0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 10, 0, 2, 15,
+			  0x52, 0x55, 0x0a, 0x00, 0x02, 0x02, 10, 0, 2, 2 };
+
+	net_slirp__input(slirp, f, sizeof(f));
+}
+
+START_TEST(slirp_published_udp_answers_only_its_peer)
+{
+	struct port_publish pub = { .udp = 1, .host_addr.s_addr = htonl(INADDR_LOOPBACK),
+				    .guest_port = 53 };
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	uint16_t client_port, other_port;
+	int client = loopback_socket(AF_INET, SOCK_DGRAM, &client_port);
+	int other = loopback_socket(AF_INET, SOCK_DGRAM, &other_port);
+	int probe = loopback_socket(AF_INET, SOCK_DGRAM, &pub.host_port);
+	uint8_t f[128];
+	char buf[64];
+
+	close(probe);		/* a free port for -p, taken again at once */
+	slirp_up(0, &pub, 1);
+	guest_announces();
+	/* Before anyone sent to the published port, and to a port that never did. */
+	guest_sends(f, answer(f, client_port));
+	guest_sends(f, answer(f, other_port));
+	ck_assert_msg(!slirp_run_until(client, 300), "a datagram before the peer sent");
+	ck_assert_msg(!slirp_run_until(other, 100), "a datagram to a port that never sent");
+	to.sin_port = htons(pub.host_port);
+	ck_assert_int_eq(sendto(client, "query", 5, 0, (struct sockaddr *)&to, sizeof(to)), 5);
+	slirp_run_until(-1, 300);
+	guest_sends(f, answer(f, client_port));
+	guest_sends(f, answer(f, other_port));
+	ck_assert_msg(slirp_run_until(client, 1000), "the peer got no answer");
+	ck_assert_int_eq(recv(client, buf, sizeof(buf), 0), 6);
+	ck_assert_mem_eq(buf, "answer", 6);
+	ck_assert_msg(!slirp_run_until(other, 300), "a port that never sent got a datagram");
+	slirp_down();
+	close(client);
+	close(other);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("net-policy");
@@ -425,6 +628,11 @@ int main(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("local");
 	tcase_add_test(tc, local_judge_asks_the_kernel);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("slirp");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, slirp_no_form_reaches_a_loopback_listener);
+	tcase_add_test(tc, slirp_published_udp_answers_only_its_peer);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
