@@ -31,18 +31,25 @@ printf '%s\n' "dir /dev 0755 0 0" "nod /dev/console 0600 0 0 c 5 1" \
 	"file /init $work/hello-init 0755 0 0" "file /pad $work/pad 0644 0 0" > "$work/hello.list"
 "$top_builddir/images/mkcpio" -o "$work/hello.cpio" "$work/hello.list"
 
+# The one step that needs the outside world: the minbase tree from Debian's
+# mirror, once (cached). Every benchmark after it runs in a network
+# namespace with only lo and a resolv.conf of its own (bench/isolated.sh).
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+. "$top_srcdir/bench/minbase.sh"
+isolated=$top_srcdir/bench/isolated.sh
+
 echo "== unpack (native) =="
-bash "$top_srcdir/bench/unpack.sh" "$runs" | tee "$work/unpack.txt"
+"$isolated" bash "$top_srcdir/bench/unpack.sh" "$runs" | tee "$work/unpack.txt"
 
 echo "== OCI pull from a loopback registry (native) =="
-bash "$top_srcdir/bench/oci.sh" "$runs" | tee "$work/oci.txt"
+"$isolated" bash "$top_srcdir/bench/oci.sh" "$runs" | tee "$work/oci.txt"
 
 echo "== boot, memory, warm and cold start =="
 if why=$("$top_srcdir/tests/testhost/probe-native" 2>&1); then
 	where="native KVM ($why)"
 	: > "$work/boot.txt"
 	for part in start net fs; do
-		bash "$top_srcdir/bench/boot.sh" "$part" "$boot_runs" "$work/boot-$part.txt"
+		"$isolated" bash "$top_srcdir/bench/boot.sh" "$part" "$boot_runs" "$work/boot-$part.txt"
 		cat "$work/boot-$part.txt" >> "$work/boot.txt"
 	done
 	kernel_where=$(uname -r)
@@ -60,7 +67,7 @@ else
 			PUPA_TESTHOST_THP=madvise MKCPIO=$top_builddir/images/mkcpio "$top_srcdir/tests/testhost/run" \
 				--stall 120 --timeout 2400 --share "$top_builddir" -- env MINBASE="$MINBASE" \
 				PUPA_BENCH_RUNS="$runs" PUPA_BENCH_WARM_RUNS="$warm_runs" PUPA_BENCH_FS_TREE=part \
-				bash "$top_srcdir/bench/boot.sh" "$part" "$boot_runs" "$work/boot-$part.txt" || rc=$?
+				"$isolated" bash "$top_srcdir/bench/boot.sh" "$part" "$boot_runs" "$work/boot-$part.txt" || rc=$?
 			[ "$rc" -eq 75 ] || break
 			echo "bench: the test host froze in the $part part (attempt $attempt of 3)"
 			echo "freeze-$part $attempt" >> "$work/freezes.txt"

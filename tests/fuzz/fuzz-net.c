@@ -5,7 +5,8 @@
  * frame: ARP, IPv4, IPv6, TCP, UDP, DHCP, DNS, ICMP, fragments), receive
  * buffers it chooses for libslirp's answers, and the feature bits it
  * negotiated (the first byte of RAM). libslirp runs restricted, so no
- * input opens a socket to anywhere.
+ * input opens a socket to anywhere; the policy in front of it asks the
+ * kernel (rtnetlink) which destinations are local, as pupa-vmm does.
  */
 #include <string.h>
 
@@ -124,6 +125,55 @@ static size_t icmp_echo(uint8_t *f)
 	return n + 36;
 }
 
+/* A TCP SYN (or a UDP datagram) from the guest to dst, IPv4 or IPv6. */
+static size_t to_dst(uint8_t *f, int v6, const uint8_t *dst, uint8_t proto)
+{
+	size_t n = eth(f, 0, v6 ? 0x86dd : 0x0800), ipl = v6 ? 40 : 20, l4 = proto == 6 ? 20 : 8;
+	uint8_t *ip = f + n, *t = ip + ipl;
+	uint16_t c;
+
+	memset(ip, 0, ipl + l4);
+	if (v6) {
+		ip[0] = 0x60, ip[5] = (uint8_t)l4, ip[6] = proto, ip[7] = 64;
+		memcpy(ip + 8, "\xfe\xc0\0\0\0\0\0\0\0\0\0\0\0\0\0\x15", 16);
+		memcpy(ip + 24, dst, 16);
+	} else {
+		ip[0] = 0x45, ip[3] = (uint8_t)(20 + l4), ip[8] = 64, ip[9] = proto;
+		memcpy(ip + 12, guest_ip, 4);
+		memcpy(ip + 16, dst, 4);
+		c = csum(ip, 20);
+		ip[10] = (uint8_t)(c >> 8);
+		ip[11] = (uint8_t)c;
+	}
+	t[0] = 0x9c, t[1] = 0x40, t[2] = 0x1f, t[3] = 0x40;	/* 40000 -> 8000 */
+	if (proto == 6)
+		t[12] = 0x50, t[13] = 0x02;			/* SYN */
+	return n + ipl + l4;
+}
+
+/* Frames the policy judges: SYNs and UDP to the forms of the host's
+ * loopback, to slirp's gateway and to the outside (which asks the judge). */
+static void seed_policy(uint8_t *ram)
+{
+	static const struct { int v6; uint8_t proto; const char *dst; } frames[] = {
+		{ 0, 6, "\x7f\0\0\1" }, { 0, 6, "\x0a\0\x02\x02" }, { 0, 6, "\0\0\0\0" },
+		{ 0, 17, "\x0a\0\x02\x02" }, { 0, 17, "\xc0\0\x02\x01" },
+		{ 1, 6, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01" },
+		{ 1, 6, "\0\0\0\0\0\0\0\0\0\0\xff\xff\x7f\0\0\x01" },
+		{ 1, 17, "\xfe\xc0\0\0\0\0\0\0\0\0\0\0\0\0\0\x02" },
+	};
+
+	for (unsigned int i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
+		uint64_t at = 0x9000 + (uint64_t)i * 0x200;
+		size_t len = to_dst(ram + at + 0x100, frames[i].v6, (const uint8_t *)frames[i].dst,
+				    frames[i].proto);
+
+		fv_set(ram, 1, 2 * i, at, NET_HDR_SIZE, VIRTQ_DESC_F_NEXT, (uint16_t)(2 * i + 1));
+		fv_set(ram, 1, 2 * i + 1, at + 0x100, (uint32_t)len, 0, 0);
+		fv_offer(ram, 1, (uint16_t)(2 * i));
+	}
+}
+
 void fuzz_seeds(void)
 {
 	static uint8_t ram[FV_INPUT_MAX];
@@ -145,4 +195,9 @@ void fuzz_seeds(void)
 	fv_set(ram, 1, 3, 0x9900, (uint32_t)len, 0, 0);
 	fv_offer(ram, 1, 2);
 	fuzz_seed("arp-and-ping", ram, 0xe000);
+	/* The same receive buffers; the transmit ring afresh. */
+	memset(ram + 0x1000 + 0x4000, 0, 0x3000);
+	memset(ram + 0x9000, 0, 0x1000);
+	seed_policy(ram);
+	fuzz_seed("policy-forms", ram, 0xe000);
 }

@@ -68,9 +68,102 @@ start loopback --network slirp:allow_host_loopback=true "$img" -- \
 	sh -c "wget -q -O- http://10.0.2.2:$nginx_port/data | sha256sum"
 expect loopback "net: allow_host_loopback=true: $mb MiB from a host loopback server through 10.0.2.2, SHA-256 matches" \
 	grep -q "^$sha " "$dir/loopback.out"
-start noloopback "$img" -- sh -c "wget -q -O /dev/null http://10.0.2.2:$nginx_port/small; echo wget=\$?"
-expect noloopback "net: by default 10.0.2.2 does not reach the host's loopback (refused at once: No route to host)" \
-	sh -c "grep -qx 'wget=1' '$dir/noloopback.out' && grep -q 'No route to host' '$dir/noloopback.err'"
+# --- what the guest may open: neither slirp's own nor this namespace's ------------------
+# net-tool syn sends a raw SYN (its own IP header, out of eth0, as a
+# hostile guest would) to every spelling of this namespace's loopback and
+# addresses and to the gateway, each to a port of its own, so a connection
+# that arrives names the form that let it through. 192.0.2.50 and
+# 2001:db8::50 become this namespace's only once the container runs: they
+# are judged when the SYN comes, not from a list read at start. Then wget
+# to the gateway and to 192.0.2.50: refused at once ("Connection refused").
+forms="127.0.0.1 127.0.0.53 0.0.0.0 10.0.2.2 192.0.2.50 :: ::1 ::ffff:127.0.0.1 ::ffff:0.0.0.0
+	::127.0.0.1 fec0::2 2001:db8::50 ::ffff:192.0.2.50"
+lp=$(port)
+cp=$((lp + 20)) ulp=$((lp + 21))
+syns="" i=0
+for a in $forms; do syns="$syns net-tool syn $a $((lp + i));"; i=$((i + 1)); done
+python3 "$top_srcdir/tests/kvm/net-listen.py" "$dir/listen.log" $(seq "$lp" $((lp + i - 1))) \
+	udp "$ulp" > "$dir/listen.out" 2>&1 &
+listener=$!
+if wait_for "$dir/listen.out" ready 30; then ok "net: host listeners on 0.0.0.0 and [::] at each form's port"
+else not_ok "net: host listeners on 0.0.0.0 and [::] at each form's port"; diag "$(cat "$dir/listen.out")"; fi
+mkdir -p "$dir/vol"
+rm -f "$dir/vol/go"
+( start noloopback -v "$dir/vol:/v" "$img" -- sh -c "ip -6 addr add fec0::15/64 dev eth0;
+	echo ready; while [ ! -e /v/go ]; do sleep 0.2; done; $syns sleep 3; s=\$(date +%s);
+	wget -q -O /dev/null http://10.0.2.2:$lp/; echo wget-gateway=\$?;
+	wget -q -O /dev/null http://192.0.2.50:$lp/; echo wget-local=\$? took=\$((\$(date +%s) - s));
+	wget -q -O /dev/null http://198.51.100.1:$lp/; echo wget-out=\$?"
+  exit $st ) &
+guest=$!
+wait_for "$dir/noloopback.out" ready 120
+ip addr add 192.0.2.50/32 dev lo
+# Not local, and nothing there: libslirp's connect() fails (No route to host).
+ip route add unreachable 198.51.100.0/24
+ip -6 addr add 2001:db8::50/128 dev lo
+touch "$dir/vol/go"
+wait "$guest"
+st=$?
+sleep 1
+took=$(sed -n 's/.*took=//p' "$dir/noloopback.out")
+expect noloopback "net: the container sent its $i raw SYNs" \
+	sh -c "[ \$(grep -c ': sent\$' '$dir/noloopback.out') = $i ]"
+expect noloopback "net: none of them reaches a listener in pupa-vmm's namespace (127.0.0.1, 127.0.0.53, 0.0.0.0, ::, ::1, ::ffff:127.0.0.1, ::ffff:0.0.0.0, ::127.0.0.1, 10.0.2.2, fec0::2, and addresses added while the container ran: 192.0.2.50, 2001:db8::50, ::ffff:192.0.2.50)" \
+	sh -c "! grep '^tcp ' '$dir/listen.log'"
+expect noloopback "net: ... while an address that is not the namespace's passes the rule (libslirp's own No route to host)" \
+	sh -c "grep -qx 'wget-out=1' '$dir/noloopback.out' && grep -q '(198.51.100.1): No route to host' '$dir/noloopback.err'"
+[ -s "$dir/listen.log" ] && diag "arrived (port - $lp = the form's place in: $(echo $forms)): $(tr '\n' ' ' < "$dir/listen.log")"
+expect noloopback "net: by default wget to 10.0.2.2 and to an address of the namespace is refused at once (Connection refused, in ${took:-?} s)" \
+	sh -c "grep -qx 'wget-gateway=1' '$dir/noloopback.out' && grep -q '^wget-local=1 ' '$dir/noloopback.out' &&
+	[ \$(grep -c 'Connection refused' '$dir/noloopback.err') = 2 ] && [ '${took:-99}' -le 10 ]"
+: > "$dir/listen.log"
+allow_syns="net-tool syn 10.0.2.2 $((lp + 3)); net-tool syn fec0::2 $((lp + 10));
+	net-tool syn 127.0.0.1 $lp; net-tool syn ::1 $((lp + 6)); net-tool syn 192.0.2.50 $((lp + 4));"
+start allowsyn --network slirp:allow_host_loopback=true "$img" -- sh -c "ip -6 addr add fec0::15/64 dev eth0;
+	sleep 2; $allow_syns sleep 3"
+sleep 1
+expect allowsyn "net: allow_host_loopback=true: raw SYNs to 10.0.2.2 and fec0::2 connect to the host's loopback; 127.0.0.1, ::1 and 192.0.2.50 stay refused" \
+	sh -c "[ \"\$(sort '$dir/listen.log' | tr '\n' ' ')\" = 'tcp $((lp + 10)) ::1 tcp $((lp + 3)) 127.0.0.1 ' ] ||
+	[ \"\$(sort '$dir/listen.log' | tr '\n' ' ')\" = 'tcp $((lp + 3)) 127.0.0.1 tcp $((lp + 10)) ::1 ' ]"
+[ -s "$dir/listen.log" ] && diag "arrived: $(tr '\n' ' ' < "$dir/listen.log")"
+
+# A published UDP port answers only a peer that sent to it lately: the
+# container sends from its published port 7 to a host port that never
+# sent (ulp) and to the client that did (cp); only cp gets them.
+: > "$dir/listen.log"
+up=$((lp + 22))
+( start udpr2 -p "127.0.0.1:$up:7/udp" "$img" -- sh -c "net-tool udp-echo 7 & echo serving; i=0;
+	while [ \$i -lt 80 ]; do net-tool udp-from 7 10.0.2.2 $ulp; net-tool udp-from 7 10.0.2.2 $cp;
+	sleep 0.25; i=\$((i + 1)); done"
+  exit $st ) &
+guest=$!
+wait_for "$dir/udpr2.out" serving 120
+r2=$(python3 -c "import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', $cp)); s.settimeout(2)
+echo = probe = 0
+for _ in range(10):
+    s.sendto(b'ping-$up', ('127.0.0.1', $up))
+    try:
+        echo = s.recv(100) == b'ping-$up'
+        break
+    except socket.timeout:
+        pass
+end = time.time() + 20
+while echo and not probe and time.time() < end:
+    try:
+        probe = s.recv(100) == b'r2-probe'
+    except socket.timeout:
+        pass
+print('echo=%d probe=%d' % (echo, probe))")
+wait "$guest"
+expect udpr2 "net: -p .../udp: the peer that sent gets the echo and the container's datagrams ($r2)" \
+	[ "$r2" = "echo=1 probe=1" ]
+expect udpr2 "net: ... a host port that never sent gets none of them from the published port" \
+	sh -c "! grep -q '^udp $ulp ' '$dir/listen.log'"
+[ -s "$dir/listen.log" ] && diag "arrived: $(head -3 "$dir/listen.log" | tr '\n' ' ')"
+if kill "$listener" 2> /dev/null; then ok "net: ... the listeners lasted to the end"
+else not_ok "net: ... the listeners lasted to the end"; diag "$(cat "$dir/listen.out")"; fi
+wait "$listener" 2> /dev/null
 
 # --- DNS through 10.0.2.3, --dns, --add-host ------------------------------------------
 printf 'nameserver 127.0.0.1\n' > "$dir/resolv.conf"

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* virtio-net against a driver played by the test, and the -p parser. */
+/* virtio-net against a driver played by the test, and the -p parser (the
+ * network policy: test-net-policy.c). */
 #include <check.h>
 #include <errno.h>
 #include <stdint.h>
@@ -7,7 +8,6 @@
 #include <string.h>
 
 #include "event_loop.h"
-#include "net/policy.h"
 #include "publish.h"
 #include "virtio/net.h"
 #include "virtq_helpers.h"
@@ -287,125 +287,6 @@ START_TEST(net_transmit_bad_ring_needs_reset)
 }
 END_TEST
 
-/* --- the host-loopback policy ------------------------------------------------------ */
-
-/* An IPv4 frame from 10.0.2.15 to dst of protocol proto; l4 bytes after. */
-static size_t ip4(uint8_t *f, const uint8_t dst[4], uint8_t proto, const uint8_t *l4, size_t l4len)
-{
-	memset(f, 0, 14 + 20);
-	memcpy(f, "\x52\x55\x0a\x00\x02\x02", 6);
-	memcpy(f + 6, "\x52\x54\x00\x12\x34\x56", 6);
-	f[12] = 0x08;
-	f[14] = 0x45;
-	f[14 + 2] = (uint8_t)((20 + l4len) >> 8);
-	f[14 + 3] = (uint8_t)(20 + l4len);
-	f[14 + 8] = 64;
-	f[14 + 9] = proto;
-	memcpy(f + 14 + 12, "\x0a\x00\x02\x0f", 4);
-	memcpy(f + 14 + 16, dst, 4);
-	memcpy(f + 34, l4, l4len);
-	return 34 + l4len;
-}
-
-static const uint8_t gw[4] = { 10, 0, 2, 2 }, dns[4] = { 10, 0, 2, 3 },
-		     other_alias[4] = { 10, 0, 2, 200 }, outside[4] = { 192, 0, 2, 1 };
-
-static enum net_verdict verdict(const struct net_policy *p, const uint8_t dst[4], uint8_t proto,
-				uint16_t sport, uint16_t dport, uint8_t tcp_flags)
-{
-	uint8_t f[128], l4[20] = { 0 };
-
-	l4[0] = (uint8_t)(sport >> 8), l4[1] = (uint8_t)sport;
-	l4[2] = (uint8_t)(dport >> 8), l4[3] = (uint8_t)dport;
-	l4[13] = tcp_flags;
-	return net_policy__check(p, f, ip4(f, dst, proto, l4, proto == 6 ? 20 : 8));
-}
-
-START_TEST(policy_keeps_the_guest_off_the_host_loopback)
-{
-	struct net_policy p = { .udp_ports = { 7 }, .nr_udp_ports = 1 };
-	uint8_t f[128], l4[8] = { 0 };
-
-	ck_assert_int_eq(verdict(&p, gw, 6, 40000, 8000, 0x02), NET_REFUSE);	/* SYN */
-	ck_assert_int_eq(verdict(&p, other_alias, 6, 40000, 22, 0x02), NET_REFUSE);
-	ck_assert_int_eq(verdict(&p, gw, 6, 80, 40000, 0x12), NET_PASS);	/* SYN-ACK of -p */
-	ck_assert_int_eq(verdict(&p, gw, 6, 80, 40000, 0x10), NET_PASS);
-	ck_assert_int_eq(verdict(&p, dns, 6, 40000, 53, 0x02), NET_PASS);
-	ck_assert_int_eq(verdict(&p, outside, 6, 40000, 80, 0x02), NET_PASS);
-	ck_assert_int_eq(verdict(&p, gw, 17, 40000, 8000, 0), NET_REFUSE);
-	ck_assert_int_eq(verdict(&p, gw, 17, 7, 40000, 0), NET_PASS);		/* -p .../udp reply */
-	ck_assert_int_eq(verdict(&p, gw, 17, 68, 67, 0), NET_PASS);		/* DHCP */
-	ck_assert_int_eq(verdict(&p, other_alias, 17, 68, 67, 0), NET_REFUSE);
-	ck_assert_int_eq(verdict(&p, dns, 17, 40000, 53, 0), NET_PASS);
-	ck_assert_int_eq(verdict(&p, gw, 1, 0, 0, 0), NET_DROP);		/* ping */
-	/* A later fragment has no ports: dropped. */
-	ip4(f, gw, 17, l4, 8);
-	f[14 + 7] = 1;
-	ck_assert_int_eq(net_policy__check(&p, f, 42), NET_DROP);
-	/* A bad header length is dropped; a short frame is libslirp's to drop. */
-	ip4(f, gw, 6, l4, 8);
-	f[14] = 0x4f;
-	ck_assert_int_eq(net_policy__check(&p, f, 42), NET_DROP);
-	ck_assert_int_eq(net_policy__check(&p, f, 20), NET_PASS);
-	p.allow_host_loopback = 1;
-	ck_assert_int_eq(verdict(&p, gw, 6, 40000, 8000, 0x02), NET_PASS);
-	ck_assert_int_eq(verdict(&p, gw, 17, 40000, 8000, 0), NET_PASS);
-}
-END_TEST
-
-START_TEST(policy_ipv6)
-{
-	struct net_policy p = { .udp_ports = { 7 }, .nr_udp_ports = 1 };
-	uint8_t f[128] = { 0 };
-
-	f[12] = 0x86, f[13] = 0xdd;
-	f[14] = 0x60;
-	memcpy(f + 14 + 24, "\xfe\xc0\0\0\0\0\0\0\0\0\0\0\0\0\0\x02", 16);
-	f[14 + 6] = 6;
-	f[54 + 13] = 0x02;
-	ck_assert_int_eq(net_policy__check(&p, f, 54 + 20), NET_DROP);		/* SYN to fec0::2 */
-	f[14 + 6] = 58;
-	ck_assert_int_eq(net_policy__check(&p, f, 54 + 20), NET_PASS);		/* ICMPv6 */
-	f[14 + 6] = 17;
-	f[54] = 0, f[55] = 7;
-	ck_assert_int_eq(net_policy__check(&p, f, 54 + 8), NET_PASS);		/* -p reply */
-	f[14 + 24 + 15] = 3;
-	f[14 + 6] = 6;
-	ck_assert_int_eq(net_policy__check(&p, f, 54 + 20), NET_PASS);		/* fec0::3 */
-}
-END_TEST
-
-START_TEST(policy_refusal_is_a_valid_icmp)
-{
-	uint8_t f[128], out[NET_REFUSAL_MAX], l4[20] = { 0x9c, 0x40, 0x1f, 0x40 };
-	size_t len = ip4(f, gw, 6, l4, 20), n;
-	uint32_t sum = 0;
-
-	n = net_policy__refusal(f, len, out, sizeof(out));
-	ck_assert_uint_eq(n, 14 + 20 + 8 + 20 + 8);
-	ck_assert_mem_eq(out, f + 6, 6);
-	ck_assert_mem_eq(out + 6, f, 6);
-	ck_assert_mem_eq(out + 14 + 12, gw, 4);				/* from 10.0.2.2 */
-	ck_assert_mem_eq(out + 14 + 16, "\x0a\x00\x02\x0f", 4);
-	ck_assert_int_eq(out[34], 3);
-	ck_assert_int_eq(out[35], 13);
-	ck_assert_mem_eq(out + 42, f + 14, 28);				/* header + 8 bytes */
-	for (size_t i = 14; i < 34; i += 2)
-		sum += (uint32_t)(out[i] << 8 | out[i + 1]);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	ck_assert_uint_eq(sum, 0xffff);						/* IP checksum */
-	sum = 0;
-	for (size_t i = 34; i < n; i += 2)
-		sum += (uint32_t)(out[i] << 8 | out[i + 1]);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	ck_assert_uint_eq(sum, 0xffff);						/* ICMP checksum */
-	ck_assert_uint_eq(net_policy__refusal(f, 30, out, sizeof(out)), 0);
-	ck_assert_uint_eq(net_policy__refusal(f, len, out, 40), 0);
-}
-END_TEST
-
 /* --- -p ------------------------------------------------------------------------- */
 
 static void publish_ok(const char *spec, const char *canonical)
@@ -463,11 +344,6 @@ int main(void)
 	tcase_add_test(tc, net_receive_buffer_shorter_than_header_needs_reset);
 	tcase_add_test(tc, net_transmit_hands_frames_to_backend);
 	tcase_add_test(tc, net_transmit_bad_ring_needs_reset);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("policy");
-	tcase_add_test(tc, policy_keeps_the_guest_off_the_host_loopback);
-	tcase_add_test(tc, policy_ipv6);
-	tcase_add_test(tc, policy_refusal_is_a_valid_icmp);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("publish");
 	tcase_add_test(tc, publish_docker_syntax);

@@ -11,6 +11,7 @@
 #include <libslirp.h>
 
 #include "../virtio/net.h"
+#include "local.h"
 #include "policy.h"
 
 #define NET_SLIRP_WARN_MAX	5	/* guest errors printed per VM */
@@ -29,7 +30,8 @@ struct net_slirp {
 	struct ev_poll_source source;
 	struct slirp_timer *timers;
 	unsigned int warnings;
-	struct net_policy policy;	/* the host-loopback rule */
+	struct net_policy policy;	/* what the guest may open */
+	struct net_local local;		/* its judge of the namespace's own addresses */
 };
 
 static int64_t net_slirp__now_ns(void)
@@ -46,6 +48,7 @@ static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 {
 	struct net_slirp *ns = opaque;
 
+	net_policy__learn(&ns->policy, buf, len);
 	virtio_net__receive(ns->net, buf, len);
 	return (ssize_t)len;
 }
@@ -274,6 +277,14 @@ int net_slirp__new(struct net_slirp **out, const struct net_slirp_config *cfg,
 		return guest_err(err, GUEST_ERR_INTERNAL, "out of memory");
 	ns->net = net;
 	ns->loop = loop;
+	ns->local.fd = -1;
+	ret = net_local_open(&ns->local);
+	if (ret < 0)
+		return guest_err(err, GUEST_ERR_DEVICE_INITIALIZATION,
+				 "net: a netlink socket to ask which addresses are local: %s",
+				 strerror(-ret));
+	ns->policy.is_local = net_local_judge;
+	ns->policy.local_ctx = &ns->local;
 	ns->policy.allow_host_loopback = cfg->allow_host_loopback;
 	for (unsigned int i = 0; i < cfg->nr_publish && i < PUBLISH_MAX; i++)
 		if (cfg->publish[i].udp)
@@ -300,6 +311,7 @@ void net_slirp__free(struct net_slirp *ns)
 		ev_loop__set_source(ns->loop, NULL);
 	if (ns->slirp)
 		slirp_cleanup(ns->slirp);
+	net_local_close(&ns->local);
 	while (ns->timers) {
 		struct slirp_timer *t = ns->timers;
 

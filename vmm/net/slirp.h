@@ -10,8 +10,10 @@
  *
  * 10.0.2.2 reaches the host's loopback only with allow_host_loopback
  * (Podman's rule and spelling): a container does not see the user's local
- * services unless asked (policy.h enforces it). Published ports (hostfwd) listen on the host
- * address given and forward to the guest's 10.0.2.15.
+ * services unless asked, and never through the addresses local to the
+ * network namespace pupa-vmm runs in (policy.h enforces both, local.h asks
+ * the kernel). Published ports (hostfwd) listen on the host address given
+ * and forward to the guest's 10.0.2.15.
  */
 #ifndef PUPA_VMM_NET_SLIRP_H
 #define PUPA_VMM_NET_SLIRP_H
