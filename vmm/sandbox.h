@@ -51,12 +51,14 @@ enum sandbox_keep {
 };
 
 /*
- * Process-wide, for a pupa-vmm run as root: CAP_MKNOD, CAP_SYS_ADMIN and
- * (unless kept) CAP_FSETID out of the bounding, permitted, effective and
- * inheritable sets, for good. A guest then makes no device node and no
- * setuid file however the file server errs, and a write clears the
- * setuid and setgid bits of a host file, as the kernel does for a user.
- * Nothing to do for an ordinary user. 0, or InternalError.
+ * For a pupa-vmm run as root: CAP_MKNOD, CAP_SYS_ADMIN and (unless kept)
+ * CAP_FSETID out of the bounding, permitted, effective and inheritable
+ * sets, for good. A guest then makes no device node however the file
+ * server errs, and a write clears the setuid and setgid bits of a host
+ * file, as the kernel does for a user (the server itself never sets
+ * them: an owner needs no capability to). Capabilities belong to a
+ * thread: call it before any thread starts, as for Landlock. Nothing to
+ * do for an ordinary user. 0, or InternalError.
  */
 int sandbox__drop_caps(unsigned int keep, struct pupa_err *err);
 
