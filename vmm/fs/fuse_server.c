@@ -625,53 +625,74 @@ static int fs__fix_mode(const struct fuse_server *srv, int fd, mode_t type, uint
 	return chmod(path, mode) < 0 ? -errno : 0;
 }
 
+/* A new regular file name in dirfd, with O_EXCL: fd for I/O, *pfd O_PATH. */
+static int fs__create_new(const struct fuse_server *srv, int dirfd, const char *name, int flags,
+			  uint32_t mode, int *pfd)
+{
+	int fd = fs_openat2_beneath(dirfd, name, flags | O_CREAT | O_EXCL, fs__guest_mode(S_IFREG, mode));
+	char path[32];
+	int ret;
+
+	if (fd < 0)
+		return fd;
+	fs__proc_path(path, fd);
+	if ((ret = fs__fix_mode(srv, fd, S_IFREG, mode)) < 0 || (*pfd = open(path, O_PATH | O_CLOEXEC)) < 0) {
+		ret = ret < 0 ? ret : -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/* The entry pfd (O_PATH, taken) opened for I/O as OPEN opens a node: only
+ * a regular file. fd, or -errno with pfd closed. */
+static int fs__open_existing(int pfd, int flags)
+{
+	char path[32];
+	struct stat st;
+	int fd = -1, ret = 0;
+
+	if (fstat(pfd, &st) < 0)
+		ret = -errno;
+	else if (!S_ISREG(st.st_mode))
+		ret = S_ISDIR(st.st_mode) ? -EISDIR : S_ISLNK(st.st_mode) ? -ELOOP : -EACCES;
+	if (ret == 0) {
+		fs__proc_path(path, pfd);
+		if ((fd = open(path, flags | O_CLOEXEC | O_NOCTTY)) < 0)
+			ret = -errno;
+	}
+	if (ret < 0) {
+		close(pfd);
+		return ret;
+	}
+	return fd;
+}
+
 /*
  * CREATE's entry, opened for I/O: fd, and *pfd an O_PATH descriptor of
  * the same inode for its node. A new regular file first (O_EXCL); without
  * the guest's own O_EXCL, the entry already there, opened as OPEN opens a
  * node: only a regular file. Never a FIFO (a write-only open would wait
  * for a reader forever, and a few such requests hold every worker), a
- * socket or a device (the host's hardware), nor through a symlink.
+ * socket or a device (the host's hardware), nor through a symlink. An
+ * entry removed on the host between the two is made after all.
  */
 static int fs__create_open(const struct fuse_server *srv, int dirfd, const char *name,
 			   const struct fuse_create_in *in, int *pfd)
 {
 	const int keep = O_ACCMODE | O_APPEND | O_TRUNC | O_NONBLOCK | O_SYNC | O_DSYNC;
-	int flags = (int)in->flags & keep, fd, ret;
-	char path[32];
-	struct stat st;
+	int flags = (int)in->flags & keep, fd;
 
-	fd = fs_openat2_beneath(dirfd, name, flags | O_CREAT | O_EXCL, fs__guest_mode(S_IFREG, in->mode));
-	if (fd >= 0) {
-		fs__proc_path(path, fd);
-		if ((ret = fs__fix_mode(srv, fd, S_IFREG, in->mode)) < 0 ||
-		    (*pfd = open(path, O_PATH | O_CLOEXEC)) < 0) {
-			ret = ret < 0 ? ret : -errno;
-			close(fd);
-			return ret;
-		}
-		return fd;
+	for (int tries = 0; ; tries++) {
+		fd = fs__create_new(srv, dirfd, name, flags, in->mode, pfd);
+		if (fd != -EEXIST || (in->flags & O_EXCL))
+			return fd;
+		*pfd = fs_openat2_beneath(dirfd, name, O_PATH, 0);
+		if (*pfd >= 0)
+			return fs__open_existing(*pfd, flags);
+		if (*pfd != -ENOENT || tries == 2)
+			return *pfd;
 	}
-	if (fd != -EEXIST || (in->flags & O_EXCL))
-		return fd;
-	if ((*pfd = fs_openat2_beneath(dirfd, name, O_PATH, 0)) < 0)
-		return *pfd;
-	if (fstat(*pfd, &st) < 0)
-		ret = -errno;
-	else if (!S_ISREG(st.st_mode))
-		ret = S_ISDIR(st.st_mode) ? -EISDIR : S_ISLNK(st.st_mode) ? -ELOOP : -EACCES;
-	else
-		ret = 0;
-	if (ret == 0) {
-		fs__proc_path(path, *pfd);
-		if ((fd = open(path, flags | O_CLOEXEC | O_NOCTTY)) < 0)
-			ret = -errno;
-	}
-	if (ret < 0) {
-		close(*pfd);
-		return ret;
-	}
-	return fd;
 }
 
 static int op_create(struct fs_req *r, const struct fs_node *dir)
