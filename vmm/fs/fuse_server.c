@@ -67,7 +67,9 @@ static const char *fs__take_name(const uint8_t **p, size_t *left)
  * bit, and a folder's setgid bit (its new entries take its group: no
  * privilege). Never setuid or setgid on anything else, whatever the
  * guest's own rules: pupa-vmm may run as root, and such a file on the
- * host would run with root's or another group's rights there.
+ * host would run with root's or another group's rights there. (The rule
+ * of -v volumes: a share of a container's root file system, which must
+ * keep an image's setuid files, will be a kind of volume of its own.)
  */
 static mode_t fs__guest_mode(mode_t type, uint32_t asked)
 {
