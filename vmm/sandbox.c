@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/kvm.h>
 #include <linux/landlock.h>
 #include <linux/fs.h>
@@ -15,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -29,11 +31,14 @@
 struct sandbox_rule {
 	int nr;
 	unsigned int where;
-	unsigned long ioctl;	/* for ioctl: the one request allowed */
+	int arg;		/* -1: any arguments; else this one must match */
+	uint64_t mask, value;	/* (argument & mask) == value */
 };
 
-#define ALLOW(name, where)	{ SCMP_SYS(name), (where), 0 }
-#define IOCTL(request, where)	{ SCMP_SYS(ioctl), (where), (request) }
+#define ALLOW(name, where)	{ SCMP_SYS(name), (where), -1, 0, 0 }
+#define IOCTL(request, where)	{ SCMP_SYS(ioctl), (where), 1, ~0ULL, (request) }
+/* mknodat of one file type: its mode's S_IFMT bits (0 makes a regular file) */
+#define MKNOD(type, where)	{ SCMP_SYS(mknodat), (where), 2, S_IFMT, (type) }
 
 /* What any thread of a C program does: memory, locks, time, exit, stderr. */
 static const struct sandbox_rule sandbox_libc[] = {
@@ -98,7 +103,9 @@ static const struct sandbox_rule sandbox_net[] = {
 };
 
 /* virtio-fs workers: every call the FUSE server makes on a volume, all of
- * them relative to a descriptor it holds, or on its own /proc/self/fd. */
+ * them relative to a descriptor it holds, or on its own /proc/self/fd.
+ * mknodat only of what the server makes (a regular file, a FIFO, a
+ * socket): a device node is the server's bug, and fatal here. */
 static const struct sandbox_rule sandbox_fs[] = {
 	ALLOW(openat, IN_FS), ALLOW(openat2, IN_FS), ALLOW(fcntl, IN_FS),
 	ALLOW(fstatfs, IN_FS), ALLOW(getdents64, IN_FS),
@@ -108,7 +115,8 @@ static const struct sandbox_rule sandbox_fs[] = {
 	ALLOW(ftruncate, IN_FS), ALLOW(truncate, IN_FS),
 	ALLOW(chmod, IN_FS), ALLOW(fchmodat, IN_FS), ALLOW(fchownat, IN_FS),
 	ALLOW(utimensat, IN_FS),
-	ALLOW(mkdirat, IN_FS), ALLOW(mknodat, IN_FS), ALLOW(symlinkat, IN_FS),
+	ALLOW(mkdirat, IN_FS), ALLOW(symlinkat, IN_FS),
+	MKNOD(0, IN_FS), MKNOD(S_IFREG, IN_FS), MKNOD(S_IFIFO, IN_FS), MKNOD(S_IFSOCK, IN_FS),
 	ALLOW(linkat, IN_FS), ALLOW(unlinkat, IN_FS), ALLOW(renameat2, IN_FS),
 	ALLOW(renameat, IN_FS),	/* glibc's renameat2() without flags */
 	ALLOW(readlinkat, IN_FS),
@@ -186,11 +194,15 @@ static int sandbox__build(scmp_filter_ctx *out, enum sandbox_thread cls)
 
 			if (!(r->where & (1u << cls)))
 				continue;
-			if (r->nr == SCMP_SYS(ioctl))
-				ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
-						       SCMP_A1(SCMP_CMP_EQ, r->ioctl));
-			else
+			if (r->arg < 0)
 				ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 0);
+			else if (r->mask == ~0ULL)
+				ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
+						       SCMP_CMP((unsigned int)r->arg, SCMP_CMP_EQ, r->value));
+			else
+				ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
+						       SCMP_CMP((unsigned int)r->arg, SCMP_CMP_MASKED_EQ,
+								r->mask, r->value));
 			if (ret == -EEXIST)
 				ret = 0;	/* two devices need the same call */
 		}
@@ -268,11 +280,54 @@ void sandbox__harden_process(void)
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }
 
+/* --- capabilities --------------------------------------------------------------- */
+
+/* Dropping from the bounding set needs CAP_SETPCAP (a process without it,
+ * an ordinary user's, has nothing to drop: no_new_privs keeps exec from
+ * granting any). */
+static int sandbox__drop_bounding(uint64_t drop)
+{
+	for (int c = 0; c <= CAP_LAST_CAP; c++)
+		if (((drop >> c) & 1) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0)
+			return -errno;
+	return 0;
+}
+
+int sandbox__drop_caps(unsigned int keep, struct pupa_err *err)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	uint64_t drop = (1ULL << CAP_MKNOD) | (1ULL << CAP_SYS_ADMIN);
+	int ret = 0;
+
+	if (!(keep & SANDBOX_KEEP_FSETID))
+		drop |= 1ULL << CAP_FSETID;
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return guest_err(err, GUEST_ERR_INTERNAL, "reading the capabilities: %s", strerror(errno));
+	if ((data[0].effective & (1u << CAP_SETPCAP)) && (ret = sandbox__drop_bounding(drop)) < 0)
+		return guest_err(err, GUEST_ERR_INTERNAL, "dropping capabilities from the bounding set: %s",
+				 strerror(-ret));
+	for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) {
+		uint32_t mask = ~(uint32_t)(drop >> (32 * i));
+
+		data[i].effective &= mask;
+		data[i].permitted &= mask;
+		data[i].inheritable &= mask;
+	}
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		return guest_err(err, GUEST_ERR_INTERNAL, "dropping capabilities: %s", strerror(errno));
+	return 0;
+}
+
 /* --- Landlock ---------------------------------------------------------------- */
 
 /* Every file system right of Landlock ABI 1 and 2 (Linux 6.1 has 2). */
 #define LL_FS_ALL_V1 ((1ULL << 13) - 1)
 #define LL_FS_ALL_V2 (LL_FS_ALL_V1 | LANDLOCK_ACCESS_FS_REFER)
+
+/* A read-write volume: everything but making a device node. */
+#define LL_FS_VOLUME_RW (LL_FS_ALL_V2 & ~(uint64_t)(LANDLOCK_ACCESS_FS_MAKE_CHAR | \
+						   LANDLOCK_ACCESS_FS_MAKE_BLOCK))
 
 /* Landlock's rights that apply to a file itself, not a folder. */
 #define LL_FS_FILE (LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | \
@@ -318,12 +373,13 @@ int sandbox__landlock(const struct sandbox_paths *p, struct pupa_err *err)
 				       rs.handled_access_fs);
 	for (unsigned int i = 0; ret == 0 && i < p->nr_attach_dirs; i++)
 		ret = sandbox__ll_rule(ruleset, p->attach_dirs[i], file_rw, rs.handled_access_fs);
-	/* virtio-fs volumes: all of a folder, or reading it when read-only
-	 * (the server refuses changes itself; this is the second wall). */
+	/* virtio-fs volumes: all of a folder but device nodes, or reading it
+	 * when read-only (the server refuses changes and devices itself; this
+	 * is the second wall). */
 	for (unsigned int i = 0; ret == 0 && i < p->nr_volumes; i++)
 		ret = sandbox__ll_rule(ruleset, p->volumes[i],
 				       p->volume_ro[i] ? LANDLOCK_ACCESS_FS_READ_FILE |
-				       LANDLOCK_ACCESS_FS_READ_DIR : rs.handled_access_fs,
+				       LANDLOCK_ACCESS_FS_READ_DIR : LL_FS_VOLUME_RW,
 				       rs.handled_access_fs);
 	/* A file that does not exist now cannot be read later either. */
 	for (unsigned int i = 0; ret == 0 && i < p->nr_read_files; i++) {

@@ -3,7 +3,8 @@
  * pupa-vmm's confinement, once the VM is built: Landlock to the few paths
  * it still opens, a seccomp filter per thread class (default action: kill
  * the process), and what the process no longer needs dropped (core dumps,
- * ambient capabilities, new privileges).
+ * ambient capabilities, new privileges, root's capabilities to make
+ * devices, administer the system and keep setuid bits).
  *
  * The filters follow the code as it is, not as one would like it: device
  * work runs on a vCPU thread when the guest writes a queue register
@@ -40,6 +41,26 @@ void sandbox__free(struct sandbox *sb);
 
 /* Process-wide: no core dumps, no ambient capabilities, no new privileges. */
 void sandbox__harden_process(void);
+
+/* What a VM's file sharing keeps of root's capabilities (sandbox__drop_caps). */
+enum sandbox_keep {
+	/* A share of a container's root file system (not yet: the OCI
+	 * runtime's) keeps the image's setuid files as they are when written
+	 * to; -v volumes do not: a write through one clears such a bit. */
+	SANDBOX_KEEP_FSETID = 1u << 0,
+};
+
+/*
+ * For a pupa-vmm run as root: CAP_MKNOD, CAP_SYS_ADMIN and (unless kept)
+ * CAP_FSETID out of the bounding, permitted, effective and inheritable
+ * sets, for good. A guest then makes no device node however the file
+ * server errs, and a write clears the setuid and setgid bits of a host
+ * file, as the kernel does for a user (the server itself never sets
+ * them: an owner needs no capability to). Capabilities belong to a
+ * thread: call it before any thread starts, as for Landlock. Nothing to
+ * do for an ordinary user. 0, or InternalError.
+ */
+int sandbox__drop_caps(unsigned int keep, struct pupa_err *err);
 
 /* The only places pupa-vmm reaches by path once the guest runs. */
 struct sandbox_paths {

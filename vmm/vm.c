@@ -852,6 +852,11 @@ static int confine(struct vm *vm, struct pupa_err *err)
 	tzset();
 	/* no_new_privs first: without it, Landlock needs CAP_SYS_ADMIN. */
 	sandbox__harden_process();
+	/* It serves only -v volumes: CAP_FSETID goes too (a root share, the
+	 * OCI runtime's, will pass SANDBOX_KEEP_FSETID). */
+	ret = sandbox__drop_caps(0, err);
+	if (ret < 0)
+		return ret;
 	ret = sandbox__landlock(&paths, err);
 	if (ret < 0)
 		return ret;

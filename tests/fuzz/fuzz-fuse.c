@@ -7,16 +7,25 @@
  * reply buffer. Beside the volume lies a tripwire: a request that changes
  * it, or makes anything appear beside the volume, aborts, as a crash
  * would. The volume is rebuilt every few thousand inputs so it stays small.
+ *
+ * The server makes real system calls: run as root, it could make the
+ * host's device nodes and open them (a crash found so would have read or
+ * written the hardware first). So a root fuzzer first moves into a user
+ * namespace of its own, root there only: no capability of the host's
+ * (no CAP_MKNOD, no CAP_DAC_OVERRIDE), its files still root's.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "fs/fuse_server.h"
@@ -28,6 +37,45 @@ static struct fuse_server srv;
 static char base[64], vol[96], trip[96];
 static uint8_t *out;
 static unsigned long runs;
+
+static void fuzz__write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : write(fd, text, strlen(text));
+
+	if (fd < 0 || n != (ssize_t)strlen(text)) {
+		fprintf(stderr, "fuzz-fuse: writing %s: %m\n", path);
+		exit(1);
+	}
+	close(fd);
+}
+
+/*
+ * Before main (libFuzzer's threads come later, and unshare wants one):
+ * root becomes root of a new user namespace, mapped to itself. Checked:
+ * a device node must then be refused, or the target does not run.
+ */
+__attribute__((constructor)) static void fuzz__drop_host_root(void)
+{
+	char probe[64];
+
+	if (geteuid() != 0)
+		return;
+	if (unshare(CLONE_NEWUSER) < 0) {
+		fprintf(stderr, "fuzz-fuse: run as root, and no user namespace to leave root's "
+			"capabilities in (%m): run it as an ordinary user\n");
+		exit(1);
+	}
+	fuzz__write_file("/proc/self/setgroups", "deny");
+	fuzz__write_file("/proc/self/uid_map", "0 0 1");
+	fuzz__write_file("/proc/self/gid_map", "0 0 1");
+	snprintf(probe, sizeof(probe), "/tmp/pupa-fuzz-fuse-probe-%d", (int)getpid());
+	if (mknod(probe, S_IFCHR | 0600, makedev(1, 3)) == 0 || errno != EPERM) {
+		unlink(probe);
+		fprintf(stderr, "fuzz-fuse: a device node was not refused in the user namespace\n");
+		exit(1);
+	}
+}
 
 static void put(const char *dir, const char *name, const char *text)
 {

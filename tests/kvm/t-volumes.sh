@@ -235,6 +235,62 @@ vexpect vown "--volume-owner host: the host's ids inside, and chown is real wher
 	bash -c "[ \"\$(tr '\n' ' ' < '$WORK/vown.out')\" = '$VU:$VU 0:0 ' ] && [ \"\$(owner '$VT/own/f')\" = 123:456 ] &&
 	[ \"\$(owner '$VT/own/new')\" = 0:0 ]"
 
+# --- pupa as root: what a container may make on a volume ---------------------------------------------
+# As the README's commands run it: pupa-vmm is root, yet the container makes
+# no device node and no setuid or setgid file on the host, a write clears the
+# setuid bit of a host file (pupa-vmm holds no CAP_FSETID), and a FIFO the
+# host made, opened by the container, stalls nothing else on the volume.
+P=$VT/priv
+mkdir -p "$P"
+echo x > "$P/f"
+printf '#!/bin/sh\necho hi\n' > "$P/suid"
+chmod 4755 "$P/suid"
+mkfifo "$P/hostfifo"
+rm -f "$WORK/vpriv.caps" "$WORK/vpriv.done"
+# pupa-vmm's capabilities, read while the container waits for them.
+( for _ in $(seq 1200); do [ -e "$P/ready" ] || [ -e "$WORK/vpriv.done" ] && break; nap 0.1; done
+  vmm_find && grep '^Cap' "/proc/$vmm_pid/status" > "$WORK/vpriv.caps"
+  touch "$P/go" ) &
+vpriv=$!
+XDG_CACHE_HOME=${XDG_CACHE_HOME:-$WORK/xdg-cache} timeout -k 5 180 "$PUPA" start -q -v "$P":/p -- sh -c '
+	touch /p/ready; i=0; while [ ! -e /p/go ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+	mknod /p/kmsg c 1 11; echo "mknod c $?"
+	mknod /p/loop b 7 0; echo "mknod b $?"
+	mknod /p/fifo p; echo "mknod p $?"
+	chmod u+s /p/f; echo "chmod u+s $?"
+	chmod 6755 /p/f; echo "chmod 6755 $? $(stat -c %a /p/f)"
+	echo more >> /p/suid; echo "write $?"
+	cat /p/hostfifo > /dev/null & r=$!
+	echo hi > /p/hostfifo; wait $r; echo "fifo $?"
+	echo blocked > /p/hostfifo & w=$!
+	sleep 1
+	for n in 1 2 3 4 5 6 7 8; do echo "after $n" > /p/after$n || exit 1; done
+	ls /p > /dev/null && cat /p/after8 && kill $w && echo done' \
+	> "$WORK/vpriv.out" 2> "$WORK/vpriv.err" < /dev/null
+st=$?
+touch "$WORK/vpriv.done"
+wait $vpriv
+# cap_has SET BIT: the capability set (CapEff, CapBnd...) holds capability BIT
+cap_has() { local v; v=$(sed -n "s/^$1:[[:space:]]*//p" "$WORK/vpriv.caps"); [ -n "$v" ] && (( (0x$v >> $2) & 1 )); }
+vexpect vpriv "pupa as root: mknod c 1 11 and mknod b 7 0 in a container fail on a read-write volume, and no node shows on the host" \
+	bash -c "grep -q '^mknod c [1-9]' '$WORK/vpriv.out' && grep -q '^mknod b [1-9]' '$WORK/vpriv.out' &&
+	[ ! -e '$P/kmsg' ] && [ ! -e '$P/loop' ] && [ -z \"\$(find '$P' -type c -o -type b)\" ]"
+vexpect vpriv "... a FIFO is made (mknod p), as a user's would be" \
+	bash -c "grep -qx 'mknod p 0' '$WORK/vpriv.out' && [ -p '$P/fifo' ]"
+vexpect vpriv "... chmod u+s and chmod 6755 leave no setuid or setgid bit on the host (the permissions do change)" \
+	bash -c "grep -qx 'chmod 6755 0 755' '$WORK/vpriv.out' && [ \"\$(stat -c %a '$P/f')\" = 755 ] &&
+	[ -z \"\$(find '$P' -perm /6000)\" ]"
+vexpect vpriv "... a write through the volume clears the setuid bit of the host's own setuid file" \
+	bash -c "grep -qx 'write 0' '$WORK/vpriv.out' && [ \"\$(stat -c %a '$P/suid')\" = 755 ] &&
+	[ \"\$(tail -n 1 '$P/suid')\" = more ]"
+vexpect vpriv "... pupa-vmm holds no CAP_MKNOD, CAP_SYS_ADMIN or CAP_FSETID (effective, permitted, bounding), and keeps CAP_CHOWN" \
+	bash -c "$(declare -f cap_has); WORK='$WORK'; for s in CapEff CapPrm CapBnd; do for c in 27 21 4; do
+	! cap_has \$s \$c || exit 1; done; done; cap_has CapEff 0"
+vexpect vpriv "... a FIFO the host made, opened by the container, stalls nothing: eight more files written and read, the run ends" \
+	bash -c "[ $st -eq 0 ] && grep -qx 'fifo 0' '$WORK/vpriv.out' && grep -qx 'after 8' '$WORK/vpriv.out' &&
+	grep -qx done '$WORK/vpriv.out' &&
+	[ \"\$(cat '$P/after1')\" = 'after 1' ] && [ -p '$P/hostfifo' ]"
+
 # --- a missing target on a read-only root ---------------------------------------------------------
 vstart vrootro --rootfs-mode ro -v "$V":/no/such/dir -- true
 vexpect vrootro "--rootfs-mode ro: a volume target missing in the image is an error that names it" \

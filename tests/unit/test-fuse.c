@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "fs/fuse_server.h"
@@ -607,6 +610,154 @@ START_TEST(fuse_write_only_opens_are_direct)
 }
 END_TEST
 
+/* --- what a guest may make on a volume (pupa-vmm may run as root) ---------------------- */
+
+static int host_lstat(const char *name, struct stat *st)
+{
+	char p[200];
+
+	snprintf(p, sizeof(p), "%s/%s", vol, name);
+	return lstat(p, st);
+}
+
+static int mknod_req(uint64_t dir, const char *name, uint32_t mode, uint32_t rdev)
+{
+	struct fuse_mknod_in mk = { .mode = mode, .rdev = rdev };
+
+	return call(FUSE_MKNOD, dir, &mk, sizeof(mk), name, NULL);
+}
+
+/* As an unprivileged mknod(2) on Linux: EPERM for a device, whoever asks. */
+START_TEST(fuse_mknod_makes_no_devices)
+{
+	uint64_t v = lookup(FS_ROOT_ID, "0");
+	struct stat st;
+
+	ck_assert_int_eq(mknod_req(v, "kmsg", S_IFCHR | 0666, (uint32_t)makedev(1, 11)), -EPERM);
+	ck_assert_int_eq(mknod_req(v, "disk", S_IFBLK | 0600, (uint32_t)makedev(8, 0)), -EPERM);
+	ck_assert_int_eq(mknod_req(v, "dir", S_IFDIR | 0755, 0), -EPERM);
+	ck_assert_int_eq(mknod_req(v, "odd", 0110000 | 0644, 0), -EINVAL);
+	ck_assert_int_ne(host_lstat("kmsg", &st), 0);
+	ck_assert_int_ne(host_lstat("disk", &st), 0);
+	ck_assert_int_ne(host_lstat("dir", &st), 0);
+	ck_assert_int_ne(host_lstat("odd", &st), 0);
+	/* What an unprivileged user may make, with the device number dropped. */
+	ck_assert_int_eq(mknod_req(v, "fifo", S_IFIFO | 0644, (uint32_t)makedev(1, 11)), 0);
+	ck_assert_int_eq(host_lstat("fifo", &st), 0);
+	ck_assert(S_ISFIFO(st.st_mode));
+	ck_assert_uint_eq(st.st_rdev, 0);
+	ck_assert_int_eq(mknod_req(v, "sock", S_IFSOCK | 0644, 0), 0);
+	ck_assert_int_eq(host_lstat("sock", &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_int_eq(mknod_req(v, "reg", S_IFREG | 0644, 0), 0);
+	ck_assert_int_eq(host_lstat("reg", &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_int_eq(mknod_req(v, "plain", 0644, 0), 0);	/* no type: a regular file */
+	ck_assert_int_eq(host_lstat("plain", &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+}
+END_TEST
+
+static void host_mode_is(const char *name, mode_t want)
+{
+	struct stat st;
+
+	ck_assert_int_eq(host_lstat(name, &st), 0);
+	ck_assert_msg((st.st_mode & 07777) == want, "%s: mode %o on the host, want %o", name,
+		      (unsigned)(st.st_mode & 07777), (unsigned)want);
+}
+
+/* setuid and setgid files never come from a guest: chmod, CREATE, MKNOD
+ * and MKDIR keep the permissions and the sticky bit, and drop those. */
+START_TEST(fuse_guest_sets_no_setuid_or_setgid)
+{
+	uint64_t v = lookup(FS_ROOT_ID, "0"), f = lookup(v, "file"), sub = lookup(v, "sub");
+	struct fuse_setattr_in sa = { .valid = FATTR_MODE };
+	struct fuse_create_in cr = { .flags = O_WRONLY, .mode = S_IFREG | 06755 };
+	struct fuse_mkdir_in mk = { .mode = 07755 };
+	const mode_t asked[] = { 04755, 02755, 06711, 07777 }, want[] = { 0755, 0755, 0711, 01777 };
+	struct stat st;
+
+	for (unsigned int i = 0; i < 4; i++) {
+		sa.mode = S_IFREG | asked[i];
+		ck_assert_int_eq(call(FUSE_SETATTR, f, &sa, sizeof(sa), NULL, NULL), 0);
+		host_mode_is("file", want[i]);
+		ck_assert_uint_eq(((struct fuse_attr_out *)body())->attr.mode & 07777, want[i]);
+	}
+	ck_assert_int_eq(call(FUSE_CREATE, v, &cr, sizeof(cr), "created", NULL), 0);
+	host_mode_is("created", 0755);
+	ck_assert_int_eq(mknod_req(v, "made", S_IFREG | 06755, 0), 0);
+	host_mode_is("made", 0755);
+	ck_assert_int_eq(mknod_req(v, "fifo", S_IFIFO | 06644, 0), 0);
+	host_mode_is("fifo", 0644);
+	ck_assert_int_eq(call(FUSE_MKDIR, v, &mk, sizeof(mk), "dir", NULL), 0);
+	ck_assert_int_eq(host_lstat("dir", &st), 0);
+	ck_assert_uint_eq(st.st_mode & (S_ISUID | 01777), 01755);
+	/* A folder's setgid bit (its files take its group) is no privilege:
+	 * chmod may set and clear it; setuid on a folder never. */
+	sa.mode = S_IFDIR | 06775;
+	ck_assert_int_eq(call(FUSE_SETATTR, sub, &sa, sizeof(sa), NULL, NULL), 0);
+	host_mode_is("sub", 02775);
+	sa.mode = S_IFDIR | 0755;
+	ck_assert_int_eq(call(FUSE_SETATTR, sub, &sa, sizeof(sa), NULL, NULL), 0);
+	host_mode_is("sub", 0755);
+}
+END_TEST
+
+/* A CREATE that finds an entry opens it only if it is a regular file, as
+ * OPEN does; never a FIFO (a worker would wait in open() for a reader
+ * forever), a socket, a device, a folder or a symlink. */
+START_TEST(fuse_create_opens_only_regular_files)
+{
+	uint64_t v = lookup(FS_ROOT_ID, "0");
+	struct fuse_create_in cr = { .flags = O_WRONLY, .mode = 0644 };
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct fuse_read_in rd = { .size = 64 };
+	char p[200];
+	size_t n;
+	int s;
+
+	snprintf(p, sizeof(p), "%s/fifo", vol);
+	ck_assert_int_eq(mkfifo(p, 0666), 0);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/sock", vol);
+	s = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(s, 0);
+	ck_assert_int_eq(bind(s, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	close(s);
+	if (geteuid() == 0) {	/* only root can make the host's own device node */
+		snprintf(p, sizeof(p), "%s/null", vol);
+		ck_assert_int_eq(mknod(p, S_IFCHR | 0666, makedev(1, 3)), 0);
+		ck_assert_int_eq(call(FUSE_CREATE, v, &cr, sizeof(cr), "null", NULL), -EACCES);
+	}
+	/* Write-only on a FIFO without a reader: before, open() never returned. */
+	ck_assert_int_eq(call(FUSE_CREATE, v, &cr, sizeof(cr), "fifo", NULL), -EACCES);
+	cr.flags = O_RDONLY | O_NONBLOCK;
+	ck_assert_int_eq(call(FUSE_CREATE, v, &cr, sizeof(cr), "fifo", NULL), -EACCES);
+	ck_assert_int_eq(call(FUSE_CREATE, v, &cr, sizeof(cr), "sock", NULL), -EACCES);
+	ck_assert_int_eq(call(FUSE_CREATE, v, &cr, sizeof(cr), "sub", NULL), -EISDIR);
+	ck_assert_int_eq(call(FUSE_CREATE, v, &cr, sizeof(cr), "link-abs", NULL), -ELOOP);
+	/* The volume still answers, and the tripwire behind the link is untouched. */
+	lookup(v, "sub");
+	ck_assert_str_eq(slurp(tripwire), "SECRET");
+
+	/* An existing regular file: opened, with the guest's flags (O_EXCL refuses). */
+	cr.flags = O_RDONLY;
+	ck_assert_int_eq(call(FUSE_CREATE, v, &cr, sizeof(cr), "file", NULL), 0);
+	ck_assert_uint_eq(((struct fuse_entry_out *)body())->nodeid, lookup(v, "file"));
+	rd.fh = ((struct fuse_open_out *)((uint8_t *)body() + sizeof(struct fuse_entry_out)))->fh;
+	ck_assert_int_eq(call_ex(FUSE_READ, v, &rd, sizeof(rd), NULL, NULL, &n), 0);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_mem_eq(body(), "hello", 5);
+	cr.flags = O_WRONLY | O_EXCL;
+	ck_assert_int_eq(call(FUSE_CREATE, v, &cr, sizeof(cr), "file", NULL), -EEXIST);
+	ck_assert_int_eq(call(FUSE_CREATE, v, &cr, sizeof(cr), "fifo", NULL), -EEXIST);
+	cr.flags = O_WRONLY | O_TRUNC;
+	ck_assert_int_eq(call(FUSE_CREATE, v, &cr, sizeof(cr), "file", NULL), 0);
+	snprintf(p, sizeof(p), "%s/file", vol);
+	ck_assert_str_eq(slurp(p), "");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fuse");
@@ -631,6 +782,9 @@ int main(void)
 	tcase_add_test(tc, fuse_deep_folders_open_again_from_the_top);
 	tcase_add_test(tc, fuse_file_data_moves_straight_to_guest_buffers);
 	tcase_add_test(tc, fuse_write_only_opens_are_direct);
+	tcase_add_test(tc, fuse_mknod_makes_no_devices);
+	tcase_add_test(tc, fuse_guest_sets_no_setuid_or_setgid);
+	tcase_add_test(tc, fuse_create_opens_only_regular_files);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -62,6 +62,21 @@ static const char *fs__take_name(const uint8_t **p, size_t *left)
 	return s;
 }
 
+/*
+ * The mode bits a guest may give an entry: its permissions and the sticky
+ * bit, and a folder's setgid bit (its new entries take its group: no
+ * privilege). Never setuid or setgid on anything else, whatever the
+ * guest's own rules: pupa-vmm may run as root, and such a file on the
+ * host would run with root's or another group's rights there. (The rule
+ * of -v volumes: a share of a container's root file system, which must
+ * keep an image's setuid files, will be a kind of volume of its own.)
+ */
+static mode_t fs__guest_mode(mode_t type, uint32_t asked)
+{
+	return (mode_t)asked & (type == S_IFDIR ? (mode_t)(S_ISGID | S_ISVTX | 0777) :
+				(mode_t)(S_ISVTX | 0777));
+}
+
 /* --- replies ----------------------------------------------------------------- */
 
 static void *fs__reply(struct fs_req *r, size_t len)
@@ -235,7 +250,8 @@ static int op_setattr(struct fs_req *r, const struct fs_node *n)
 	if (n->fd < 0 || fs__is_ro(r->srv, n->vol))
 		return -EROFS;
 	fs__proc_path(path, n->fd);
-	if ((in->valid & FATTR_MODE) && n->type != S_IFLNK && chmod(path, in->mode & 07777) < 0)
+	if ((in->valid & FATTR_MODE) && n->type != S_IFLNK &&
+	    chmod(path, fs__guest_mode(n->type, in->mode)) < 0)
 		return -errno;
 	if ((in->valid & (FATTR_UID | FATTR_GID)) && r->srv->owner_host &&
 	    fchownat(n->fd, "", (in->valid & FATTR_UID) ? in->uid : (uid_t)-1,
@@ -592,42 +608,112 @@ static int op_readdir(struct fs_req *r)
 	return ret;
 }
 
-/* The mode asked for, whatever pupa-vmm's own umask would take away. */
-static int fs__fix_mode(const struct fuse_server *srv, int fd, mode_t mode)
+/* The mode asked for (as fs__guest_mode allows), whatever pupa-vmm's own
+ * umask took away; a new folder keeps the setgid bit it inherited. */
+static int fs__fix_mode(const struct fuse_server *srv, int fd, mode_t type, uint32_t asked)
 {
+	mode_t mode = fs__guest_mode(type, asked);
+	struct stat st;
 	char path[32];
 
 	if (!(mode & srv->host_umask))
 		return 0;
+	if (type == S_IFDIR) {
+		if (fstat(fd, &st) < 0)
+			return -errno;
+		mode |= st.st_mode & S_ISGID;
+	}
 	fs__proc_path(path, fd);
-	return chmod(path, mode & 07777) < 0 ? -errno : 0;
+	return chmod(path, mode) < 0 ? -errno : 0;
+}
+
+/* A new regular file name in dirfd, with O_EXCL: fd for I/O, *pfd O_PATH. */
+static int fs__create_new(const struct fuse_server *srv, int dirfd, const char *name, int flags,
+			  uint32_t mode, int *pfd)
+{
+	int fd = fs_openat2_beneath(dirfd, name, flags | O_CREAT | O_EXCL, fs__guest_mode(S_IFREG, mode));
+	char path[32];
+	int ret;
+
+	if (fd < 0)
+		return fd;
+	fs__proc_path(path, fd);
+	if ((ret = fs__fix_mode(srv, fd, S_IFREG, mode)) < 0 || (*pfd = open(path, O_PATH | O_CLOEXEC)) < 0) {
+		ret = ret < 0 ? ret : -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/* The entry pfd (O_PATH, taken) opened for I/O as OPEN opens a node: only
+ * a regular file. fd, or -errno with pfd closed. */
+static int fs__open_existing(int pfd, int flags)
+{
+	char path[32];
+	struct stat st;
+	int fd = -1, ret = 0;
+
+	if (fstat(pfd, &st) < 0)
+		ret = -errno;
+	else if (!S_ISREG(st.st_mode))
+		ret = S_ISDIR(st.st_mode) ? -EISDIR : S_ISLNK(st.st_mode) ? -ELOOP : -EACCES;
+	if (ret == 0) {
+		fs__proc_path(path, pfd);
+		if ((fd = open(path, flags | O_CLOEXEC | O_NOCTTY)) < 0)
+			ret = -errno;
+	}
+	if (ret < 0) {
+		close(pfd);
+		return ret;
+	}
+	return fd;
+}
+
+/*
+ * CREATE's entry, opened for I/O: fd, and *pfd an O_PATH descriptor of
+ * the same inode for its node. A new regular file first (O_EXCL); without
+ * the guest's own O_EXCL, the entry already there, opened as OPEN opens a
+ * node: only a regular file. Never a FIFO (a write-only open would wait
+ * for a reader forever, and a few such requests hold every worker), a
+ * socket or a device (the host's hardware), nor through a symlink. An
+ * entry removed on the host between the two is made after all.
+ */
+static int fs__create_open(const struct fuse_server *srv, int dirfd, const char *name,
+			   const struct fuse_create_in *in, int *pfd)
+{
+	const int keep = O_ACCMODE | O_APPEND | O_TRUNC | O_NONBLOCK | O_SYNC | O_DSYNC;
+	int flags = (int)in->flags & keep, fd;
+
+	for (int tries = 0; ; tries++) {
+		fd = fs__create_new(srv, dirfd, name, flags, in->mode, pfd);
+		if (fd != -EEXIST || (in->flags & O_EXCL))
+			return fd;
+		*pfd = fs_openat2_beneath(dirfd, name, O_PATH, 0);
+		if (*pfd >= 0)
+			return fs__open_existing(*pfd, flags);
+		if (*pfd != -ENOENT || tries == 2)
+			return *pfd;
+	}
 }
 
 static int op_create(struct fs_req *r, const struct fs_node *dir)
 {
 	const struct fuse_create_in *in = FS_ARG(r, struct fuse_create_in);
-	const int keep = O_ACCMODE | O_APPEND | O_TRUNC | O_EXCL | O_NONBLOCK | O_SYNC | O_DSYNC;
 	const uint8_t *p = r->arg + sizeof(*in);
 	size_t left = r->arg_len - sizeof(*in);
 	const char *name;
 	struct fuse_open_out *o;
-	char path[32];
-	int fd, pfd, ret;
+	int fd, pfd = -1, ret;
 	int64_t fh;
 
 	if (!in || !(name = fs__take_name(&p, &left)))
 		return -EINVAL;
 	if (dir->fd < 0 || fs__is_ro(r->srv, dir->vol))
 		return -EROFS;
-	fd = fs_openat2_beneath(dir->fd, name, ((int)in->flags & keep) | O_CREAT, in->mode & 07777);
+	fd = fs__create_open(r->srv, dir->fd, name, in, &pfd);
 	if (fd < 0)
 		return fd;
-	fs__proc_path(path, fd);
-	if ((ret = fs__fix_mode(r->srv, fd, in->mode)) < 0 || (pfd = open(path, O_PATH | O_CLOEXEC)) < 0) {
-		ret = ret < 0 ? ret : -errno;
-		close(fd);
-		return ret;
-	}
 	ret = fs__reply_entry(r, pfd, dir->vol, r->h->nodeid, name, sizeof(*o));
 	if (ret < 0) {
 		close(fd);
@@ -644,12 +730,30 @@ static int op_create(struct fs_req *r, const struct fs_node *dir)
 	return 0;
 }
 
+/*
+ * What MKNOD may make: a regular file, a FIFO or a socket, with no device
+ * number; a device is EPERM, as mknod(2) answers a user without
+ * CAP_MKNOD (pupa-vmm may have it: a guest must not reach the host's
+ * hardware through a node it made). S_IFMT as mknodat takes it, or -errno.
+ */
+static int fs__mknod_type(uint32_t mode, mode_t *type)
+{
+	switch (mode & S_IFMT) {
+	case 0: case S_IFREG: *type = S_IFREG; return 0;
+	case S_IFIFO: *type = S_IFIFO; return 0;
+	case S_IFSOCK: *type = S_IFSOCK; return 0;
+	case S_IFCHR: case S_IFBLK: case S_IFDIR: return -EPERM;
+	default: return -EINVAL;
+	}
+}
+
 /* MKNOD, MKDIR, SYMLINK: make the entry, then answer with its node. */
 static int op_make(struct fs_req *r, const struct fs_node *dir)
 {
 	const uint8_t *p = r->arg;
 	size_t left = r->arg_len;
-	uint32_t mode = 0, rdev = 0;
+	uint32_t mode = 0;
+	mode_t type = S_IFLNK;
 	const char *name, *target = NULL;
 	int ret, fd;
 
@@ -659,7 +763,6 @@ static int op_make(struct fs_req *r, const struct fs_node *dir)
 		if (!in)
 			return -EINVAL;
 		mode = in->mode;
-		rdev = in->rdev;
 		p += sizeof(*in);
 		left -= sizeof(*in);
 	} else if (r->h->opcode == FUSE_MKDIR) {
@@ -668,6 +771,7 @@ static int op_make(struct fs_req *r, const struct fs_node *dir)
 		if (!in)
 			return -EINVAL;
 		mode = in->mode;
+		type = S_IFDIR;
 		p += sizeof(*in);
 		left -= sizeof(*in);
 	}
@@ -681,10 +785,12 @@ static int op_make(struct fs_req *r, const struct fs_node *dir)
 	}
 	if (dir->fd < 0 || fs__is_ro(r->srv, dir->vol))
 		return -EROFS;
+	if (r->h->opcode == FUSE_MKNOD && (ret = fs__mknod_type(mode, &type)) < 0)
+		return ret;
 	if (r->h->opcode == FUSE_MKDIR)
-		ret = mkdirat(dir->fd, name, mode & 07777);
+		ret = mkdirat(dir->fd, name, fs__guest_mode(S_IFDIR, mode));
 	else if (r->h->opcode == FUSE_MKNOD)
-		ret = mknodat(dir->fd, name, mode, rdev);
+		ret = mknodat(dir->fd, name, type | fs__guest_mode(type, mode), 0);
 	else
 		ret = symlinkat(target, dir->fd, name);
 	if (ret < 0)
@@ -692,7 +798,7 @@ static int op_make(struct fs_req *r, const struct fs_node *dir)
 	fd = fs_openat2_beneath(dir->fd, name, O_PATH, 0);
 	if (fd < 0)
 		return fd;
-	if (!target && (ret = fs__fix_mode(r->srv, fd, mode)) < 0) {
+	if (!target && (ret = fs__fix_mode(r->srv, fd, type, mode)) < 0) {
 		close(fd);
 		return ret;
 	}
