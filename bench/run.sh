@@ -34,7 +34,7 @@ printf '%s\n' "dir /dev 0755 0 0" "nod /dev/console 0600 0 0 c 5 1" \
 # The one step that needs the outside world: the minbase tree from Debian's
 # mirror, once (cached). Every benchmark after it runs in a network
 # namespace with only lo and a resolv.conf of its own (bench/isolated.sh).
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+mirror=${DEBIAN_MIRROR:-$("$top_srcdir/tests/install-deps" --print-mirror)}
 . "$top_srcdir/bench/minbase.sh"
 isolated=$top_srcdir/bench/isolated.sh
 
