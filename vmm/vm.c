@@ -539,6 +539,8 @@ int vm__create(struct vm *vm, const struct vmm_config *cfg, struct pupa_err *err
 		ret = load_guest(vm, err);
 	if (!ret && cfg->restore)
 		ret = vm__open_snapshot(vm, err);
+	if (ret == -GUEST_ERR_BAD_CONFIG && cfg->restore)
+		vm->snapshot_refused = 1;
 	if (!ret)
 		ret = open_console(vm, err);
 	if (!ret)
@@ -555,8 +557,10 @@ int vm__create(struct vm *vm, const struct vmm_config *cfg, struct pupa_err *err
 		setup_notify_fds(vm);
 	if (!ret)
 		ret = create_vcpus(vm, err);
-	if (!ret && cfg->restore)
+	if (!ret && cfg->restore) {
 		ret = vm__restore(vm, err);
+		vm->snapshot_refused = ret == -GUEST_ERR_BAD_CONFIG;
+	}
 	return ret;
 }
 
@@ -858,8 +862,15 @@ static int confine(struct vm *vm, struct pupa_err *err)
 	return sandbox__prepare(&vm->sandbox, err);
 }
 
+void vm__exit_record(const struct vm *vm, const struct pupa_err *reason, struct control_exit *out)
+{
+	*out = (struct control_exit){ .status = GUEST_STATUS_STOPPED, .reason = *reason,
+				      .snapshot_refused = vm->snapshot_refused };
+}
+
 int vm__run(struct vm *vm, struct pupa_err *err)
 {
+	struct control_exit ex;
 	sigset_t set;
 	int sig_fd, ret = 0;
 
@@ -895,7 +906,8 @@ int vm__run(struct vm *vm, struct pupa_err *err)
 	stop_vcpus(vm);
 	close(sig_fd);
 	set_status(vm, GUEST_STATUS_STOPPED);
-	control__exited(vm->ctl, ret == 0 ? &vm->stop_err : err);
+	vm__exit_record(vm, ret == 0 ? &vm->stop_err : err, &ex);
+	control__exited(vm->ctl, &ex);
 
 	if (ret == 0 && vm->stop_err.code) {
 		*err = vm->stop_err;
