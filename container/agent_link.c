@@ -432,6 +432,7 @@ int agent_link_run(struct agent_link *a, const struct agent_command *cmd,
 			if (!r.started) {
 				mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "interrupted");
 				*code = 128 + sig;
+				result = AGENT_RUN_INTERRUPTED;
 				break;
 			}
 			/* A second Ctrl-C within a second: stop it now. */
