@@ -537,10 +537,12 @@ int vm__create(struct vm *vm, const struct vmm_config *cfg, struct pupa_err *err
 		ret = setup_virtio(vm, err);
 	if (!ret && !cfg->restore)
 		ret = load_guest(vm, err);
-	if (!ret && cfg->restore)
+	/* A BadConfig from the snapshot's own steps is a refused snapshot
+	 * (pupa then boots instead); one from any other step is not. */
+	if (!ret && cfg->restore) {
 		ret = vm__open_snapshot(vm, err);
-	if (ret == -GUEST_ERR_BAD_CONFIG && cfg->restore)
-		vm->snapshot_refused = 1;
+		vm->snapshot_refused = ret == -GUEST_ERR_BAD_CONFIG;
+	}
 	if (!ret)
 		ret = open_console(vm, err);
 	if (!ret)
