@@ -151,8 +151,9 @@ static int vmm_client__reply(struct line_reader *r, const char *what, struct con
 		ret = control_reply_decode(line, (size_t)n, reply, err);
 		if (ret < 0)
 			return ret;
+		/* pupa-vmm's error as it sent it: its messages name the request. */
 		if (reply->kind == CONTROL_REPLY_ERROR)
-			return pupa_err_set(err, reply->u.error.type, reply->u.error.code, "%s: %s", what,
+			return pupa_err_set(err, reply->u.error.type, reply->u.error.code, "%s",
 					    reply->u.error.msg);
 		if (reply->kind != CONTROL_EVENT_STATUS && reply->kind != CONTROL_EVENT_EXIT)
 			return 0;
