@@ -601,8 +601,8 @@ START_TEST(vmm_proc_reads_the_record)
 	ck_assert_int_eq(vmm_proc_exit(&v, &ex, &err), -ENOENT);
 	ck_assert_int_eq(vmm_proc_refused_snapshot(&v), 0);
 	vmm_proc_why(&v, why, sizeof(why));
-	ck_assert_msg(strstr(why, "VmmUnexpectedTermination (GuestStatus 6): pupa-vmm was killed by "
-			      "signal 9") != NULL, "%s", why);
+	ck_assert_msg(strstr(why, "VmmUnexpectedTermination") &&
+		      strstr(why, "pupa-vmm was killed by signal 9"), "%s", why);
 
 	/* Exited with a BadConfig, the log saying it was the snapshot, but no
 	 * record: not a refused snapshot (the log is not read for that). */
@@ -610,15 +610,15 @@ START_TEST(vmm_proc_reads_the_record)
 		       "exit 3");
 	ck_assert_int_eq(vmm_proc_refused_snapshot(&v), 0);
 	vmm_proc_why(&v, why, sizeof(why));
-	ck_assert_msg(strstr(why, "VmmUnexpectedTermination (GuestStatus 6): pupa-vmm exited with "
-			      "status 3 and left no exit record") != NULL, "%s", why);
+	ck_assert_msg(strstr(why, "VmmUnexpectedTermination") &&
+		      strstr(why, "pupa-vmm exited with status 3 and left no exit record"), "%s", why);
 
 	/* The record says the snapshot was refused: that is what counts. */
 	spawn_fake(&v, "printf '%s\\n' '" EXIT_LINE "' > \"$rec\"; exit 3");
 	ck_assert_int_eq(vmm_proc_refused_snapshot(&v), 1);
 	vmm_proc_why(&v, why, sizeof(why));
-	ck_assert_str_eq(why, "VmmUnexpectedTermination (GuestStatus 6): BadConfig (GuestError 3): "
-			      "snapshot s: cut short");
+	ck_assert_msg(strstr(why, "VmmUnexpectedTermination") && strstr(why, "BadConfig") &&
+		      strstr(why, "snapshot s: cut short") && !strstr(why, "no exit record"), "%s", why);
 
 	/* A record cut short is no record. */
 	spawn_fake(&v, "printf '%s' '" EXIT_LINE "' > \"$rec\"; exit 3");
