@@ -1,8 +1,9 @@
 /*
- * One poll loop carries a command from START to its exit: the agent's
- * control stream, the stdio listeners until the guest connects, the three
- * streams, this process's stdin. Container output is not read before
- * STARTED, so the progress display is finished before it appears.
+ * An event loop (lib/event_loop.h) carries a command from START to its
+ * exit, one handler per channel: the agent's control stream, the stdio
+ * listeners until the guest connects, the three streams, this process's
+ * stdin. Container output is not read before STARTED, so the progress
+ * display is finished before it appears.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 
 #include "agent_link.h"
 #include "agent_proto.h"
+#include "event_loop.h"
 
 #define AGENT_REPLY_MS 30000	/* PUPA_AGENT_TIMEOUT (seconds) changes it */
 #define AGENT_DRAIN_MS 3000
@@ -284,15 +286,29 @@ static void agent__send_u32(struct agent_link *a, uint16_t type, uint16_t tag, u
 	agent__send(a);
 }
 
-/* The relay's state, one slot per stream. */
+/*
+ * The relay's state: one handler per channel on an event loop. Each round
+ * registers exactly the channels the state wants read or written (the
+ * agent's control stream; a stdio listener until the guest connects to it;
+ * the guest's stdout and stderr once the container runs; this process's
+ * stdin, or the guest's stdin stream while a chunk of it waits).
+ */
 struct agent_run {
+	struct agent_link *a;
+	const struct agent_command *cmd;
+	const struct agent_hooks *h;
+	struct pupa_err *err;
+	struct event_loop loop;
+	struct ev_handler ctl_h, listen_h[3], out_h[3], in_h, feed_h;
 	int sock[3];			/* guest's stdin, stdout, stderr streams */
 	int open[3];
 	char inbuf[65536];
 	size_t in_len, in_off;
 	int local_in_open;
+	int in_always;			/* stdin cannot be watched (a file): always ready */
 	int started, exited, code;
 	long exit_at;
+	int failed;			/* a handler set err: the run ends */
 	struct termios saved;
 	int raw;
 };
@@ -379,159 +395,255 @@ static int agent__control(struct agent_link *a, struct agent_run *r, const struc
 	return 1;
 }
 
+/* The agent's control stream. */
+static void agent__on_control(struct ev_handler *eh, uint32_t events)
+{
+	struct agent_run *r = eh->ctx;
+	int ret = agent__control(r->a, r, r->h, r->err);
+
+	(void)events;
+	if (ret < 0) {
+		r->failed = 1;
+		return;
+	}
+	if (ret == 0) {	/* it rebooted after our ACK */
+		ev_loop__del(&r->loop, &r->ctl_h);
+		close(r->a->fd);
+		r->a->fd = -1;
+	}
+	if (r->started && !r->raw && r->cmd->tty)
+		agent__raw(r, r->cmd);
+}
+
+/* A stdio listener: the guest connects its stream i. */
+static void agent__on_listen(struct ev_handler *eh, uint32_t events)
+{
+	struct agent_run *r = eh->ctx;
+	int i = (int)(eh - r->listen_h);
+	int fd;
+
+	(void)events;
+	if (r->sock[i] >= 0)
+		return;
+	fd = accept4(r->a->listen_fd[i + 1], NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd >= 0) {
+		r->sock[i] = fd;
+		r->open[i] = 1;
+	}
+}
+
+/* The guest's stdout or stderr, to ours. */
+static void agent__on_output(struct ev_handler *eh, uint32_t events)
+{
+	struct agent_run *r = eh->ctx;
+	int i = (int)(eh - r->out_h);
+
+	(void)events;
+	if (r->open[i] && !agent__pump_out(r->sock[i], i == 1 ? STDOUT_FILENO : STDERR_FILENO))
+		r->open[i] = 0;
+}
+
+/* Our stdin: a chunk for the guest's stdin stream. */
+static void agent__on_stdin(struct ev_handler *eh, uint32_t events)
+{
+	struct agent_run *r = eh->ctx;
+	ssize_t n;
+
+	(void)events;
+	if (r->in_len || !r->local_in_open)
+		return;
+	n = read(STDIN_FILENO, r->inbuf, sizeof(r->inbuf));
+	if (n > 0) {
+		r->in_len = (size_t)n;
+		r->in_off = 0;
+	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		r->local_in_open = 0;
+		shutdown(r->sock[0], SHUT_WR);
+	}
+}
+
+/* The guest's stdin stream can take more of the chunk. */
+static void agent__on_feed(struct ev_handler *eh, uint32_t events)
+{
+	struct agent_run *r = eh->ctx;
+	ssize_t n;
+
+	(void)events;
+	if (!r->in_len || !r->open[0])
+		return;
+	n = write(r->sock[0], r->inbuf + r->in_off, r->in_len - r->in_off);
+	if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		r->open[0] = 0;
+		r->in_len = 0;
+	} else if (n > 0 && (r->in_off += (size_t)n) == r->in_len) {
+		r->in_len = 0;
+	}
+}
+
+/* Have h watch fd (for its one kind of event) exactly when want. */
+static int agent__watch(struct agent_run *r, struct ev_handler *h, int fd, int want,
+			uint32_t events)
+{
+	if (!want || fd < 0) {
+		if (h->events)
+			ev_loop__del(&r->loop, h);
+		return 0;
+	}
+	if (h->events)
+		return 0;
+	h->fd = fd;
+	return ev_loop__add(&r->loop, h, events);
+}
+
+/* Register what this round's state wants; 1 when stdin is to be read now
+ * without waiting (a file, which epoll cannot watch and poll calls ready). */
+static int agent__sync(struct agent_run *r)
+{
+	struct agent_link *a = r->a;
+	int feed = r->sock[0] >= 0 && r->open[0];
+	int want_in = feed && !r->in_len && r->local_in_open && r->started;
+
+	agent__watch(r, &r->ctl_h, a->fd, a->fd >= 0, EPOLLIN);
+	for (int i = 0; i < 3; i++)
+		agent__watch(r, &r->listen_h[i], a->listen_fd[i + 1], r->sock[i] < 0, EPOLLIN);
+	for (int i = 1; i < 3; i++)
+		agent__watch(r, &r->out_h[i], r->sock[i], r->started && r->open[i], EPOLLIN);
+	agent__watch(r, &r->feed_h, r->sock[0], feed && r->in_len, EPOLLOUT);
+	if (!r->in_always && agent__watch(r, &r->in_h, STDIN_FILENO, want_in, EPOLLIN) == -EPERM)
+		r->in_always = 1;
+	return r->in_always && want_in;
+}
+
+static void agent__run_init(struct agent_run *r)
+{
+	r->ctl_h = (struct ev_handler){ .fd = -1, .fn = agent__on_control, .ctx = r };
+	for (int i = 0; i < 3; i++) {
+		r->sock[i] = -1;
+		r->listen_h[i] = (struct ev_handler){ .fd = -1, .fn = agent__on_listen, .ctx = r };
+		r->out_h[i] = (struct ev_handler){ .fd = -1, .fn = agent__on_output, .ctx = r };
+	}
+	r->in_h = (struct ev_handler){ .fd = -1, .fn = agent__on_stdin, .ctx = r };
+	r->feed_h = (struct ev_handler){ .fd = -1, .fn = agent__on_feed, .ctx = r };
+}
+
+/* Unregister everything (before any descriptor closes), and close. */
+static void agent__run_end(struct agent_run *r)
+{
+	struct ev_handler *all[] = { &r->ctl_h, &r->listen_h[0], &r->listen_h[1], &r->listen_h[2],
+				     &r->out_h[1], &r->out_h[2], &r->in_h, &r->feed_h };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (all[i]->events)
+			ev_loop__del(&r->loop, all[i]);
+	ev_loop__destroy(&r->loop);
+	if (r->raw)
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &r->saved);
+	for (int i = 0; i < 3; i++)
+		if (r->sock[i] >= 0)
+			close(r->sock[i]);
+}
+
+/*
+ * One round's checks before the wait: the command's end, the deadlines,
+ * pupa-vmm, signals, the window size. 1 to go on; 0 with *result set to
+ * end the run.
+ */
+static int agent__round(struct agent_run *r, long start_at, long *term_at, long *last_signal,
+			int *result, int *code)
+{
+	const struct agent_hooks *h = r->h;
+	long now = agent__ms();
+	char why[64];
+
+	if (r->exited && ((!r->open[1] && !r->open[2]) || now - r->exit_at > AGENT_DRAIN_MS ||
+			  !r->started)) {
+		*result = r->started ? AGENT_RUN_EXITED : AGENT_RUN_NOT_STARTED;
+		*code = r->code;
+		return 0;
+	}
+	/* STARTED (or EXIT) has the same deadline as any answer. */
+	if (!r->started && !r->exited && now - start_at > r->a->reply_ms) {
+		mgr_err(r->err, GUEST_MANAGER_ERR_START_FAILURE, "pupa-init did not answer START: %s",
+			agent__why(r->a, -ETIMEDOUT, why, sizeof(why)));
+		return 0;
+	}
+	if (h->vmm_gone && h->vmm_gone(h->opaque) && !r->exited) {
+		mgr_err(r->err, GUEST_MANAGER_ERR_START_FAILURE, "pupa-vmm ended");
+		return 0;
+	}
+	if (h->deadline_ms && now >= h->deadline_ms && !r->exited) {
+		if (!*term_at) {
+			agent__send_u32(r->a, PROTO_SIGNAL, F_SIGNO, SIGTERM, 0, 0);
+			*term_at = now;
+		} else if (now - *term_at > AGENT_SIGNAL_GRACE_MS) {
+			*result = AGENT_RUN_TIMEOUT;
+			return 0;
+		}
+	}
+	if (h->signal && *h->signal) {
+		int sig = *h->signal;
+
+		*h->signal = 0;
+		if (!r->started) {
+			mgr_err(r->err, GUEST_MANAGER_ERR_START_FAILURE, "interrupted");
+			*code = 128 + sig;
+			*result = AGENT_RUN_INTERRUPTED;
+			return 0;
+		}
+		/* A second Ctrl-C within a second: stop it now. */
+		if (now - *last_signal < 1000 && h->force_stop && h->force_stop(h->opaque)) {
+			*code = 128 + sig;
+			*result = AGENT_RUN_EXITED;
+			return 0;
+		}
+		*last_signal = now;
+		agent__send_u32(r->a, PROTO_SIGNAL, F_SIGNO, (uint32_t)sig, 0, 0);
+	}
+	if (h->winch && *h->winch && r->started && r->cmd->tty) {
+		struct winsize ws;
+
+		*h->winch = 0;
+		if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
+			agent__send_u32(r->a, PROTO_WINSIZE, F_ROWS, ws.ws_row, F_COLS, ws.ws_col);
+	}
+	return 1;
+}
+
 int agent_link_run(struct agent_link *a, const struct agent_command *cmd,
 		   const struct agent_hooks *h, int *code, struct pupa_err *err)
 {
-	struct agent_run r = { .sock = { -1, -1, -1 }, .local_in_open = cmd->interactive };
+	struct agent_run r = { .a = a, .cmd = cmd, .h = h, .err = err,
+			       .local_in_open = cmd->interactive };
 	long last_signal = -100000, term_at = 0, start_at;
 	int result = AGENT_RUN_LOST, ret;
 	char why[64];
 
 	*code = EXIT_RUNTIME_FAILURE;
+	agent__run_init(&r);
 	ret = agent__send_start(a, cmd);
 	if (ret < 0)
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "pupa-init did not take START: %s",
 			       agent__why(a, ret, why, sizeof(why))),
 		       AGENT_RUN_LOST;
+	ret = ev_loop__init(&r.loop);
+	if (ret < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "epoll: %s", strerror(-ret)),
+		       AGENT_RUN_LOST;
 	start_at = agent__ms();
-	for (;;) {
-		struct pollfd p[9];
-		int np = 0, idx_ctl = -1, idx_l[3] = { -1, -1, -1 }, idx_s[3] = { -1, -1, -1 };
-		int idx_in = -1, idx_out_w = -1;
-		long now = agent__ms();
+	while (agent__round(&r, start_at, &term_at, &last_signal, &result, code)) {
+		int read_now = agent__sync(&r);
 
-		if (r.exited && ((!r.open[1] && !r.open[2]) || now - r.exit_at > AGENT_DRAIN_MS ||
-				 !r.started)) {
-			result = r.started ? AGENT_RUN_EXITED : AGENT_RUN_NOT_STARTED;
-			*code = r.code;
+		ret = ev_loop__run_once(&r.loop, read_now ? 0 : 100);
+		if (ret < 0) {
+			mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "epoll: %s", strerror(-ret));
 			break;
 		}
-		/* STARTED (or EXIT) has the same deadline as any answer. */
-		if (!r.started && !r.exited && now - start_at > a->reply_ms) {
-			mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "pupa-init did not answer START: %s",
-				agent__why(a, -ETIMEDOUT, why, sizeof(why)));
+		if (read_now)
+			agent__on_stdin(&r.in_h, EPOLLIN);
+		if (r.failed)
 			break;
-		}
-		if (h->vmm_gone && h->vmm_gone(h->opaque) && !r.exited) {
-			mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "pupa-vmm ended");
-			break;
-		}
-		if (h->deadline_ms && now >= h->deadline_ms && !r.exited) {
-			if (!term_at) {
-				agent__send_u32(a, PROTO_SIGNAL, F_SIGNO, SIGTERM, 0, 0);
-				term_at = now;
-			} else if (now - term_at > AGENT_SIGNAL_GRACE_MS) {
-				result = AGENT_RUN_TIMEOUT;
-				break;
-			}
-		}
-		if (h->signal && *h->signal) {
-			int sig = *h->signal;
-
-			*h->signal = 0;
-			if (!r.started) {
-				mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "interrupted");
-				*code = 128 + sig;
-				break;
-			}
-			/* A second Ctrl-C within a second: stop it now. */
-			if (now - last_signal < 1000 && h->force_stop && h->force_stop(h->opaque)) {
-				*code = 128 + sig;
-				result = AGENT_RUN_EXITED;
-				break;
-			}
-			last_signal = now;
-			agent__send_u32(a, PROTO_SIGNAL, F_SIGNO, (uint32_t)sig, 0, 0);
-		}
-		if (h->winch && *h->winch && r.started && cmd->tty) {
-			struct winsize ws;
-
-			*h->winch = 0;
-			if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
-				agent__send_u32(a, PROTO_WINSIZE, F_ROWS, ws.ws_row, F_COLS, ws.ws_col);
-		}
-
-		if (a->fd >= 0) {
-			idx_ctl = np;
-			p[np++] = (struct pollfd){ .fd = a->fd, .events = POLLIN };
-		}
-		for (int i = 0; i < 3; i++) {
-			if (r.sock[i] < 0 && a->listen_fd[i + 1] >= 0) {
-				idx_l[i] = np;
-				p[np++] = (struct pollfd){ .fd = a->listen_fd[i + 1], .events = POLLIN };
-			}
-		}
-		/* Output only once the container runs (see the top). */
-		for (int i = 1; i < 3; i++) {
-			if (r.started && r.open[i]) {
-				idx_s[i] = np;
-				p[np++] = (struct pollfd){ .fd = r.sock[i], .events = POLLIN };
-			}
-		}
-		if (r.sock[0] >= 0 && r.open[0] && r.in_len) {
-			idx_out_w = np;
-			p[np++] = (struct pollfd){ .fd = r.sock[0], .events = POLLOUT };
-		} else if (r.sock[0] >= 0 && r.open[0] && r.local_in_open && r.started) {
-			idx_in = np;
-			p[np++] = (struct pollfd){ .fd = STDIN_FILENO, .events = POLLIN };
-		}
-		if (poll(p, (nfds_t)np, 100) < 0 && errno != EINTR) {
-			mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "poll: %s", strerror(errno));
-			break;
-		}
-		for (int i = 0; i < 3; i++) {
-			if (idx_l[i] >= 0 && (p[idx_l[i]].revents & POLLIN)) {
-				int fd = accept4(a->listen_fd[i + 1], NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-
-				if (fd >= 0) {
-					r.sock[i] = fd;
-					r.open[i] = 1;
-				}
-			}
-		}
-		if (idx_ctl >= 0 && p[idx_ctl].revents) {
-			ret = agent__control(a, &r, h, err);
-			if (ret < 0)
-				break;
-			if (ret == 0) {	/* it rebooted after our ACK */
-				close(a->fd);
-				a->fd = -1;
-			}
-			if (r.started && !r.raw && cmd->tty)
-				agent__raw(&r, cmd);
-		}
-		for (int i = 1; i < 3; i++) {
-			if (idx_s[i] >= 0 && p[idx_s[i]].revents &&
-			    !agent__pump_out(r.sock[i], i == 1 ? STDOUT_FILENO : STDERR_FILENO))
-				r.open[i] = 0;
-		}
-		if (idx_in >= 0 && p[idx_in].revents) {
-			ssize_t n = read(STDIN_FILENO, r.inbuf, sizeof(r.inbuf));
-
-			if (n > 0) {
-				r.in_len = (size_t)n;
-				r.in_off = 0;
-			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-				r.local_in_open = 0;
-				shutdown(r.sock[0], SHUT_WR);
-			}
-		}
-		if (idx_out_w >= 0 && p[idx_out_w].revents) {
-			ssize_t n = write(r.sock[0], r.inbuf + r.in_off, r.in_len - r.in_off);
-
-			if (n < 0 && errno != EAGAIN && errno != EINTR) {
-				r.open[0] = 0;
-				r.in_len = 0;
-			} else if (n > 0 && (r.in_off += (size_t)n) == r.in_len) {
-				r.in_len = 0;
-			}
-		}
 	}
-	if (r.raw)
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &r.saved);
-	for (int i = 0; i < 3; i++)
-		if (r.sock[i] >= 0)
-			close(r.sock[i]);
+	agent__run_end(&r);
 	return result;
 }
 

@@ -75,6 +75,7 @@ enum agent_run_result {
 	AGENT_RUN_NOT_STARTED,		/* *code: 125-127, err says why (before STARTED) */
 	AGENT_RUN_LOST,			/* the agent or the VM went away */
 	AGENT_RUN_TIMEOUT,		/* --timeout passed */
+	AGENT_RUN_INTERRUPTED,		/* a signal before STARTED; *code: 128+N */
 };
 
 /* START, then stdio until the command ends. */

@@ -881,9 +881,9 @@ static int start__run(struct start *s)
 	case AGENT_RUN_TIMEOUT:
 		return start__fail(s, 0, 124, "--timeout %u s passed; the container was stopped",
 				   s->o->timeout_s);
+	case AGENT_RUN_INTERRUPTED:
+		return start__fail(s, 0, code, "interrupted");
 	default:
-		if (strcmp(err.msg, "interrupted") == 0)
-			return start__fail(s, 0, code, "interrupted");
 		return start__agent_failed(s, &err);
 	}
 }

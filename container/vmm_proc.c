@@ -13,28 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
+#include "vmm_client.h"
 #include "vmm_proc.h"
 
 #define VMM_CMDLINE "console=ttyS0 quiet loglevel=1"
-
-static int vmm_proc__connect(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -errno;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.*s", (int)sizeof(sa.sun_path) - 1, path);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-
-		close(fd);
-		return -e;
-	}
-	return fd;
-}
 
 int vmm_proc_spawn(struct vmm_proc *v, const struct vmm_spec *s, struct pupa_err *err)
 {
@@ -49,6 +31,7 @@ int vmm_proc_spawn(struct vmm_proc *v, const struct vmm_spec *s, struct pupa_err
 	snprintf(v->vsock, sizeof(v->vsock), "%s/vsock", s->rundir);
 	snprintf(v->console, sizeof(v->console), "%s/console.log", s->rundir);
 	snprintf(v->log, sizeof(v->log), "%s/vmm.log", s->rundir);
+	snprintf(v->record, sizeof(v->record), "%s/vmm-exit.json", s->rundir);
 	snprintf(mem, sizeof(mem), "%u", s->memory_mib);
 	snprintf(cpus, sizeof(cpus), "%u", s->cpus);
 	snprintf(port, sizeof(port), "agent-port=%u", s->agent_port);
@@ -90,6 +73,8 @@ int vmm_proc_spawn(struct vmm_proc *v, const struct vmm_spec *s, struct pupa_err
 	argv[n++] = "rootfs";
 	argv[n++] = "--control";
 	argv[n++] = v->control;
+	argv[n++] = "--exit-record";
+	argv[n++] = v->record;
 	if (s->net)
 		net_opts_vmm_args(s->net, argv, &n, net);
 	if (s->vol)
@@ -147,130 +132,50 @@ int vmm_proc_reap(struct vmm_proc *v)
 	return v->exited;
 }
 
-static int vmm_proc__request(struct vmm_proc *v, const char *req, int pass_fd, char *reply,
-			     size_t len);
-
 int vmm_proc_control_ready(struct vmm_proc *v)
 {
-	char reply[1024];
-	const char *us;
+	struct pupa_err err = { 0 };
+	struct control_reply st;
+	int ready;
 
 	/* The control socket opens before the guest is loaded: only a VM
 	 * whose GuestStatus is kRunning has launched. A resumed one says how
 	 * long its restore took. */
-	if (vmm_proc__request(v, "{\"request\":\"status\"}\n", -1, reply, sizeof(reply)) < 0)
+	if (vmm_client_status(v->control, &st, &err) < 0) {
+		control_reply_free(&st);
 		return 0;
-	if ((us = strstr(reply, "\"restore_us\":")))
-		v->restore_s = strtod(us + strlen("\"restore_us\":"), NULL) / 1e6;
-	return strstr(reply, "\"name\":\"kRunning\"") != NULL;
-}
-
-/* Write the request line, with pass_fd (when >= 0) riding along with it. */
-static int vmm_proc__send(int fd, const char *req, int pass_fd)
-{
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} ctrl;
-	struct iovec iov = { (void *)req, strlen(req) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (pass_fd >= 0) {
-		struct cmsghdr *cm;
-
-		memset(&ctrl, 0, sizeof(ctrl));
-		mh.msg_control = ctrl.buf;
-		mh.msg_controllen = sizeof(ctrl.buf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
 	}
-	return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : -EIO;
-}
-
-/* One request line, one reply line. */
-static int vmm_proc__request(struct vmm_proc *v, const char *req, int pass_fd, char *reply,
-			     size_t len)
-{
-	int fd = vmm_proc__connect(v->control);
-	size_t got = 0;
-
-	if (fd < 0)
-		return fd;
-	if (vmm_proc__send(fd, req, pass_fd) < 0) {
-		close(fd);
-		return -EIO;
-	}
-	while (got < len - 1) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-
-		if (poll(&p, 1, 30000) != 1)
-			break;
-		n = read(fd, reply + got, len - 1 - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		if (memchr(reply, '\n', got))
-			break;
-	}
-	reply[got] = '\0';
-	close(fd);
-	return got ? 0 : -EPIPE;
-}
-
-/* text + "\n", reallocated (freed on failure). */
-static char *vmm_proc__line(char *text)
-{
-	size_t n = strlen(text);
-	char *p = realloc(text, n + 2);
-
-	if (!p) {
-		free(text);
-		return NULL;
-	}
-	p[n] = '\n';
-	p[n + 1] = '\0';
-	return p;
+	ready = st.u.status.status == GUEST_STATUS_RUNNING;
+	if (st.u.status.restore_us)
+		v->restore_s = (double)st.u.status.restore_us / 1e6;
+	control_reply_free(&st);
+	return ready;
 }
 
 int vmm_proc_attach(struct vmm_proc *v, const char *slot, const char *path, const char *mode,
 		    struct pupa_err *err)
 {
-	char reply[2048], *req;
-	json_t *o;
+	struct pupa_err why = { 0 };
+	enum block_mode m;
 	int rc, medium;
 
+	if (control_block_mode_parse(mode, &m) < 0)
+		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG, "%s: unknown block mode", mode);
 	/*
 	 * pupa opens the medium and hands pupa-vmm the descriptor: pupa-vmm
 	 * opens no path once the guest runs (Landlock holds it to its run
 	 * folder), and the path is only the name it reports.
 	 */
-	medium = open(path, (strcmp(mode, "ReadWrite") == 0 ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	medium = open(path, (m == BLOCK_MODE_READ_WRITE ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (medium < 0)
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "cannot open the root disk %s: %s",
 			       path, strerror(errno));
-	o = json_pack("{s:s, s:s, s:s, s:s, s:b}", "request", "attach", "slot", slot, "path", path,
-		      "mode", mode, "fd", 1);
-	req = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	if (!req || !(req = vmm_proc__line(req))) {
-		close(medium);
-		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
-	}
-	rc = vmm_proc__request(v, req, medium, reply, sizeof(reply));
+	rc = vmm_client_attach(v->control, slot, path, medium, m, &why);
 	close(medium);
-	free(req);
+	/* pupa-vmm's GuestError stays what it is; the message says which disk. */
 	if (rc < 0)
-		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
-			       "attaching the root disk: no answer from pupa-vmm (%s)", strerror(-rc));
-	if (!strstr(reply, "\"reply\":\"attach\"")) {
-		reply[strcspn(reply, "\n")] = '\0';
-		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
-			       "attaching the root disk %s: pupa-vmm said %s", path, reply);
-	}
+		return pupa_err_set(err, why.type, why.code, "attaching the root disk %s: %s", path,
+				    why.msg);
 	return 0;
 }
 
@@ -284,28 +189,17 @@ static long vmm_proc__ms(void)
 
 int vmm_proc_snapshot(struct vmm_proc *v, int fd, struct pupa_err *err)
 {
-	char reply[2048];
-	int rc = vmm_proc__request(v, "{\"request\":\"snapshot\"}\n", fd, reply, sizeof(reply));
-
-	if (rc < 0)
-		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
-			       "snapshot: no answer from pupa-vmm (%s)", strerror(-rc));
-	if (!strstr(reply, "\"reply\":\"snapshot\"")) {
-		reply[strcspn(reply, "\n")] = '\0';
-		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "snapshot: pupa-vmm said %s", reply);
-	}
-	return 0;
+	return vmm_client_snapshot(v->control, fd, NULL, err);
 }
 
 void vmm_proc_stop(struct vmm_proc *v, unsigned int timeout_ms)
 {
-	char req[128], reply[512];
+	struct pupa_err err = { 0 };
 	long deadline;
 
 	if (v->pid <= 0 || vmm_proc_reap(v))
 		return;
-	snprintf(req, sizeof(req), "{\"request\":\"stop\",\"timeout_ms\":%u}\n", timeout_ms);
-	if (vmm_proc__request(v, req, -1, reply, sizeof(reply)) < 0)
+	if (vmm_client_stop(v->control, timeout_ms, &err) < 0)
 		kill(v->pid, SIGTERM);
 	deadline = vmm_proc__ms() + timeout_ms + 3000;
 	while (!vmm_proc_reap(v)) {
@@ -353,21 +247,61 @@ static void vmm_proc__last_line(const char *path, const char *match, char *buf, 
 	fclose(f);
 }
 
+int vmm_proc_exit(const struct vmm_proc *v, struct control_exit *out, struct pupa_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (!v->exited || WIFSIGNALED(v->status))
+		return -ENOENT;		/* a killed pupa-vmm said nothing */
+	return vmm_client_exit_record(v->record, out, err);
+}
+
 int vmm_proc_refused_snapshot(const struct vmm_proc *v)
 {
-	char last[1024];
+	struct pupa_err err = { 0 };
+	struct control_exit ex;
 
-	if (!v->exited || !WIFEXITED(v->status) || WEXITSTATUS(v->status) != GUEST_ERR_BAD_CONFIG)
-		return 0;
-	vmm_proc__last_line(v->log, "pupa-vmm: ", last, sizeof(last));
-	return strstr(last, "pupa-vmm: snapshot ") != NULL;
+	return vmm_proc_exit(v, &ex, &err) == 0 && ex.snapshot_refused &&
+	       ex.reason.type == PUPA_GUEST_ERROR && ex.reason.code == GUEST_ERR_BAD_CONFIG;
+}
+
+#define VMM_PROC_NAME "VmmUnexpectedTermination, GuestStatus 6"
+
+/* "MSG (BadConfig, GuestError 3)" gets this side's names (note) inside
+ * its parentheses; a message without names gets them after it. */
+static void vmm_proc__named(const char *said, const char *note, char *buf, size_t len)
+{
+	size_t n = strlen(said);
+
+	if (n && said[n - 1] == ')')
+		snprintf(buf, len, "%.*s; %s)", (int)n - 1, said, note);
+	else
+		snprintf(buf, len, "%s (%s)", said, note);
+}
+
+/* A pupa-vmm that exited and left its record: what it said. */
+static void vmm_proc__said(const struct control_exit *ex, int status, char *buf, size_t len)
+{
+	char reason[1024];
+
+	if (ex->reason.code) {
+		pupa_err_format(&ex->reason, reason, sizeof(reason));
+		vmm_proc__named(reason, VMM_PROC_NAME, buf, len);
+	} else {
+		snprintf(buf, len, "pupa-vmm exited with status %d: stopped: %s "
+			 "(VmmUnexpectedTermination, GuestStatus 6)", status, ex->reason.msg);
+	}
 }
 
 void vmm_proc_why(const struct vmm_proc *v, char *buf, size_t len)
 {
 	char last[1024], panic[1024];
+	struct pupa_err bad = { 0 };
+	struct control_exit ex;
+	int rec = vmm_proc_exit(v, &ex, &bad);
 
-	/* pupa-vmm's own line, not whatever else its log ends with. */
+	/* pupa-vmm's own log is shown, never read for a decision (what
+	 * pupa-vmm said is its exit record): its own line, not whatever else
+	 * the log ends with. */
 	vmm_proc__last_line(v->log, "pupa-vmm: ", last, sizeof(last));
 	if (!last[0])
 		vmm_proc__last_line(v->log, NULL, last, sizeof(last));
@@ -387,20 +321,23 @@ void vmm_proc_why(const struct vmm_proc *v, char *buf, size_t len)
 		snprintf(buf, len, "pupa-vmm was killed by signal %d (%s)%s%s (VmmUnexpectedTermination, "
 			 "GuestStatus 6)", WTERMSIG(v->status), strsignal(WTERMSIG(v->status)),
 			 said ? ": " : "", said ? said : "");
-	} else if (WEXITSTATUS(v->status) >= 1 && WEXITSTATUS(v->status) <= 15) {
-		/* pupa-vmm's exit status is the GuestError; its message says
-		 * more: "MSG (BadConfig, GuestError 3)" gets this side's name. */
-		char *said = strstr(last, "pupa-vmm: ");
-		size_t n;
+	} else if (rec == 0) {
+		vmm_proc__said(&ex, WEXITSTATUS(v->status), buf, len);
+	} else if (rec != -ENOENT) {
+		char said[1200];
 
-		said = said ? said + 10 : last[0] ? last : "pupa-vmm failed";
-		n = strlen(said);
-		if (n && said[n - 1] == ')')
-			snprintf(buf, len, "%.*s; VmmUnexpectedTermination, GuestStatus 6)", (int)n - 1, said);
-		else
-			snprintf(buf, len, "%s (VmmUnexpectedTermination, GuestStatus 6)", said);
+		snprintf(said, sizeof(said), "pupa-vmm exited with status %d; %s",
+			 WEXITSTATUS(v->status), bad.msg);
+		vmm_proc__named(said, VMM_PROC_NAME, buf, len);
+	} else if (WEXITSTATUS(v->status) >= 1 && WEXITSTATUS(v->status) <= 15 &&
+		   strncmp(last, "pupa-vmm: ", 10) == 0) {
+		/* No record: pupa-vmm stopped before it opened one (on its
+		 * options); its exit status is the GuestError, its own line
+		 * why (shown to people; nothing is decided on it). */
+		vmm_proc__named(last + 10, VMM_PROC_NAME, buf, len);
 	} else {
-		snprintf(buf, len, "pupa-vmm exited with status %d%s%s (VmmUnexpectedTermination, "
-			 "GuestStatus 6)", WEXITSTATUS(v->status), last[0] ? ": " : "", last);
+		snprintf(buf, len, "pupa-vmm exited with status %d and left no exit record%s%s "
+			 "(VmmUnexpectedTermination, GuestStatus 6)", WEXITSTATUS(v->status),
+			 last[0] ? ": " : "", last);
 	}
 }

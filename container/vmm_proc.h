@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 
+#include "control_proto.h"
 #include "error.h"
 #include "network.h"
 #include "volumes.h"
@@ -31,7 +32,8 @@ struct vmm_proc {
 	char control[4200];
 	char vsock[4200];
 	char console[4200];		/* the guest's serial console */
-	char log[4200];			/* pupa-vmm's own stderr */
+	char log[4200];			/* pupa-vmm's own stderr, for people */
+	char record[4200];		/* its exit record (--exit-record) */
 	double restore_s;		/* resumed: what its restore took, from status */
 };
 
@@ -56,12 +58,18 @@ void vmm_proc_stop(struct vmm_proc *v, unsigned int timeout_ms);
 /* End it now (SIGKILL) and reap it: for a VM with nothing left to keep. */
 void vmm_proc_kill(struct vmm_proc *v);
 
-/* It ended refusing the snapshot it was to resume (BadConfig naming it),
- * not for any other reason. */
+/* What it said as it ended (its exit record): 0; -ENOENT when it is still
+ * running, was killed, or ended without finishing its record; another
+ * negative code with err set when the record is not one. */
+int vmm_proc_exit(const struct vmm_proc *v, struct control_exit *out, struct pupa_err *err);
+
+/* It ended refusing the snapshot it was to resume (its exit record says
+ * so, with BadConfig), not for any other reason. */
 int vmm_proc_refused_snapshot(const struct vmm_proc *v);
 
-/* Why it ended, in one line: a GuestError by name with pupa-vmm's message,
- * a kernel panic with the console's last lines, or a signal. */
+/* Why it ended, in one line: a GuestError by name with pupa-vmm's message
+ * (from its exit record), a kernel panic with the console's last lines, a
+ * signal, or a missing record (VmmUnexpectedTermination). */
 void vmm_proc_why(const struct vmm_proc *v, char *buf, size_t len);
 
 #endif

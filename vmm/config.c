@@ -16,7 +16,7 @@ void vmm_config__usage(FILE *out)
 	      "                [--memory MIB] [--cpus N] [--serial stdio | none | FILE]\n"
 	      "                [--boot-prop KEY=VALUE]... [--disk PATH,MODE[,serial=NAME]]...\n"
 	      "                [--disk-slot NAME]... [--vsock-cid CID --vsock-uds PATH]\n"
-	      "                [--control PATH] [--attach-dir DIR]...\n"
+	      "                [--control PATH] [--exit-record PATH] [--attach-dir DIR]...\n"
 	      "                [--net slirp[,allow_host_loopback=true]] [--publish SPEC]...\n"
 	      "                [--fs TAG [--fs-volume DIR[,ro]]... [--fs-owner guest | host]]\n"
 	      "                [--snapshot-key HEX]\n"
@@ -46,7 +46,9 @@ void vmm_config__usage(FILE *out)
 	      "  --vsock-cid CID        add virtio-vsock with this guest CID (3 or more)\n"
 	      "  --vsock-uds PATH       its host side: connect to PATH and send CONNECT PORT;\n"
 	      "                         guest connections to port P go to PATH_P\n"
-	      "  --control PATH         JSON control socket (status, attach, stop)\n"
+	      "  --control PATH         JSON control socket (status, attach, stop, snapshot)\n"
+	      "  --exit-record PATH     write the exit event there as pupa-vmm ends: why it\n"
+	      "                         ended, one JSON line (created at the start)\n"
 	      "  --attach-dir DIR       files under DIR may be attached by path over the\n"
 	      "                         control socket; others only as a descriptor\n"
 	      "                         (repeatable)\n"
@@ -301,7 +303,8 @@ static int check_socket_path(const char *flag, const char *path, struct pupa_err
 enum { OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_SERIAL,
        OPT_BOOT_PROP, OPT_HELP, OPT_VERSION, OPT_DISK, OPT_DISK_SLOT, OPT_VSOCK_CID,
        OPT_VSOCK_UDS, OPT_CONTROL, OPT_ATTACH_DIR, OPT_NET, OPT_PUBLISH, OPT_FS,
-       OPT_FS_VOLUME, OPT_FS_OWNER, OPT_RESTORE, OPT_SNAPSHOT_KEY };
+       OPT_FS_VOLUME, OPT_FS_OWNER, OPT_RESTORE, OPT_SNAPSHOT_KEY,
+       OPT_EXIT_RECORD };
 
 static const struct option options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -316,6 +319,7 @@ static const struct option options[] = {
 	{ "vsock-cid", required_argument, NULL, OPT_VSOCK_CID },
 	{ "vsock-uds", required_argument, NULL, OPT_VSOCK_UDS },
 	{ "control", required_argument, NULL, OPT_CONTROL },
+	{ "exit-record", required_argument, NULL, OPT_EXIT_RECORD },
 	{ "attach-dir", required_argument, NULL, OPT_ATTACH_DIR },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "publish", required_argument, NULL, OPT_PUBLISH },
@@ -378,6 +382,11 @@ int vmm_config__parse(struct vmm_config *cfg, int argc, char *const argv[],
 		case OPT_VSOCK_CID: ret = parse_cid(optarg, &cfg->vsock_cid, err); break;
 		case OPT_VSOCK_UDS: ret = check_socket_path("--vsock-uds", optarg, err); cfg->vsock_uds = optarg; break;
 		case OPT_CONTROL: ret = check_socket_path("--control", optarg, err); cfg->control = optarg; break;
+		case OPT_EXIT_RECORD:
+			if (!*optarg)
+				ret = bad(err, "--exit-record: empty; give a file path%s%s", "", "");
+			cfg->exit_record = optarg;
+			break;
 		case OPT_ATTACH_DIR:
 			if (cfg->nr_attach_dirs == VMM_MAX_ATTACH_DIRS)
 				ret = bad(err, "--attach-dir %s: more than %s", optarg, "8");

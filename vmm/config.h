@@ -54,6 +54,7 @@ struct vmm_config {
 	uint64_t vsock_cid;	/* 0: no vsock device */
 	const char *vsock_uds;
 	const char *control;	/* control socket path, or NULL */
+	const char *exit_record;	/* --exit-record: the exit event's file, or NULL */
 	/* Folders whose files an "attach" by path may open once the guest
 	 * runs (Landlock); a medium passed as a descriptor needs none. */
 	const char *attach_dirs[VMM_MAX_ATTACH_DIRS];

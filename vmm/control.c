@@ -1,14 +1,13 @@
 #include "control.h"
 
 #include <errno.h>
-#include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "unix_socket.h"
-#include "virtio/blk.h"
 
 #define CONTROL_MAX_FDS 4
 
@@ -37,80 +36,40 @@ struct control {
 	unsigned int nr_clients;
 };
 
-/* --- JSON -------------------------------------------------------------------- */
+/* --- requests ------------------------------------------------------------------ */
 
-static json_t *enum_json(enum pupa_enum_type type, uint32_t value)
+static char *error_reply(const struct control_request *req, uint32_t code, const char *msg)
 {
-	return json_pack("{s:s, s:s, s:i}", "type", pupa_enum_type_name(type), "name",
-			 pupa_enum_name(type, value), "value", (json_int_t)value);
+	return control_error_encode(req ? req->id : NULL, code, msg);
 }
 
-static char *dump(json_t *j)
-{
-	char *s = json_dumps(j, JSON_COMPACT);
-
-	json_decref(j);
-	return s;
-}
-
-static char *error_reply(json_t *id, uint32_t code, const char *msg)
-{
-	json_t *r = json_pack("{s:s, s:o, s:s}", "reply", "error", "error",
-			      enum_json(PUPA_GUEST_ERROR, code), "message", msg);
-
-	if (id)
-		json_object_set(r, "id", id);
-	return dump(r);
-}
-
-static char *ok_reply(json_t *id, const char *what, json_t *extra)
-{
-	json_t *r = json_pack("{s:s}", "reply", what);
-
-	if (extra)
-		json_object_update(r, extra);
-	json_decref(extra);
-	if (id)
-		json_object_set(r, "id", id);
-	return dump(r);
-}
-
-static char *do_attach(json_t *req, json_t *id, const struct control_ops *ops, void *ctx,
+static char *do_attach(const struct control_request *req, const struct control_ops *ops, void *ctx,
 		       int *fd)
 {
-	const char *slot = NULL, *path = NULL, *mode_s = "ReadOnly";
+	struct control_reply r = { .kind = CONTROL_REPLY_ATTACH };
 	struct pupa_err err = { 0 };
-	enum block_mode mode;
-	json_error_t jerr;
-	int with_fd = 0, medium = -1;
-	char *reply = NULL;
+	int medium = -1;
 
-	if (json_unpack_ex(req, &jerr, 0, "{s:s, s:s, s?s, s?b}", "slot", &slot, "path", &path,
-			   "mode", &mode_s, "fd", &with_fd) < 0)
-		return error_reply(id, GUEST_ERR_BAD_CONFIG,
-				   "attach needs \"slot\" and \"path\" strings (and optionally \"mode\" "
-				   "and \"fd\")");
-	if (with_fd) {
+	if (req->u.attach.with_fd) {
 		if (!fd || *fd < 0)
-			return error_reply(id, GUEST_ERR_BAD_CONFIG,
+			return error_reply(req, GUEST_ERR_BAD_CONFIG,
 					   "attach: \"fd\":true but no descriptor came with the request");
-		medium = *fd;
+		medium = *fd;	/* the request took it: ours to close or pass on */
 		*fd = -1;
 	}
-	if (blk_mode__parse(mode_s, &mode) < 0)
-		reply = error_reply(id, GUEST_ERR_BAD_CONFIG,
-				    "attach: mode must be ReadWrite, ReadOnly or VolatileWrite");
-	else if (ops->status(ctx) != GUEST_STATUS_RUNNING)
-		reply = error_reply(id, GUEST_ERR_NOT_CREATED, "attach: the guest is not running");
-	if (reply) {
+	if (ops->status(ctx) != GUEST_STATUS_RUNNING) {
 		if (medium >= 0)
-			close(medium);	/* the request took it: it is ours to close */
-		return reply;
+			close(medium);
+		return error_reply(req, GUEST_ERR_NOT_CREATED, "attach: the guest is not running");
 	}
-	if (ops->attach(ctx, slot, path, medium, mode, &err) < 0)
-		return error_reply(id, err.code, err.msg);
-	return ok_reply(id, "attach", json_pack("{s:s, s:s, s:o}", "slot", slot, "path", path, "mode",
-						enum_json(PUPA_BLOCK_MODE, mode)));
+	if (ops->attach(ctx, req->u.attach.slot, req->u.attach.path, medium, req->u.attach.mode,
+			&err) < 0)
+		return error_reply(req, err.code, err.msg);
+	snprintf(r.id, sizeof(r.id), "%s", req->id);
+	r.u.attach = (struct control_attached){ .slot = req->u.attach.slot,
+						.path = req->u.attach.path,
+						.mode = req->u.attach.mode };
+	return control_reply_encode(&r);
 }
 
 /*
@@ -118,28 +77,50 @@ static char *do_attach(json_t *req, json_t *id, const struct control_ops *ops, v
  * the snapshot into; pupa-vmm cannot create one itself (Landlock). The
  * guest pauses while it is written, then runs on.
  */
-static char *do_snapshot(json_t *id, const struct control_ops *ops, void *ctx, int *fd)
+static char *do_snapshot(const struct control_request *req, const struct control_ops *ops,
+			 void *ctx, int *fd)
 {
+	struct control_reply r = { .kind = CONTROL_REPLY_SNAPSHOT };
 	struct pupa_err err = { 0 };
-	struct control_snapshot s = { 0 };
 	char *reply;
 	int file;
 
 	if (!fd || *fd < 0)
-		return error_reply(id, GUEST_ERR_BAD_CONFIG,
+		return error_reply(req, GUEST_ERR_BAD_CONFIG,
 				   "snapshot: the file to write must come with the request (SCM_RIGHTS)");
 	file = *fd;	/* the request took it: ours to close */
 	*fd = -1;
+	snprintf(r.id, sizeof(r.id), "%s", req->id);
 	if (!ops->snapshot || ops->status(ctx) != GUEST_STATUS_RUNNING)
-		reply = error_reply(id, GUEST_ERR_NOT_CREATED, "snapshot: the guest is not running");
-	else if (ops->snapshot(ctx, file, &s, &err) < 0)
-		reply = error_reply(id, err.code, err.msg);
+		reply = error_reply(req, GUEST_ERR_NOT_CREATED, "snapshot: the guest is not running");
+	else if (ops->snapshot(ctx, file, &r.u.snapshot, &err) < 0)
+		reply = error_reply(req, err.code, err.msg);
 	else
-		reply = ok_reply(id, "snapshot", json_pack("{s:I, s:I, s:I}", "pages", (json_int_t)s.pages,
-							   "paused_us", (json_int_t)s.paused_us,
-							   "state_bytes", (json_int_t)s.state_bytes));
+		reply = control_reply_encode(&r);
 	close(file);
 	return reply;
+}
+
+static char *do_status(const struct control_request *req, const struct control_ops *ops, void *ctx)
+{
+	struct control_reply r = { .kind = CONTROL_REPLY_STATUS };
+	struct control_status *st = &r.u.status;
+
+	snprintf(r.id, sizeof(r.id), "%s", req->id);
+	st->status = ops->status(ctx);
+	st->has_net = ops->network && ops->network(ctx, &st->net);
+	st->has_fs = ops->fs && ops->fs(ctx, &st->fs);
+	st->restore_us = ops->restore_us ? ops->restore_us(ctx) : 0;
+	return control_reply_encode(&r);
+}
+
+/* A reply with nothing but its name (and the id). */
+static char *plain_reply(const struct control_request *req, enum control_reply_kind kind)
+{
+	struct control_reply r = { .kind = kind };
+
+	snprintf(r.id, sizeof(r.id), "%s", req->id);
+	return control_reply_encode(&r);
 }
 
 char *control__handle_line(const char *line, size_t len, const struct control_ops *ops, void *ctx)
@@ -147,108 +128,52 @@ char *control__handle_line(const char *line, size_t len, const struct control_op
 	return control__handle_request(line, len, ops, ctx, NULL);
 }
 
-/* "network": {"backend", "allow_host_loopback", "publish": [...], counters} */
-static void network_json(json_t *body, const struct control_ops *ops, void *ctx)
-{
-	struct control_net n = { 0 };
-	json_t *fwd;
-
-	if (!ops->network || !ops->network(ctx, &n))
-		return;
-	fwd = json_array();
-	for (unsigned int i = 0; i < n.nr_publish; i++) {
-		char text[PUBLISH_TEXT_MAX];
-
-		publish_format(&n.publish[i], text, sizeof(text));
-		json_array_append_new(fwd, json_string(text));
-	}
-	json_object_set_new(body, "network",
-			    json_pack("{s:s, s:b, s:o, s:I, s:I, s:I, s:I}", "backend", n.backend,
-				      "allow_host_loopback", n.allow_host_loopback, "publish", fwd,
-				      "rx_frames", (json_int_t)n.rx_frames,
-				      "rx_dropped", (json_int_t)n.rx_dropped,
-				      "tx_frames", (json_int_t)n.tx_frames,
-				      "tx_dropped", (json_int_t)n.tx_dropped));
-}
-
-/* "fs": {"tag", "volumes": [{"path", "ro"}], counters} */
-#define FS_JSON_FMT "{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}"
-static void fs_json(json_t *body, const struct control_ops *ops, void *ctx)
-{
-	struct control_fs f = { 0 };
-	json_t *vols;
-
-	if (!ops->fs || !ops->fs(ctx, &f))
-		return;
-	vols = json_array();
-	for (unsigned int i = 0; i < f.nr_volumes; i++)
-		json_array_append_new(vols, json_pack("{s:s, s:b}", "path", f.volumes[i], "ro", f.ro[i]));
-	json_object_set_new(body, "fs",
-			    json_pack(FS_JSON_FMT, "tag", f.tag,
-				      "volumes", vols, "requests", (json_int_t)f.requests,
-				      "nodes", (json_int_t)f.nodes, "open_fds", (json_int_t)f.open_fds,
-				      "fd_budget", (json_int_t)f.fd_budget,
-				      "evictions", (json_int_t)f.evictions,
-				      "reopens", (json_int_t)f.reopens,
-				      "reads", (json_int_t)f.reads,
-				      "read_bytes", (json_int_t)f.read_bytes,
-				      "writes", (json_int_t)f.writes,
-				      "write_bytes", (json_int_t)f.write_bytes));
-}
-
 char *control__handle_request(const char *line, size_t len, const struct control_ops *ops,
 			      void *ctx, int *fd)
 {
-	json_error_t jerr;
-	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr), *id;
-	const char *what;
-	char *reply;
+	struct control_request *req = malloc(sizeof(*req));
+	struct pupa_err err = { 0 };
+	char *reply = NULL;
 
 	if (!req)
-		return error_reply(NULL, GUEST_ERR_BAD_CONFIG, "malformed JSON");
-	if (!json_is_object(req)) {
-		json_decref(req);
-		return error_reply(NULL, GUEST_ERR_BAD_CONFIG, "a request must be a JSON object");
-	}
-	id = json_object_get(req, "id");
-	what = json_string_value(json_object_get(req, "request"));
-	if (!what) {
-		reply = error_reply(id, GUEST_ERR_BAD_CONFIG, "no \"request\" string");
-	} else if (strcmp(what, "status") == 0) {
-		json_t *body = json_pack("{s:o}", "status", enum_json(PUPA_GUEST_STATUS, ops->status(ctx)));
-		uint64_t restore_us = ops->restore_us ? ops->restore_us(ctx) : 0;
-
-		network_json(body, ops, ctx);
-		fs_json(body, ops, ctx);
-		if (restore_us)
-			json_object_set_new(body, "restore_us", json_integer((json_int_t)restore_us));
-		reply = ok_reply(id, "status", body);
-	} else if (strcmp(what, "attach") == 0) {
-		reply = do_attach(req, id, ops, ctx, fd);
-	} else if (strcmp(what, "snapshot") == 0) {
-		reply = do_snapshot(id, ops, ctx, fd);
-	} else if (strcmp(what, "stop") == 0) {
-		json_t *t = json_object_get(req, "timeout_ms");
-		json_int_t ms = t ? json_integer_value(t) : 0;
-
-		if (t && (!json_is_integer(t) || ms < 0 || ms > 3600000)) {
-			reply = error_reply(id, GUEST_ERR_BAD_CONFIG,
-					    "stop: timeout_ms must be an integer from 0 to 3600000");
-		} else {
-			ops->stop(ctx, (unsigned int)ms);
-			reply = ok_reply(id, "stop", NULL);
+		return NULL;
+	if (control_request_decode(line, len, req, &err) < 0) {
+		/* A refused attach that said its medium came along: the
+		 * medium is ours, and goes. */
+		if (req->kind == CONTROL_REQ_ATTACH && req->u.attach.with_fd && fd && *fd >= 0) {
+			close(*fd);
+			*fd = -1;
 		}
-#ifdef PUPA_TEST_HOOKS
-	} else if (strcmp(what, "test-syscall") == 0 && ops->test_syscall) {
-		const char *thread = json_string_value(json_object_get(req, "thread"));
-
-		ops->test_syscall(ctx, thread ? thread : "");
-		reply = ok_reply(id, "test-syscall", NULL);
-#endif
-	} else {
-		reply = error_reply(id, GUEST_ERR_BAD_CONFIG, "unknown request");
+		reply = error_reply(req, err.code, err.msg);
+		free(req);
+		return reply;
 	}
-	json_decref(req);
+	switch (req->kind) {
+	case CONTROL_REQ_STATUS:
+		reply = do_status(req, ops, ctx);
+		break;
+	case CONTROL_REQ_ATTACH:
+		reply = do_attach(req, ops, ctx, fd);
+		break;
+	case CONTROL_REQ_SNAPSHOT:
+		reply = do_snapshot(req, ops, ctx, fd);
+		break;
+	case CONTROL_REQ_STOP:
+		ops->stop(ctx, req->u.stop.timeout_ms);
+		reply = plain_reply(req, CONTROL_REPLY_STOP);
+		break;
+	case CONTROL_REQ_TEST_SYSCALL:
+#ifdef PUPA_TEST_HOOKS
+		if (ops->test_syscall) {
+			ops->test_syscall(ctx, req->u.test_syscall.thread);
+			reply = plain_reply(req, CONTROL_REPLY_TEST_SYSCALL);
+			break;
+		}
+#endif
+		reply = error_reply(req, GUEST_ERR_BAD_CONFIG, "unknown request");
+		break;
+	}
+	free(req);
 	return reply;
 }
 
@@ -485,9 +410,9 @@ int control__open(struct control **out, const char *path, struct event_loop *loo
 	return 0;
 }
 
-static void broadcast(struct control *ctl, json_t *event)
+static void broadcast(struct control *ctl, const struct control_reply *event)
 {
-	char *line = dump(event);
+	char *line = control_reply_encode(event);
 
 	for (struct ctl_client *c = ctl->clients; line && c; c = c->next)
 		client_send(c, line);
@@ -496,27 +421,20 @@ static void broadcast(struct control *ctl, json_t *event)
 
 void control__status_changed(struct control *ctl, enum guest_status status)
 {
+	struct control_reply ev = { .kind = CONTROL_EVENT_STATUS, .u.event_status = status };
+
 	if (ctl)
-		broadcast(ctl, json_pack("{s:s, s:o}", "event", "status", "status",
-					 enum_json(PUPA_GUEST_STATUS, status)));
+		broadcast(ctl, &ev);
 }
 
-void control__exited(struct control *ctl, const struct pupa_err *reason)
+void control__exited(struct control *ctl, const struct control_exit *exit)
 {
-	json_t *ev;
+	struct control_reply ev = { .kind = CONTROL_EVENT_EXIT };
 
 	if (!ctl)
 		return;
-	ev = json_pack("{s:s, s:o}", "event", "exit", "status",
-		       enum_json(PUPA_GUEST_STATUS, GUEST_STATUS_STOPPED));
-	if (reason->code) {
-		json_object_set_new(ev, "reason", enum_json(reason->type, reason->code));
-		json_object_set_new(ev, "message", json_string(reason->msg));
-	} else {
-		json_object_set_new(ev, "reason", json_null());
-		json_object_set_new(ev, "message", json_string(reason->msg));
-	}
-	broadcast(ctl, ev);
+	ev.u.exit = *exit;
+	broadcast(ctl, &ev);
 }
 
 void control__reap(struct control *ctl)

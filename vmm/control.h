@@ -1,57 +1,26 @@
 /*
- * The control socket (--control PATH): JSON, one object per line, for the
- * program that runs the VMM (pupa, or a person with socat).
- *
- *   {"request":"status"}
- *   {"request":"attach","slot":NAME,"path":PATH,"mode":"ReadOnly"}
- *   {"request":"stop","timeout_ms":N}
- *
- * An "id" member, if any, is echoed in the reply. Replies carry "reply"
- * (the request's name, or "error" with the GuestError by type, name and
- * value and a "message"). Every client also gets events: each GuestStatus
- * change as {"event":"status",...} and, at the end, {"event":"exit",...}.
- * Lines are bounded (CONTROL_MAX_LINE); a longer or malformed one gets an
- * error reply, and a client that does not read its replies is dropped
- * rather than allowed to stall the VMM.
+ * The control socket (--control PATH), pupa-vmm's end: the socket, its
+ * clients, and the ops that serve each request. The messages themselves
+ * (JSON lines, for pupa or a person with socat) are defined once, for both
+ * ends, in lib/control_proto.h. Every client gets the events: each
+ * GuestStatus change and, at the end, the exit. Lines are bounded
+ * (CONTROL_MAX_LINE); a longer or malformed one gets an error reply, and a
+ * client that does not read its replies is dropped rather than allowed to
+ * stall the VMM.
  */
 #ifndef PUPA_VMM_CONTROL_H
 #define PUPA_VMM_CONTROL_H
 
 #include <stddef.h>
 
+#include "control_proto.h"
 #include "enums.h"
 #include "error.h"
 #include "event_loop.h"
 #include "publish.h"
 
-#define CONTROL_MAX_LINE	4096
 #define CONTROL_MAX_OUTPUT	(1 << 20)
 #define CONTROL_MAX_CLIENTS	16
-
-/* What status says about the network. */
-struct control_net {
-	const char *backend;			/* "slirp" */
-	int allow_host_loopback;
-	const struct port_publish *publish;
-	unsigned int nr_publish;
-	uint64_t rx_frames, rx_dropped, tx_frames, tx_dropped;
-};
-
-/* What status says about virtio-fs. */
-struct control_fs {
-	const char *tag;
-	const char *const *volumes;		/* host folders, entries 0, 1, ... */
-	const int *ro;
-	unsigned int nr_volumes;
-	uint64_t requests, nodes, open_fds, fd_budget, evictions, reopens;
-	uint64_t reads, read_bytes, writes, write_bytes;
-};
-
-struct control_snapshot {
-	uint64_t pages;			/* of RAM written */
-	uint64_t paused_us;		/* how long the guest stood still */
-	uint64_t state_bytes;
-};
 
 struct control_ops {
 	enum guest_status (*status)(void *ctx);
@@ -81,7 +50,7 @@ int control__open(struct control **out, const char *path, struct event_loop *loo
 
 /* Push events to every client. */
 void control__status_changed(struct control *ctl, enum guest_status status);
-void control__exited(struct control *ctl, const struct pupa_err *reason);
+void control__exited(struct control *ctl, const struct control_exit *exit);
 
 /* Free clients that went away during the last round of events. */
 void control__reap(struct control *ctl);

@@ -537,8 +537,12 @@ int vm__create(struct vm *vm, const struct vmm_config *cfg, struct pupa_err *err
 		ret = setup_virtio(vm, err);
 	if (!ret && !cfg->restore)
 		ret = load_guest(vm, err);
-	if (!ret && cfg->restore)
+	/* A BadConfig from the snapshot's own steps is a refused snapshot
+	 * (pupa then boots instead); one from any other step is not. */
+	if (!ret && cfg->restore) {
 		ret = vm__open_snapshot(vm, err);
+		vm->snapshot_refused = ret == -GUEST_ERR_BAD_CONFIG;
+	}
 	if (!ret)
 		ret = open_console(vm, err);
 	if (!ret)
@@ -555,8 +559,10 @@ int vm__create(struct vm *vm, const struct vmm_config *cfg, struct pupa_err *err
 		setup_notify_fds(vm);
 	if (!ret)
 		ret = create_vcpus(vm, err);
-	if (!ret && cfg->restore)
+	if (!ret && cfg->restore) {
 		ret = vm__restore(vm, err);
+		vm->snapshot_refused = ret == -GUEST_ERR_BAD_CONFIG;
+	}
 	return ret;
 }
 
@@ -863,8 +869,15 @@ static int confine(struct vm *vm, struct pupa_err *err)
 	return sandbox__prepare(&vm->sandbox, err);
 }
 
+void vm__exit_record(const struct vm *vm, const struct pupa_err *reason, struct control_exit *out)
+{
+	*out = (struct control_exit){ .status = GUEST_STATUS_STOPPED, .reason = *reason,
+				      .snapshot_refused = vm->snapshot_refused };
+}
+
 int vm__run(struct vm *vm, struct pupa_err *err)
 {
+	struct control_exit ex;
 	sigset_t set;
 	int sig_fd, ret = 0;
 
@@ -900,7 +913,8 @@ int vm__run(struct vm *vm, struct pupa_err *err)
 	stop_vcpus(vm);
 	close(sig_fd);
 	set_status(vm, GUEST_STATUS_STOPPED);
-	control__exited(vm->ctl, ret == 0 ? &vm->stop_err : err);
+	vm__exit_record(vm, ret == 0 ? &vm->stop_err : err, &ex);
+	control__exited(vm->ctl, &ex);
 
 	if (ret == 0 && vm->stop_err.code) {
 		*err = vm->stop_err;

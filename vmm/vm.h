@@ -96,6 +96,7 @@ struct vm {
 
 	struct snap_reader *snap;	/* --restore, open until restored */
 	uint64_t restore_us;		/* what vm__restore took */
+	int snapshot_refused;		/* --restore's snapshot was refused (BadConfig) */
 
 	struct sandbox *sandbox;	/* the seccomp filters, loaded per thread */
 	atomic_int test_forbidden;	/* test hooks: a vCPU makes a forbidden call */
@@ -105,6 +106,8 @@ int vm__create(struct vm *vm, const struct vmm_config *cfg, struct pupa_err *err
 
 /* Run until the guest stops; returns the exit status (0 or a GuestError). */
 int vm__run(struct vm *vm, struct pupa_err *err);
+/* pupa-vmm's last word (the exit event, and the --exit-record) for reason. */
+void vm__exit_record(const struct vm *vm, const struct pupa_err *reason, struct control_exit *out);
 
 void vm__destroy(struct vm *vm);
 

@@ -449,9 +449,16 @@ static void pull__stop(struct pull_run *r, pthread_t prod, int have_ext, pthread
 		pthread_join(ext, NULL);
 }
 
+/* What one attempt came to, when it did not fail. */
+enum pull_attempt {
+	PULL_ATTEMPT_BUILT = 0,		/* the image is built in tmp */
+	PULL_ATTEMPT_CURRENT = 1,	/* the cached image is still current (304) */
+	PULL_ATTEMPT_INTERRUPTED = 2,	/* within the attempt only: turned into an error */
+};
+
 /*
- * One attempt. Returns 0 with the image built in tmp, 1 when the cached
- * image is still current (304), -EAGAIN to start over, or an error.
+ * One attempt. Returns PULL_ATTEMPT_BUILT or PULL_ATTEMPT_CURRENT, -EAGAIN
+ * to start over, or an error.
  */
 static int pull__attempt(struct pull_run *r, const char *tmp, struct pupa_err *err)
 {
@@ -497,7 +504,7 @@ static int pull__attempt(struct pull_run *r, const char *tmp, struct pupa_err *e
 	if (ret < 0 || !have_ext) {
 		pull__stop(r, prod, 0, ext);
 		if (ret == 0 && pull__interrupted(o))
-			ret = 2;
+			ret = PULL_ATTEMPT_INTERRUPTED;
 		goto judge;
 	}
 
@@ -533,9 +540,9 @@ static int pull__attempt(struct pull_run *r, const char *tmp, struct pupa_err *e
 	pthread_join(prod, NULL);
 	pthread_join(ext, NULL);
 	if (pull__interrupted(o))
-		ret = 2;
+		ret = PULL_ATTEMPT_INTERRUPTED;
 judge:
-	if (ret == 2) {
+	if (ret == PULL_ATTEMPT_INTERRUPTED) {
 		ret = mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "%s: interrupted",
 			      r->src.canonical);
 		r->cancel = 2;
@@ -549,7 +556,7 @@ judge:
 	} else if (r->prod_ret < 0) {
 		ret = pupa_err_set(err, r->prod_err.type, r->prod_err.code, "%s", r->prod_err.msg);
 	} else if (r->prod_ret == FETCH_NOT_MODIFIED) {
-		ret = 1;
+		ret = PULL_ATTEMPT_CURRENT;
 	} else if (r->ext_ret < 0) {
 		ret = pupa_err_set(err, r->ext_err.type, r->ext_err.code, "%s: %s",
 				   r->src.canonical, r->ext_err.msg);
@@ -727,7 +734,7 @@ static int pull__any(const struct cache *c, const struct pull_options *o, struct
 	if (ret == -EAGAIN)
 		ret = mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE,
 			      "%s: the server keeps changing the resource", r->src.canonical);
-	if (ret == 1) {
+	if (ret == PULL_ATTEMPT_CURRENT) {
 		cache_partial_remove(c, r->key);	/* opened for a body that never came */
 		pull__finish_cached(r, res, r->old.digest, "not modified");
 		ret = 0;

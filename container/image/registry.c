@@ -325,10 +325,11 @@ static int registry__token(struct registry *r, const struct www_auth *wa, const 
 		free(m.buf);
 		if (resp.status == 401 || resp.status == 403) {
 			memset(err, 0, sizeof(*err));
-			return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
-				       "%s: the token server %s refused %s (HTTP %ld)", r->ref.registry,
-				       wa->realm, basic ? "the credentials" : "an anonymous token",
-				       resp.status);
+			mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
+				"%s: the token server %s refused %s (HTTP %ld)", r->ref.registry,
+				wa->realm, basic ? "the credentials" : "an anonymous token",
+				resp.status);
+			return -EACCES;		/* refused: the caller may try another way */
 		}
 		return ret;
 	}
@@ -392,7 +393,7 @@ static int registry__authorize(struct registry *r, const char *challenge, struct
 	if (bearer && !r->tried_anonymous) {
 		r->tried_anonymous = 1;
 		ret = registry__token(r, &wa, NULL, err);
-		if (ret == 0 || !strstr(err->msg, "refused an anonymous token"))
+		if (ret != -EACCES)
 			return ret;
 		memset(err, 0, sizeof(*err));
 	}

@@ -126,8 +126,10 @@ for _ in $(seq 300); do grep -q kReady "$WORK/killvmm.out" 2> /dev/null && break
 pkill -KILL -x pupa-vmm
 wait $waiter
 st=$(cat "$WORK/killvmm.status")
+# It wrote no exit record: VmmUnexpectedTermination, killed by signal 9.
 expect killvmm "SIGKILL of pupa-vmm mid-run: kFailed with VmmUnexpectedTermination, exit 125" \
-	bash -c "[ $st -eq 125 ] && grep -q '\"name\":\"kFailed\".*VmmUnexpectedTermination' '$WORK/killvmm.out'"
+	bash -c "[ $st -eq 125 ] && grep -q '\"name\":\"kFailed\".*VmmUnexpectedTermination' '$WORK/killvmm.out' &&
+		grep -q '\"name\":\"kFailed\".*pupa-vmm was killed by signal 9' '$WORK/killvmm.out'"
 expect killvmm "... nothing left behind" no_leftovers
 
 # After kReady a signal is the container's: it may handle it and exit.

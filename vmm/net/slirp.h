@@ -20,7 +20,7 @@
 
 #include <stdint.h>
 
-#include "../event_loop.h"
+#include "event_loop.h"
 #include "error.h"
 #include "publish.h"
 

@@ -1,4 +1,5 @@
 #include "blk.h"
+#include "control_proto.h"
 #include "../disk/overlay.h"
 
 #include <errno.h>
@@ -38,19 +39,7 @@ struct blk_req_hdr {
 
 int blk_mode__parse(const char *s, enum block_mode *mode)
 {
-	uint32_t v;
-
-	if (strcmp(s, "rw") == 0)
-		*mode = BLOCK_MODE_READ_WRITE;
-	else if (strcmp(s, "ro") == 0)
-		*mode = BLOCK_MODE_READ_ONLY;
-	else if (strcmp(s, "volatile") == 0)
-		*mode = BLOCK_MODE_VOLATILE_WRITE;
-	else if (pupa_enum_lookup(PUPA_BLOCK_MODE, s, &v) == 0)
-		*mode = (enum block_mode)v;
-	else
-		return -EINVAL;
-	return 0;
+	return control_block_mode_parse(s, mode);
 }
 
 /* --- the device -------------------------------------------------------------- */

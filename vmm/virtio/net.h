@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../event_loop.h"
+#include "event_loop.h"
 #include "error.h"
 #include "virtio.h"
 

@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-#include "../event_loop.h"
+#include "event_loop.h"
 #include "error.h"
 #include "virtio.h"
 

@@ -1,14 +1,16 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * The main thread's epoll loop: signals, the stop event, terminal input,
- * the control socket and vsock's host sockets. Handlers live in the
- * objects they serve; epoll carries a pointer to them.
+ * An epoll loop: pupa-vmm's main thread (signals, the stop event, terminal
+ * input, the control socket and vsock's host sockets) and pupa's stdio
+ * relay (container/agent_link.c). Handlers live in the objects they serve;
+ * epoll carries a pointer to them. It depends on nothing but libc.
  *
  * A library that hands out its descriptors afresh before every wait
  * (libslirp) plugs in as a poll source instead: the loop then waits in
  * poll() on the epoll descriptor plus the source's descriptors.
  */
-#ifndef PUPA_VMM_EVENT_LOOP_H
-#define PUPA_VMM_EVENT_LOOP_H
+#ifndef PUPA_EVENT_LOOP_H
+#define PUPA_EVENT_LOOP_H
 
 #include <stdint.h>
 #include <poll.h>
