@@ -109,7 +109,8 @@ if start_sleeper term --control "$ctl"; then
 	kill -TERM $vmm_pid
 	wait $vmm_pid
 	status=$?
-	[ $status = 15 ] && grep -q 'ControllerForcedHalt .*signal' "$WORK/term.stderr" && [ ! -e "$ctl" ]
+	[ $status = 15 ] && grep -q 'stopped by signal .*(ControllerForcedHalt, GuestError 15)' "$WORK/term.stderr" &&
+		[ ! -e "$ctl" ]
 	check "SIGTERM: the VMM stops with ControllerForcedHalt (15) and removes its socket" [ $? = 0 ]
 else
 	not_ok "SIGTERM: the sleeping guest did not start"

@@ -80,27 +80,65 @@ else
 fi
 
 # The same behind token authentication: our token server signs the JWTs.
+# pupa sends credentials to a plain-http realm only on the registry's own
+# scheme, host and port (docs/security.md), so nginx on one port serves
+# both, as a registry and its token service behind one front do: /token
+# to tokend.py, the rest to docker-registry.
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/oci/tk.key" -out "$WORK/oci/tk.crt" \
 	-days 1 -subj /CN=pupa-test-token > /dev/null 2>&1
 python3 "$top_srcdir/tests/tools/tokend.py" 127.0.0.1 "$WORK/oci/tokend.port" "$WORK/oci/tk.key" \
 	"$WORK/oci/tk.crt" "$WORK/oci/tokend.log" &
 tokend_pid=$!
 for _ in $(seq 100); do [ -s "$WORK/oci/tokend.port" ] && break; sleep 0.1; done
+front_port=$((20000 + RANDOM % 30000))
 printf 'auth:\n  token:\n    realm: http://127.0.0.1:%s/token\n    service: pupa-test\n    issuer: pupa-test-issuer\n    rootcertbundle: %s\n' \
-	"$(cat "$WORK/oci/tokend.port" 2> /dev/null)" "$WORK/oci/tk.crt" > "$WORK/oci/token.yml"
-if registry_start "$WORK/oci-registry-token" "$WORK/oci/token.yml"; then
+	"$front_port" "$WORK/oci/tk.crt" > "$WORK/oci/token.yml"
+# front_start: nginx on 127.0.0.1:$front_port in front of both.
+front_start() {
+	local d=$WORK/oci/front
+	mkdir -p "$d/tmp"
+	cat > "$d/nginx.conf" <<-CONF
+	daemon off; master_process off; worker_processes 1;
+	pid $d/nginx.pid;
+	error_log $d/error.log;
+	events { worker_connections 64; }
+	http {
+		access_log $d/access.log;
+		client_body_temp_path $d/tmp; proxy_temp_path $d/tmp;
+		fastcgi_temp_path $d/tmp; uwsgi_temp_path $d/tmp; scgi_temp_path $d/tmp;
+		client_max_body_size 0;
+		server {
+			listen 127.0.0.1:$front_port;
+			location /token { proxy_pass http://127.0.0.1:$(cat "$WORK/oci/tokend.port"); }
+			location / { proxy_pass http://127.0.0.1:$registry_port; proxy_set_header Host \$http_host; }
+		}
+	}
+	CONF
+	PATH=$PATH:/usr/sbin:/sbin nginx -e "$d/error.log" -p "$d" -c "$d/nginx.conf" &
+	front_pid=$!
+	for _ in $(seq 50); do
+		curl -s -o /dev/null "http://127.0.0.1:$front_port/v2/" && return 0
+		kill -0 "$front_pid" 2> /dev/null || break
+		sleep 0.1
+	done
+	echo "nginx in front of the registry did not start: $(tail -3 "$d/error.log")" >&2
+	return 1
+}
+front_pid=
+if registry_start "$WORK/oci-registry-token" "$WORK/oci/token.yml" && front_start; then
 	skopeo copy -q --dest-tls-verify=false --dest-creds tester:s3cret "$oci_image" \
-		"docker://127.0.0.1:$registry_port/test/img:1" > "$WORK/oci-skopeo.log" 2>&1
-	printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}' "$registry_port" \
+		"docker://127.0.0.1:$front_port/test/img:1" > "$WORK/oci-skopeo.log" 2>&1
+	printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}' "$front_port" \
 		"$(printf 'tester:s3cret' | base64)" > "$WORK/oci/auth.json"
-	REGISTRY_AUTH_FILE=$WORK/oci/auth.json ostart oci-token "127.0.0.1:$registry_port/test/img:1"
+	REGISTRY_AUTH_FILE=$WORK/oci/auth.json ostart oci-token "127.0.0.1:$front_port/test/img:1"
 	oexpect oci-token "REGISTRY/NAME:TAG behind token authentication, credentials from REGISTRY_AUTH_FILE" \
 		"hello from /srv as 1000
 motd gone"
-	registry_stop
 else
-	not_ok "docker-registry with token authentication starts in the test environment"
+	not_ok "docker-registry with token authentication, and nginx in front, start in the test environment"
 fi
+[ -n "$front_pid" ] && kill "$front_pid" 2> /dev/null && wait "$front_pid" 2> /dev/null
+registry_stop
 kill "$tokend_pid" 2> /dev/null
 wait "$tokend_pid" 2> /dev/null
 check "... nothing left behind" bash -c "! pgrep -x pupa-vmm > /dev/null && [ -z \"\$(ls -A '$TMPDIR')\" ]"
