@@ -93,39 +93,12 @@ for _ in $(seq 100); do [ -s "$WORK/oci/tokend.port" ] && break; sleep 0.1; done
 front_port=$((20000 + RANDOM % 30000))
 printf 'auth:\n  token:\n    realm: http://127.0.0.1:%s/token\n    service: pupa-test\n    issuer: pupa-test-issuer\n    rootcertbundle: %s\n' \
 	"$front_port" "$WORK/oci/tk.crt" > "$WORK/oci/token.yml"
-# front_start: nginx on 127.0.0.1:$front_port in front of both.
-front_start() {
-	local d=$WORK/oci/front
-	mkdir -p "$d/tmp"
-	cat > "$d/nginx.conf" <<-CONF
-	daemon off; master_process off; worker_processes 1;
-	pid $d/nginx.pid;
-	error_log $d/error.log;
-	events { worker_connections 64; }
-	http {
-		access_log $d/access.log;
-		client_body_temp_path $d/tmp; proxy_temp_path $d/tmp;
-		fastcgi_temp_path $d/tmp; uwsgi_temp_path $d/tmp; scgi_temp_path $d/tmp;
-		client_max_body_size 0;
-		server {
-			listen 127.0.0.1:$front_port;
-			location /token { proxy_pass http://127.0.0.1:$(cat "$WORK/oci/tokend.port"); }
-			location / { proxy_pass http://127.0.0.1:$registry_port; proxy_set_header Host \$http_host; }
-		}
-	}
-	CONF
-	PATH=$PATH:/usr/sbin:/sbin nginx -e "$d/error.log" -p "$d" -c "$d/nginx.conf" &
-	front_pid=$!
-	for _ in $(seq 50); do
-		curl -s -o /dev/null "http://127.0.0.1:$front_port/v2/" && return 0
-		kill -0 "$front_pid" 2> /dev/null || break
-		sleep 0.1
-	done
-	echo "nginx in front of the registry did not start: $(tail -3 "$d/error.log")" >&2
-	return 1
-}
-front_pid=
-if registry_start "$WORK/oci-registry-token" "$WORK/oci/token.yml" && front_start; then
+. "$top_srcdir/tests/tools/nginx.sh"
+mkdir -p "$WORK/oci/front-root"
+if registry_start "$WORK/oci-registry-token" "$WORK/oci/token.yml" &&
+	NGINX_PORT=$front_port nginx_start "$WORK/oci/front-root" "$WORK/oci/front" "
+		location /token { proxy_pass http://127.0.0.1:$(cat "$WORK/oci/tokend.port"); }
+		location /v2/ { proxy_pass http://127.0.0.1:$registry_port; proxy_set_header Host \$http_host; }"; then
 	skopeo copy -q --dest-tls-verify=false --dest-creds tester:s3cret "$oci_image" \
 		"docker://127.0.0.1:$front_port/test/img:1" > "$WORK/oci-skopeo.log" 2>&1
 	printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}' "$front_port" \
@@ -137,7 +110,7 @@ motd gone"
 else
 	not_ok "docker-registry with token authentication, and nginx in front, start in the test environment"
 fi
-[ -n "$front_pid" ] && kill "$front_pid" 2> /dev/null && wait "$front_pid" 2> /dev/null
+nginx_stop
 registry_stop
 kill "$tokend_pid" 2> /dev/null
 wait "$tokend_pid" 2> /dev/null

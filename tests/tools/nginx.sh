@@ -1,14 +1,18 @@
 # nginx on 127.0.0.1 for tests and benchmarks, as the calling user, all
 # state under one folder. Source this file, then:
-#   nginx_start ROOT STATEDIR   sets nginx_port and nginx_pid; logs requests
+#   nginx_start ROOT STATEDIR [CONF]
+#                               sets nginx_port and nginx_pid; logs requests
 #                               to STATEDIR/access.log (uri status range inm
-#                               ims bytes)
+#                               ims bytes); CONF: more of the server block
+#                               (locations, a proxy); NGINX_PORT set: that
+#                               port (one try), else a free random one
 #   nginx_stop
 nginx_start() {
-	local root=$1 dir=$2 try
+	local root=$1 dir=$2 conf=${3:-} try tries=5
 	mkdir -p "$dir/tmp"
-	for try in 1 2 3 4 5; do
-		nginx_port=$((20000 + RANDOM % 30000))
+	[ -n "${NGINX_PORT:-}" ] && tries=1
+	for try in $(seq $tries); do
+		nginx_port=${NGINX_PORT:-$((20000 + RANDOM % 30000))}
 		cat > "$dir/nginx.conf" <<-CONF
 		daemon off; master_process off; worker_processes 1;
 		pid $dir/nginx.pid;
@@ -20,7 +24,8 @@ nginx_start() {
 			sendfile on;
 			client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp;
 			fastcgi_temp_path $dir/tmp; uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;
-			server { listen 127.0.0.1:$nginx_port; root $root; }
+			client_max_body_size 0;
+			server { listen 127.0.0.1:$nginx_port; root $root; $conf }
 		}
 		CONF
 		PATH=$PATH:/usr/sbin:/sbin nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf" &
