@@ -19,8 +19,10 @@
 #include "cache.h"
 #include "image_sum.h"
 
+/* Every folder pupa writes under the cache, checked on each open: the
+ * snapshots VMs resume from are trusted as much as the images. */
 static const char *const cache_dirs[] = { "images", "index", "partial", "locks", "tmp",
-					   "blobs/sha256" };
+					   "blobs/sha256", "snapshots" };
 
 void cache_path(const struct cache *c, char *buf, size_t len, const char *fmt, ...)
 {
