@@ -4,10 +4,10 @@
  *
  * The rule for every process pupa starts (tools, credential helpers,
  * pupa-vmm): it dies with pupa and inherits no descriptor but its stdio.
- * A child outliving a killed pupa kept whatever it inherited (the flock on
- * a temporary image, so the next run could not reap it), and an orphaned
- * mke2fs started late re-created the image file the next run had just
- * reaped. The one exception will be a container's monitor, which must
+ * A child outliving a killed pupa keeps whatever it inherited without
+ * O_CLOEXEC (libcurl's sockets; a lock, were one inherited, would keep the
+ * next run from reaping), and an orphaned mke2fs late to start re-created
+ * the image file the next run had just reaped. The one exception will be a container's monitor, which must
  * outlive the command that made it: it is forked before any lock is taken
  * and does not call run_tool_child_init().
  */
