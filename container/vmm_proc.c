@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -15,6 +14,7 @@
 
 #include "vmm_client.h"
 #include "vmm_proc.h"
+#include "run_tool.h"
 
 #define VMM_CMDLINE "console=ttyS0 quiet loglevel=1"
 
@@ -98,23 +98,14 @@ int vmm_proc_spawn(struct vmm_proc *v, const struct vmm_spec *s, struct pupa_err
 			       strerror(errno));
 	}
 	if (v->pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		sigset_t none;
-
 		/* Its own process group: the terminal's Ctrl-C is pupa's to
-		 * handle. And it dies with pupa, whatever kills pupa. */
+		 * handle. And it dies with pupa, whatever kills pupa, holding
+		 * nothing of pupa's but the log (run_tool.h has the rule). */
 		setpgid(0, 0);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
+		if (run_tool_child_init(parent, -1, logfd, logfd) < 0)
 			_exit(127);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
-		signal(SIGPIPE, SIG_DFL);
-		dup2(null, 0);
-		dup2(logfd, 1);
-		dup2(logfd, 2);
 		execv(s->vmm, (char *const *)argv);
 		dprintf(2, "pupa: cannot run %s: %s\n", s->vmm, strerror(errno));
 		_exit(127);

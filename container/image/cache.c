@@ -19,8 +19,10 @@
 #include "cache.h"
 #include "image_sum.h"
 
+/* Every folder pupa writes under the cache, checked on each open: the
+ * snapshots VMs resume from are trusted as much as the images. */
 static const char *const cache_dirs[] = { "images", "index", "partial", "locks", "tmp",
-					   "blobs/sha256" };
+					   "blobs/sha256", "snapshots" };
 
 void cache_path(const struct cache *c, char *buf, size_t len, const char *fmt, ...)
 {
@@ -203,10 +205,19 @@ int cache_lock(const struct cache *c, const char *key, int *waited, struct pupa_
 	return fd;
 }
 
-/* Write a JSON object to path, atomically. */
-static int cache__write_json(const char *path, json_t *obj, struct pupa_err *err)
+static int cache__tmp(const struct cache *c, const char *pattern, char *path, size_t len,
+		      struct pupa_err *err);
+
+/*
+ * Write a JSON object to path, atomically. The new text is written in tmp/
+ * under a lock and renamed while the lock is held: a writer killed midway
+ * leaves a file the next cache_open() reaps, not a stray next to the real
+ * one that only a later process of the same pid would remove.
+ */
+static int cache__write_json(const struct cache *c, const char *path, json_t *obj,
+			     struct pupa_err *err)
 {
-	char tmp[4300];
+	char tmp[4200];
 	int fd, e = 0;
 	char *text = json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS);
 	size_t len;
@@ -214,24 +225,20 @@ static int cache__write_json(const char *path, json_t *obj, struct pupa_err *err
 	if (!text)
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
 	len = strlen(text);
-	snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
-	/* A file of that name is from a dead process that had our pid. */
-	unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = cache__tmp(c, "tmp/json-XXXXXX", tmp, sizeof(tmp), err);
 	if (fd < 0) {
-		e = errno;
-	} else {
-		if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
-			e = errno ? errno : EIO;
-		else if (fsync(fd) < 0)
-			e = errno;
-		if (close(fd) < 0 && !e)
-			e = errno;
-		if (!e && rename(tmp, path) < 0)
-			e = errno;
-		if (e)
-			unlink(tmp);
+		free(text);
+		return fd;
 	}
+	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
+		e = errno ? errno : EIO;
+	else if (fsync(fd) < 0)
+		e = errno;
+	else if (rename(tmp, path) < 0)
+		e = errno;
+	if (e)
+		unlink(tmp);
+	close(fd);	/* after the rename: until then the lock keeps reapers off */
 	free(text);
 	return e ? cache__storage_err(err, e, "cannot write", path) : 0;
 }
@@ -274,7 +281,7 @@ int cache_index_put(const struct cache *c, const char *key, const char *source,
 	int ret;
 
 	cache_path(c, path, sizeof(path), "index/%s.json", key);
-	ret = cache__write_json(path, o, err);
+	ret = cache__write_json(c, path, o, err);
 	json_decref(o);
 	return ret;
 }
@@ -291,7 +298,7 @@ int cache_realm_put(const struct cache *c, const char *registry, const char *rea
 	snprintf(name, sizeof(name), "realm:%s", registry);
 	digest_string(name, key);
 	cache_path(c, path, sizeof(path), "index/%s.json", key);
-	ret = o ? cache__write_json(path, o, &ignore) : -ENOMEM;
+	ret = o ? cache__write_json(c, path, o, &ignore) : -ENOMEM;
 	json_decref(o);
 	return ret;
 }
@@ -337,7 +344,7 @@ int cache_partial_put(const struct cache *c, const char *key, const char *source
 	int ret;
 
 	cache_path(c, path, sizeof(path), "partial/%s.json", key);
-	ret = cache__write_json(path, o, err);
+	ret = cache__write_json(c, path, o, err);
 	json_decref(o);
 	return ret;
 }
@@ -368,7 +375,7 @@ static int cache__tmp(const struct cache *c, const char *pattern, char *path, si
 	cache_path(c, path, len, "%s", pattern);
 	fd = mkostemp(path, O_CLOEXEC);
 	if (fd < 0)
-		return cache__storage_err(err, errno, "cannot create a temporary image in", path);
+		return cache__storage_err(err, errno, "cannot create a temporary file in", path);
 	if (flock(fd, LOCK_EX) < 0) {
 		int e = errno;
 
@@ -424,7 +431,7 @@ static int cache__put_meta(const struct cache *c, const struct cache_meta *m,
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory");
 
 	cache_path(c, path, sizeof(path), "images/%s.json", m->digest);
-	ret = cache__write_json(path, o, err);
+	ret = cache__write_json(c, path, o, err);
 	json_decref(o);
 	return ret;
 }

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "credentials.h"
+#include "run_tool.h"
 
 #define CRED_HELPER_MS 10000
 #define CRED_HELPER_MAX (64u << 10)
@@ -129,7 +130,7 @@ static int credentials__helper(const char *name, const char *registry, struct cr
 	size_t got = 0;
 	struct timespec t0, t;
 	json_t *o;
-	pid_t pid;
+	pid_t pid, parent = getpid();
 
 	if (!*name || strpbrk(name, "/ ") || strlen(name) > 200)
 		return mgr_err(err, GUEST_MANAGER_ERR_BAD_CONFIG,
@@ -139,10 +140,9 @@ static int credentials__helper(const char *name, const char *registry, struct cr
 		return mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "pipe: %s", strerror(errno));
 	pid = fork();
 	if (pid == 0) {
-		signal(SIGPIPE, SIG_DFL);
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		execlp(prog, prog, "get", (char *)NULL);
+		/* Dies with pupa, inherits only its pipes and pupa's stderr. */
+		if (run_tool_child_init(parent, in[0], out[1], 2) == 0)
+			execlp(prog, prog, "get", (char *)NULL);
 		_exit(127);
 	}
 	close(in[0]);
