@@ -928,7 +928,7 @@ static int cache__edit_names(const struct cache *c, const char *digest, const ch
 	json_decref(names);
 	ret = json_object_set_new(o, "names", keep) < 0 ?
 	      mgr_err(err, GUEST_MANAGER_ERR_START_FAILURE, "out of memory") :
-	      cache__write_json(path, o, err);
+	      cache__write_json(c, path, o, err);
 	json_decref(o);
 	return ret;
 }
