@@ -89,6 +89,22 @@ void cache_rmtree_at(int dfd, const char *name, int depth)
 	unlinkat(dfd, name, AT_REMOVEDIR);
 }
 
+void cache_rmtree_path(const char *path, int depth)
+{
+	const char *slash = strrchr(path, '/');
+	char parent[4200];
+	int pfd;
+
+	if (!slash || slash == path)
+		return;
+	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - path), path);
+	pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd >= 0) {
+		cache_rmtree_at(pfd, slash + 1, depth);
+		close(pfd);
+	}
+}
+
 /*
  * A builder killed mid-pull leaves its file in tmp/, no longer locked.
  * Through descriptors, never following a symlink: a tmp/ pointing

@@ -95,6 +95,8 @@ int cache_tmp_image(const struct cache *c, char *path, size_t len, struct pupa_e
 /* Remove name below dfd and, for a directory, what is in it (depth levels
  * at most), never following a symlink. */
 void cache_rmtree_at(int dfd, const char *name, int depth);
+/* The same for the folder at path (one of tmp/'s, made by mkdtemp). */
+void cache_rmtree_path(const char *path, int depth);
 
 /* A new file in tmp/ for a blob being downloaded, locked; returns its fd. */
 int cache_tmp_blob(const struct cache *c, char *path, size_t len, struct pupa_err *err);

@@ -613,16 +613,7 @@ static int da__tmpdir(const struct cache *c, const char *name, char *dir, size_t
 
 static void da__tmpdir_remove(const char *dir, int dfd)
 {
-	const char *slash = strrchr(dir, '/');
-	char parent[4200];
-	int pfd;
-
-	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - dir), dir);
-	pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (pfd >= 0) {
-		cache_rmtree_at(pfd, slash + 1, 4);
-		close(pfd);
-	}
+	cache_rmtree_path(dir, 4);
 	close(dfd);
 }
 

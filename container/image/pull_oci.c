@@ -348,18 +348,7 @@ int pull_oci_archive(const struct cache *c, const struct pull_options *o,
 		if (ret == 0)
 			ret = pull_oci__layout(c, o, layout, source, res, err);
 	}
-	{
-		char *slash = strrchr(dir, '/');
-		char parent[4200];
-		int pfd;
-
-		snprintf(parent, sizeof(parent), "%.*s", (int)(slash - dir), dir);
-		pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (pfd >= 0) {
-			cache_rmtree_at(pfd, slash + 1, 4);
-			close(pfd);
-		}
-	}
+	cache_rmtree_path(dir, 4);
 	if (dfd >= 0)
 		close(dfd);
 	return ret;
