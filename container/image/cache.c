@@ -957,16 +957,33 @@ static int cache__names_lock(const struct cache *c, struct pupa_err *err)
 	return cache_lock(c, "names", &waited, err);
 }
 
-int cache_name_set(const struct cache *c, const char *digest, const char *name,
-		   struct pupa_err *err)
+/* The names lock, and every image with its names read under it: the lock's
+ * fd (close it, and cache__all_free the list), or a negative code with
+ * neither held. */
+static int cache__names_locked(const struct cache *c, struct cache_meta **v, size_t *n,
+			       struct pupa_err *err)
 {
-	struct cache_meta *v = NULL;
-	size_t n = 0;
-	int ret, have = 0, fd = cache__names_lock(c, err);
+	int ret, fd = cache__names_lock(c, err);
 
 	if (fd < 0)
 		return fd;
-	ret = cache__all_names(c, &v, &n, 1, err);
+	ret = cache__all_names(c, v, n, 1, err);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int cache_name_set(const struct cache *c, const char *digest, const char *name,
+		   struct pupa_err *err)
+{
+	struct cache_meta *v;
+	size_t n;
+	int ret = 0, have = 0, fd = cache__names_locked(c, &v, &n, err);
+
+	if (fd < 0)
+		return fd;
 	for (size_t i = 0; ret == 0 && i < n; i++) {
 		if (strcmp(v[i].digest, digest) == 0)
 			have = cache__has_name(&v[i], name);
@@ -976,8 +993,7 @@ int cache_name_set(const struct cache *c, const char *digest, const char *name,
 	/* Every start pulls: a name already there costs no write. */
 	if (ret == 0 && !have)
 		ret = cache__edit_names(c, digest, name, NULL, err);
-	if (ret == 0 || v)
-		cache__all_free(v, n);
+	cache__all_free(v, n);
 	close(fd);
 	return ret;
 }
@@ -1124,15 +1140,10 @@ int cache_remove(const struct cache *c, const char *what, const char *canonical,
 {
 	struct cache_meta *v;
 	size_t n;
-	int ret, deleted = 0, fd = cache__names_lock(c, err);
+	int ret, deleted = 0, fd = cache__names_locked(c, &v, &n, err);
 
 	if (fd < 0)
 		return fd;
-	ret = cache__all_names(c, &v, &n, 1, err);
-	if (ret < 0) {
-		close(fd);
-		return ret;
-	}
 	ret = cache__remove_name(c, v, n, what, canonical, say, opaque, &deleted, err);
 	if (ret == 1)
 		ret = cache__remove_digest(c, v, n, what, say, opaque, &deleted, err);
@@ -1199,19 +1210,14 @@ int cache_prune(const struct cache *c, enum cache_prune_scope scope, unsigned in
 {
 	struct cache_meta *v;
 	size_t n;
-	int ret, fd;
+	int fd;
 
 	*images = 0;
 	*bytes = 0;
 	/* Names are not edited meanwhile: an image named right now stays. */
-	fd = cache__names_lock(c, err);
+	fd = cache__names_locked(c, &v, &n, err);
 	if (fd < 0)
 		return fd;
-	ret = cache__all_names(c, &v, &n, 1, err);
-	if (ret < 0) {
-		close(fd);
-		return ret;
-	}
 	for (size_t i = 0; i < n; i++) {
 		struct pupa_err ignore = { 0 };
 
